@@ -1,0 +1,39 @@
+# Thin targets over the `lungseg` CLI. `make book` and `make test` set up .venv themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: book test test-slow test-browser data train bench clean-book
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/lungseg book
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow
+
+test-browser: $(STAMP)
+	$(BIN)/pytest -m browser
+
+data: $(STAMP)
+	$(BIN)/lungseg data check $${LUNGSEG_DATA:?set LUNGSEG_DATA to a data folder}
+
+train: $(STAMP)
+	$(BIN)/lungseg train --model $${MODEL:-unet} --profile $${PROFILE:-smoke}
+
+bench: $(STAMP)
+	$(BIN)/lungseg bench --out $${OUT:-bench/cpu.json}
+
+clean-book:
+	rm -rf _build

@@ -1,0 +1,151 @@
+"""Data-folder scanning, checking, splitting and loading, with every bad input the CLI reports."""
+
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungseg_lib import cli
+from lungseg_lib.data import (check_folder, find_pairs, load_arrays, load_split, make_split,
+                              resolve_data_dir, write_split)
+from lungseg_lib.errors import DataError
+from lungseg_lib.imageio import binarize_mask, read_image, read_mask, to_unit_float
+
+
+@pytest.fixture
+def folder(tmp_path, synth_dir):
+    """A private copy of 6 synthetic pairs that a test may break."""
+    dst = tmp_path / "d"
+    for sub in ("images", "masks"):
+        (dst / sub).mkdir(parents=True)
+        for f in sorted((synth_dir / sub).iterdir())[:6]:
+            shutil.copy(f, dst / sub / f.name)
+    return dst
+
+
+def test_synthetic_folder_is_clean(synth_dir):
+    scan, stats = check_folder(synth_dir)
+    assert len(scan.pairs) == 40 and scan.problems == []
+    assert set(stats.source) == {"synth_a", "synth_b"}
+    assert 0.1 < stats.mask_fraction.median() < 0.4
+
+
+def test_mask_name_variant_and_formats(folder):
+    img = folder / "images" / "SYN_0000_0.png"
+    m = folder / "masks" / "SYN_0000_0.png"
+    m.rename(folder / "masks" / "SYN_0000_0_mask.png")
+    # 16-bit TIFF image, 0/1 BMP mask, JPEG image
+    a = cv2.imread(str(img), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(folder / "images" / "T16.tif"), a.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "masks" / "T16.bmp"), (a > 100).astype(np.uint8))
+    cv2.imwrite(str(folder / "images" / "J.jpg"), a)
+    cv2.imwrite(str(folder / "masks" / "J.png"), (a > 100).astype(np.uint8) * 255)
+    scan, stats = check_folder(folder)
+    assert scan.problems == []
+    assert {"SYN_0000_0", "T16", "J"} <= {p.name for p in scan.pairs}
+    assert read_image(folder / "images" / "T16.tif").dtype == np.uint16
+    assert read_mask(folder / "masks" / "T16.bmp").sum() == (a > 100).sum()
+
+
+def test_dicom_is_read(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = FileDataset(str(tmp_path / "x.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+    arr = (np.arange(64 * 48).reshape(48, 64) % 4096).astype(np.uint16)
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 48, 64, 16, 12, 11
+    ds.SamplesPerPixel, ds.PixelRepresentation, ds.PhotometricInterpretation = 1, 0, "MONOCHROME1"
+    ds.PixelData = arr.tobytes()
+    ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
+    out = read_image(tmp_path / "x.dcm")
+    assert out.shape == (48, 64) and out.dtype == np.float32
+    assert np.allclose(out, arr.max() - arr)  # MONOCHROME1 inverted to bright = dense
+    assert 0 <= to_unit_float(out).min() and to_unit_float(out).max() == 1
+
+
+def test_bad_inputs_each_reported_with_file(folder, capsys):
+    names = sorted(p.name for p in (folder / "images").iterdir())
+    # truncated PNG
+    trunc = folder / "images" / names[0]
+    trunc.write_bytes(trunc.read_bytes()[:200])
+    # image without mask
+    (folder / "masks" / names[1]).unlink()
+    # mask of the wrong size
+    cv2.imwrite(str(folder / "masks" / names[2]), np.zeros((30, 20), np.uint8))
+    # unreadable file
+    (folder / "images" / names[3]).write_bytes(b"not an image at all")
+    # duplicate stem
+    shutil.copy(folder / "images" / names[4], folder / "images" / (names[4][:-4] + ".jpg"))
+    # mask without image
+    cv2.imwrite(str(folder / "masks" / "ORPHAN.png"), np.zeros((64, 64), np.uint8))
+    code = cli.main(["data", "check", str(folder)])
+    out = capsys.readouterr().out
+    problems = [line for line in out.splitlines() if line.startswith("PROBLEM")]
+    assert code == 1
+    expected = {names[0]: "truncated PNG", names[1]: "no mask", names[2]: "differs from image size",
+                names[3]: "unreadable", names[4][:-4]: "duplicate stem", "ORPHAN.png": "mask without image"}
+    for name, what in expected.items():
+        assert any(name in line and what in line for line in problems), (name, what, out)
+    assert "mask size 20x30 differs from image size 64x64" in out
+
+
+def test_grey_and_01_masks_binarize_by_rule():
+    grey = np.array([[0, 100, 128, 255]], np.uint8)
+    b, was_binary = binarize_mask(grey)
+    assert b.tolist() == [[False, False, True, True]] and not was_binary
+    b, was_binary = binarize_mask(np.array([[0, 1]], np.uint8))
+    assert b.tolist() == [[False, True]] and was_binary
+
+
+def test_empty_folder_and_missing_data_messages(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(DataError, match="no image files"):
+        find_pairs(tmp_path)
+    monkeypatch.delenv("LUNGSEG_DATA", raising=False)
+    with pytest.raises(DataError, match="LUNGSEG_DATA.*lungseg data fetch"):
+        resolve_data_dir(None)
+    with pytest.raises(DataError, match="no images/"):
+        resolve_data_dir(tmp_path / "nothing")
+
+
+def test_split_is_stratified_deterministic_and_checked(synth_dir, tmp_path):
+    scan, _ = check_folder(synth_dir)
+    a, b = make_split(scan.pairs, seed=3), make_split(scan.pairs, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert not make_split(scan.pairs, seed=4).equals(a)
+    counts = a.groupby(["source", "label", "split"]).size().unstack()
+    assert (counts["test"] == 2).all() and (counts["train"] == 7).all()  # 10 per group: 7/1/2
+    path = write_split(a, tmp_path / "split.csv")
+    split = load_split(path, synth_dir)
+    assert sum(len(v) for v in split.values()) == 40
+    a.loc[0, "file"] = "GONE_1.png"
+    write_split(a, path)
+    with pytest.raises(DataError, match="not usable pairs.*GONE_1.png"):
+        load_split(path, synth_dir)
+
+
+def test_load_arrays_resizes_and_normalizes(synth_dir):
+    scan, _ = check_folder(synth_dir)
+    x, y = load_arrays(scan.pairs[:4], 32)
+    assert x.shape == (4, 32, 32, 1) and y.shape == (4, 32, 32, 1)
+    assert 0 <= x.min() and x.max() <= 1
+    assert set(np.unique(y)) == {0.0, 1.0}
+
+
+def test_committed_split_matches_real_data(real_data_dir):
+    """All 704 real pairs load, and the committed split names only usable pairs."""
+    from pathlib import Path
+
+    REPO = Path(__file__).resolve().parents[1]
+    scan, stats = check_folder(real_data_dir)
+    assert len(scan.pairs) == 704 and scan.problems == []
+    split = load_split(REPO / "data/splits/shenzhen_montgomery_512.csv", real_data_dir)
+    assert {k: len(v) for k, v in split.items()} == {"train": 492, "val": 71, "test": 141}
