@@ -1,0 +1,384 @@
+"""Tests for lungseg_lib.download on tiny fake archives (no network)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import http.server
+import io
+import json
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lungseg_lib.download import (
+    ConversionSummary,
+    convert_kaggle,
+    fetch_montgomery,
+    safe_extract,
+)
+from lungseg_lib.errors import DataError
+
+H, W = 48, 40
+MONT_NAMES = ["MCUCXR_0001_0", "MCUCXR_0002_1", "MCUCXR_0003_0"]
+
+
+def png(arr: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", arr)
+    assert ok
+    return buf.tobytes()
+
+
+def read(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def xray(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (H, W), dtype=np.uint8)
+
+
+def left_right(i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right masks that overlap in column 20 and hold grey values on both sides of 127."""
+    left, right = np.zeros((H, W), np.uint8), np.zeros((H, W), np.uint8)
+    left[5 + i:40, 3:21] = 255
+    left[0, :] = 100  # below the threshold: background
+    right[8:44 - i, 20:37] = 200  # above the threshold: lung
+    return left, right
+
+
+def make_montgomery_zip(path: Path, *, compression=zipfile.ZIP_DEFLATED, extra=()) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for i, name in enumerate(MONT_NAMES):
+            left, right = left_right(i)
+            zf.writestr(f"MontgomerySet/CXR_png/{name}.png", png(xray(i)))
+            zf.writestr(f"MontgomerySet/ManualMask/leftMask/{name}.png", png(left))
+            zf.writestr(f"MontgomerySet/ManualMask/rightMask/{name}.png", png(right))
+            zf.writestr(f"MontgomerySet/ClinicalReadings/{name}.txt", "Patient's Sex: F\n")
+        # one image with only a left mask: must be skipped and reported
+        zf.writestr("MontgomerySet/CXR_png/MCUCXR_0004_1.png", png(xray(4)))
+        zf.writestr("MontgomerySet/ManualMask/leftMask/MCUCXR_0004_1.png", png(left_right(0)[0]))
+        zf.writestr("MontgomerySet/CXR_png/Thumbs.db", b"junk")
+        zf.writestr("MontgomerySet/NLM-MontgomeryCXRSet-ReadMe.pdf", b"%PDF")
+        for name, data in extra:
+            zf.writestr(name, data)
+    return path
+
+
+@pytest.fixture
+def mont_zip(tmp_path) -> Path:
+    return make_montgomery_zip(tmp_path / "src" / "NLM-MontgomeryCXRSet.zip")
+
+
+@pytest.fixture
+def mont_stored_zip(tmp_path) -> Path:
+    return make_montgomery_zip(tmp_path / "src" / "NLM-MontgomeryCXRSet.zip", compression=zipfile.ZIP_STORED)
+
+
+def fetch(mont_zip: Path, tmp_path: Path, out="out", **kw) -> ConversionSummary:
+    return fetch_montgomery(tmp_path / out, url=mont_zip.as_uri(), cache_dir=tmp_path / "cache",
+                            progress=False, **kw)
+
+
+def manifest(out: Path) -> list[dict]:
+    with open(out / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+# ----------------------------------------------------------------------------- Montgomery
+
+
+def test_fetch_montgomery_file_url_writes_standard_layout(mont_zip, tmp_path):
+    summary = fetch(mont_zip, tmp_path)
+    out = tmp_path / "out"
+    assert summary.out == out and Path(summary) == out
+    assert summary.written == 3 and not summary.reused
+    assert summary.skipped == [("MCUCXR_0004_1.png", "no right lung mask")]
+    assert "MCUCXR_0004_1.png" in str(summary) and "3 image/mask pairs" in str(summary)
+
+    assert sorted(p.name for p in (out / "images").iterdir()) == [f"{n}.png" for n in MONT_NAMES]
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{n}.png" for n in MONT_NAMES]
+    for i, name in enumerate(MONT_NAMES):
+        np.testing.assert_array_equal(read(out / "images" / f"{name}.png"), xray(i))
+        mask = read(out / "masks" / f"{name}.png")
+        left, right = left_right(i)
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 255}
+        np.testing.assert_array_equal(mask == 255, (left > 127) | (right > 127))
+    assert manifest(out) == [
+        {"file": "MCUCXR_0001_0.png", "source": "montgomery", "tb_label": "0"},
+        {"file": "MCUCXR_0002_1.png", "source": "montgomery", "tb_label": "1"},
+        {"file": "MCUCXR_0003_0.png", "source": "montgomery", "tb_label": "0"},
+    ]
+
+    # the archive is cached with its SHA-256; nothing temporary is left behind
+    cached = tmp_path / "cache" / mont_zip.name
+    record = json.loads((tmp_path / "cache" / f"{mont_zip.name}.sha256.json").read_text())
+    assert record["sha256"] == hashlib.sha256(cached.read_bytes()).hexdigest()
+    assert cached.read_bytes() == mont_zip.read_bytes()
+    assert not list((tmp_path / "cache").glob("*.part"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out", "src"]
+    assert json.loads((out / ".complete").read_text())["archive_sha256"] == record["sha256"]
+
+
+def test_fetch_montgomery_accepts_local_path_and_default_cache(mont_zip, tmp_path):
+    summary = fetch_montgomery(tmp_path / "data" / "mont", url=str(mont_zip), progress=False)
+    assert summary.written == 3
+    assert (tmp_path / "data" / ".cache" / mont_zip.name).is_file()
+
+
+def test_resize_option(mont_zip, tmp_path):
+    out = fetch(mont_zip, tmp_path, size=16).out
+    for name in MONT_NAMES:
+        assert read(out / "images" / f"{name}.png").shape == (16, 16)
+        mask = read(out / "masks" / f"{name}.png")
+        assert mask.shape == (16, 16) and set(np.unique(mask)) <= {0, 255}
+
+
+def test_progress_bar_in_non_tty_run(mont_zip, tmp_path, capsys):
+    fetch_montgomery(tmp_path / "out", url=mont_zip.as_uri(), cache_dir=tmp_path / "cache", progress=True)
+    err = capsys.readouterr().err
+    assert "download" in err and "convert" in err
+    assert len(manifest(tmp_path / "out")) == 3
+
+
+def test_rerun_is_idempotent(mont_zip, tmp_path):
+    out = fetch(mont_zip, tmp_path).out
+    before = mtimes(out)
+    (tmp_path / "cache" / mont_zip.name).unlink()  # a complete output does not need the archive
+    again = fetch(mont_zip, tmp_path)
+    assert again.reused and again.written == 3 and again.skipped == [("MCUCXR_0004_1.png", "no right lung mask")]
+    assert mtimes(out) == before
+    with pytest.raises(DataError, match="size=None"):
+        fetch(mont_zip, tmp_path, size=16)
+
+
+def test_incomplete_output_folder_is_not_overwritten(mont_zip, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("user data")
+    with pytest.raises(DataError, match=r"out: exists but is not a complete conversion"):
+        fetch(mont_zip, tmp_path)
+    assert (tmp_path / "out" / "mine.txt").read_text() == "user data"
+
+
+def test_tampered_cached_archive_is_detected(mont_zip, tmp_path):
+    fetch(mont_zip, tmp_path, out="a")
+    cached = tmp_path / "cache" / mont_zip.name
+    cached.write_bytes(cached.read_bytes() + b"x")
+    with pytest.raises(DataError, match=rf"{mont_zip.name}: SHA-256 .* does not match .*delete it"):
+        fetch(mont_zip, tmp_path, out="b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_corrupt_zip_crc_error_names_archive(mont_stored_zip, tmp_path):
+    with zipfile.ZipFile(mont_stored_zip) as zf:
+        info = zf.getinfo("MontgomerySet/CXR_png/MCUCXR_0002_1.png")
+    data = bytearray(mont_stored_zip.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for k in range(start + 100, start + 110):  # inside the stored PNG bytes
+        data[k] ^= 0xFF
+    mont_stored_zip.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"NLM-MontgomeryCXRSet\.zip: corrupt zip .*MCUCXR_0002_1\.png"):
+        fetch(mont_stored_zip, tmp_path)
+    assert not (tmp_path / "out").exists()
+    # the extraction helper reports the same problem
+    with pytest.raises(DataError, match=r"NLM-MontgomeryCXRSet\.zip: corrupt archive"):
+        safe_extract(mont_stored_zip, tmp_path / "x", progress=False)
+
+
+def test_not_a_zip_is_reported(tmp_path):
+    bogus = tmp_path / "NLM-MontgomeryCXRSet.zip"
+    bogus.write_bytes(b"<html>not found</html>")
+    with pytest.raises(DataError, match=r"NLM-MontgomeryCXRSet\.zip: corrupt or incomplete zip"):
+        fetch(bogus, tmp_path)
+
+
+# ----------------------------------------------------------------------------- resumable HTTP
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    payload = b""
+    ranges: list = []
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        rng = self.headers.get("Range")
+        type(self).ranges.append(rng)
+        start = int(rng.split("=")[1].rstrip("-")) if rng else 0
+        body = self.payload[start:]
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_download_resumes_partial_file(mont_zip, tmp_path):
+    payload = mont_zip.read_bytes()
+    handler = type("Handler", (_RangeHandler,), {"payload": payload, "ranges": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        cache = tmp_path / "cache"
+        cache.mkdir()
+        half = len(payload) // 2
+        (cache / f"{mont_zip.name}.part").write_bytes(payload[:half])
+        url = f"http://127.0.0.1:{server.server_address[1]}/{mont_zip.name}"
+        summary = fetch_montgomery(tmp_path / "out", url=url, cache_dir=cache, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert handler.ranges == [f"bytes={half}-"]
+    assert (cache / mont_zip.name).read_bytes() == payload
+    assert summary.written == 3
+
+
+# ----------------------------------------------------------------------------- safe extraction
+
+
+def _zip_with(tmp_path: Path, name: str, *, symlink=False) -> Path:
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("ok/fine.txt", "fine")
+        info = zipfile.ZipInfo(name)
+        if symlink:
+            info.external_attr = 0o120777 << 16
+        zf.writestr(info, "../../outside" if symlink else "evil")
+    return path
+
+
+@pytest.mark.parametrize("name, symlink, reason", [
+    ("../evil.png", False, "'..'"),
+    ("Lung Segmentation/../../evil.png", False, "'..'"),
+    ("/tmp/evil.png", False, "absolute path"),
+    ("C:\\evil.png", False, "absolute path"),
+    ("Lung Segmentation/link.png", True, "a link"),
+])
+def test_safe_extract_refuses_unsafe_zip_members(tmp_path, name, symlink, reason):
+    archive = _zip_with(tmp_path, name, symlink=symlink)
+    dest = tmp_path / "dest"
+    with pytest.raises(DataError, match=rf"evil\.zip: refusing to extract member .*{reason}") as exc:
+        safe_extract(archive, dest, progress=False)
+    assert repr(name) in str(exc.value)
+    assert not list(dest.rglob("*"))  # checked before anything is written
+    assert not (tmp_path / "evil.png").exists()
+
+
+def _tar_with(tmp_path: Path, member: tarfile.TarInfo, data: bytes = b"") -> Path:
+    path = tmp_path / "evil.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        ok = tarfile.TarInfo("ok/fine.txt")
+        ok.size = 4
+        tf.addfile(ok, io.BytesIO(b"fine"))
+        member.size = len(data)
+        tf.addfile(member, io.BytesIO(data))
+    return path
+
+
+def test_safe_extract_tar(tmp_path):
+    good = _tar_with(tmp_path, tarfile.TarInfo("ok/also.txt"), b"also")
+    dest = safe_extract(good, tmp_path / "good", progress=False)
+    assert (dest / "ok" / "fine.txt").read_text() == "fine" and (dest / "ok" / "also.txt").read_text() == "also"
+
+    evil = _tar_with(tmp_path, tarfile.TarInfo("../evil.png"), b"evil")
+    with pytest.raises(DataError, match=r"refusing to extract member '\.\./evil\.png'"):
+        safe_extract(evil, tmp_path / "d1", progress=False)
+    link = tarfile.TarInfo("ok/link")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    with pytest.raises(DataError, match=r"refusing to extract member 'ok/link' \(a link\)"):
+        safe_extract(_tar_with(tmp_path, link), tmp_path / "d2", progress=False)
+    assert not (tmp_path / "evil.png").exists()
+
+
+def test_fetch_refuses_archive_with_unsafe_member(tmp_path):
+    archive = make_montgomery_zip(tmp_path / "m.zip", extra=[("../evil.png", b"evil")])
+    with pytest.raises(DataError, match=r"m\.zip: refusing to extract member '\.\./evil\.png'"):
+        fetch(archive, tmp_path)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "evil.png").exists()
+
+
+# ----------------------------------------------------------------------------- Kaggle
+
+KAGGLE = {  # image stem -> mask file name (None: no mask)
+    "CHNCXR_0001_0": "CHNCXR_0001_0_mask.png",
+    "CHNCXR_0002_1": "CHNCXR_0002_1_mask.png",
+    "CHNCXR_0003_1": None,
+    "MCUCXR_0001_0": "MCUCXR_0001_0.png",
+}
+
+
+def kaggle_files(top: str = "Lung Segmentation") -> dict[str, bytes]:
+    files = {}
+    for i, (stem, mask_name) in enumerate(KAGGLE.items()):
+        files[f"{top}/CXR_png/{stem}.png"] = png(cv2.cvtColor(xray(i), cv2.COLOR_GRAY2BGR))  # RGB as on Kaggle
+        if mask_name:
+            left, right = left_right(i)
+            files[f"{top}/masks/{mask_name}"] = png(np.maximum(left, right))
+    files[f"{top}/masks/CHNCXR_0099_0_mask.png"] = png(np.zeros((H, W), np.uint8))  # no image
+    for k in range(2):
+        files[f"{top}/test/CHNCXR_09{k}0_0.png"] = png(xray(10 + k))
+    return files
+
+
+def check_kaggle_output(summary: ConversionSummary, out: Path) -> None:
+    assert summary.written == 3
+    assert sorted(summary.skipped) == [("CHNCXR_0003_1.png", "no mask"),
+                                       ("CHNCXR_0099_0_mask.png", "mask without image")]
+    assert summary.notes == ["ignored 2 unlabelled image(s) in Lung Segmentation/test/"]
+    assert manifest(out) == [
+        {"file": "CHNCXR_0001_0.png", "source": "shenzhen", "tb_label": "0"},
+        {"file": "CHNCXR_0002_1.png", "source": "shenzhen", "tb_label": "1"},
+        {"file": "MCUCXR_0001_0.png", "source": "montgomery", "tb_label": "0"},
+    ]
+    for i, stem in enumerate(KAGGLE):
+        if KAGGLE[stem] is None:
+            assert not (out / "images" / f"{stem}.png").exists()
+            continue
+        np.testing.assert_array_equal(read(out / "images" / f"{stem}.png"), xray(i))
+        left, right = left_right(i)
+        np.testing.assert_array_equal(read(out / "masks" / f"{stem}.png"),
+                                      ((left > 127) | (right > 127)).astype(np.uint8) * 255)
+
+
+def test_convert_kaggle_zip(tmp_path):
+    archive = tmp_path / "archive.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name, data in kaggle_files("data/Lung Segmentation").items():  # lenient about the top
+            zf.writestr(name, data)
+    summary = convert_kaggle(archive, tmp_path / "kaggle", progress=False)
+    check_kaggle_output(summary, tmp_path / "kaggle")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive.zip", "kaggle"]  # no temp left
+
+
+def test_convert_kaggle_directory_rerun_and_resize(tmp_path):
+    for name, data in kaggle_files().items():
+        (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / name).write_bytes(data)
+    out = tmp_path / "kaggle"
+    check_kaggle_output(convert_kaggle(tmp_path / "src", out, progress=False), out)
+    before = mtimes(out)
+    again = convert_kaggle(tmp_path / "src", out, progress=False)
+    assert again.reused and mtimes(out) == before
+    check_kaggle_output(again, out)
+
+    small = convert_kaggle(tmp_path / "src", tmp_path / "small", size=24, progress=False).out
+    assert read(small / "images" / "CHNCXR_0001_0.png").shape == (24, 24)
+    assert set(np.unique(read(small / "masks" / "CHNCXR_0001_0.png"))) == {0, 255}
+
+
+def test_convert_kaggle_reports_missing_layout(tmp_path):
+    (tmp_path / "src" / "CXR_png").mkdir(parents=True)
+    with pytest.raises(DataError, match="no folder containing CXR_png and masks"):
+        convert_kaggle(tmp_path / "src", tmp_path / "out", progress=False)
+    with pytest.raises(DataError, match="nope.zip: not found"):
+        convert_kaggle(tmp_path / "nope.zip", tmp_path / "out", progress=False)
