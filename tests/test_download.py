@@ -129,6 +129,16 @@ def test_fetch_montgomery_file_url_writes_standard_layout(mont_zip, tmp_path):
     assert json.loads((out / ".complete").read_text())["archive_sha256"] == record["sha256"]
 
 
+def test_output_is_accepted_by_the_data_reader(mont_zip, tmp_path):
+    from lungseg_lib.data import check_folder
+
+    scan, _ = check_folder(fetch(mont_zip, tmp_path).out)
+    assert not scan.problems
+    assert [(p.name, p.source, p.label) for p in scan.pairs] == [
+        ("MCUCXR_0001_0", "montgomery", "0"), ("MCUCXR_0002_1", "montgomery", "1"),
+        ("MCUCXR_0003_0", "montgomery", "0")]
+
+
 def test_fetch_montgomery_accepts_local_path_and_default_cache(mont_zip, tmp_path):
     summary = fetch_montgomery(tmp_path / "data" / "mont", url=str(mont_zip), progress=False)
     assert summary.written == 3
