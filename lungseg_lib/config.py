@@ -1,0 +1,82 @@
+"""Training configurations: the model's paper recipe, overridden by a profile, then by the user.
+
+Precedence (later wins): :data:`DEFAULTS` < the model's recipe (``get_spec(name).recipe``) <
+``params/<profile>.yaml`` top-level keys < its ``models: {<name>: {...}}`` section <
+``--set key=value`` overrides. An unknown key anywhere is an error, not a warning.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PARAMS_DIR = REPO_ROOT / "params"
+
+DEFAULTS: dict = {
+    "model": None, "profile": None,
+    "data": None,            # a data folder, "synthetic", or None for $LUNGSEG_DATA
+    "split": None,           # split CSV; default data/splits/<data folder name>.csv
+    "image_size": 256, "batch_size": 4, "epochs": 100,
+    "loss": "softmax_ce", "optimizer": "adam", "learning_rate": 1e-4, "momentum": None,
+    "weight_decay": None, "l2": None, "lr_schedule": None, "early_stopping_patience": None,
+    "augment": True, "seed": 0, "deterministic": True,
+    "mixed_precision": "auto",   # auto: on when a GPU is visible
+    "strategy": "auto",          # auto | default | mirrored (all visible GPUs)
+    "model_kwargs": {}, "post_k": 2, "recipe_source": "",
+}
+PROFILES = ("smoke", "cpu", "paper")
+
+
+def profile_params(profile: str) -> dict:
+    """The parsed ``params/<profile>.yaml``."""
+    path = PARAMS_DIR / f"{profile}.yaml"
+    if not path.exists():
+        valid = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(valid)}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _check_keys(keys, where: str) -> None:
+    unknown = sorted(set(keys) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} in {where}; "
+                         f"valid: {', '.join(sorted(DEFAULTS))}")
+
+
+def parse_set(items: list[str]) -> dict:
+    """Parse ``key=value`` strings; values are read as YAML (numbers, lists, null, ...)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def resolve_config(model: str, profile: str, overrides: dict | None = None) -> dict:
+    """The full training configuration of ``model`` under ``profile`` with ``overrides``."""
+    from .models import get_spec
+
+    spec = get_spec(model)
+    params = dict(profile_params(profile))
+    per_model = params.pop("models", {}) or {}
+    config = dict(DEFAULTS)
+    recipe = dict(spec.recipe)
+    recipe["recipe_source"] = recipe.pop("source", "")
+    config.update(recipe)
+    _check_keys(params, f"params/{profile}.yaml")
+    config.update(params)
+    model_params = per_model.get(model, {}) or {}
+    _check_keys(model_params, f"params/{profile}.yaml models.{model}")
+    config.update(model_params)
+    overrides = overrides or {}
+    _check_keys(overrides, "the overrides")
+    config.update(overrides)
+    config["model"], config["profile"] = model, profile
+    if config["data"] is None:
+        config["data"] = os.environ.get("LUNGSEG_DATA")
+    return config
