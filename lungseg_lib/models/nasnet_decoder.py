@@ -1,0 +1,69 @@
+"""The paper's model: a truncated NASNet-Large encoder + a 4-block upsampling decoder.
+
+Zhang, "Lung Segmentation with NASNet-Large-Decoder Net", arXiv:2303.10315.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .blocks import gray_to_rgb, output_head
+from .spec import ModelSpec, recipe
+
+ENCODER_LAYERS = 414
+
+
+def nasnet_encoder(input_shape, encoder_layers=ENCODER_LAYERS):
+    """NASNet-Large (random init) cut after its first `encoder_layers` layers.
+
+    The cut is by index, never by name: NASNet's `activation_N` names are auto-numbered
+    and change with every build. `keras.Model.layers[0]` is the InputLayer, so keeping the
+    first 414 NASNet layers means the output is `base.layers[414]`.
+
+    In Keras 3.15 that layer is a ReLU `Activation` inside the 7x7 stride-2 separable-conv
+    branch of the first reduction cell (between `separable_conv_1_bn_reduction_right2_reduce_6`
+    and `separable_conv_2_reduction_right2_reduce_6`). Its output has stride 16 and 336
+    channels (16x16x336 at a 256 input). The truncated encoder has 3,554,418 parameters.
+    68 of the first 415 layers (the rest of that reduction cell and the last parts of
+    normal cell 5) are not on the path to the cut and are therefore not in the encoder.
+    """
+    base = keras.applications.NASNetLarge(weights=None, include_top=False,
+                                          input_shape=(*input_shape[:2], 3))
+    return keras.Model(base.input, base.layers[encoder_layers].output, name="nasnet_encoder")
+
+
+def build_nasnet_decoder(input_shape=(256, 256, 1), num_classes=2, head="softmax",
+                         encoder_layers=ENCODER_LAYERS, decoder_filters=(512, 256, 128, 64)):
+    """NASNet-Large encoder (stride 16) + 4x [UpSampling2D(2) -> Conv3x3+ReLU -> BN] + 1x1 head.
+
+    The grayscale input is replicated to 3 channels inside the model. With the default
+    512/256/128/64 decoder the model has 6,655,924 parameters at 256x256x1.
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x = nasnet_encoder(input_shape, encoder_layers)(gray_to_rgb(inputs))
+    for i, filters in enumerate(decoder_filters):
+        x = layers.UpSampling2D(2, name=f"dec{i}_up")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"dec{i}_conv")(x)
+        x = layers.BatchNormalization(name=f"dec{i}_bn")(x)
+    return keras.Model(inputs, output_head(x, head, num_classes), name="nasnet_decoder")
+
+
+SPEC = ModelSpec(
+    name="nasnet_decoder",
+    title="NASNet-Large-Decoder Net",
+    paper="Zhang 2023, arXiv:2303.10315",
+    builder=build_nasnet_decoder,
+    head="softmax",
+    recipe=recipe(
+        loss="softmax_ce", optimizer="adam", learning_rate=1e-4, batch_size=4, epochs=100,
+        lr_schedule={"kind": "step", "step_epochs": 5, "factor": 0.5}, image_size=256,
+        source=("paper: 2-class softmax, batch 4, 100 epochs, 'step size 5', 256 px; "
+                "our choice: Adam lr 1e-4 (no optimizer given); our interpretation of "
+                "'step size 5': lr x0.5 every 5 epochs")),
+    size_multiple=16,
+    min_size=32,
+    notes=("Encoder = first 414 NASNet-Large layers (random init, no download), ends at a ReLU "
+           "in reduce_6, stride 16, 336 channels. Decoder filters 512/256/128/64 "
+           "(override: decoder_filters=...)."),
+)

@@ -1,0 +1,90 @@
+"""SegNet: VGG16-BN encoder, decoder upsampling with the encoder's max-pooling indices.
+
+Badrinarayanan, Kendall & Cipolla, "SegNet: A Deep Convolutional Encoder-Decoder
+Architecture for Image Segmentation", IEEE TPAMI 39(12), 2017.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from .blocks import conv_bn_relu, output_head
+from .spec import ModelSpec, recipe
+
+# (number of convs, width multiplier of `width`) for the 5 VGG16 stages
+_STAGES = ((2, 1), (2, 2), (3, 4), (3, 8), (3, 8))
+
+
+@keras.saving.register_keras_serializable(package="lungseg")
+class MaxPoolingWithArgmax(layers.Layer):
+    """2x2/2 max pooling that also returns the flat argmax indices (batch included)."""
+
+    def call(self, x):
+        pooled, argmax = tf.nn.max_pool_with_argmax(
+            x, ksize=2, strides=2, padding="SAME", include_batch_in_index=True)
+        return pooled, argmax
+
+    def compute_output_spec(self, x):
+        s = x.shape
+        out = (s[0], s[1] and s[1] // 2, s[2] and s[2] // 2, s[3])
+        return keras.KerasTensor(out, x.dtype), keras.KerasTensor(out, "int64")
+
+
+@keras.saving.register_keras_serializable(package="lungseg")
+class MaxUnpoolingWithArgmax(layers.Layer):
+    """Inverse of `MaxPoolingWithArgmax`: scatter each value to its argmax in a 2x larger zero map."""
+
+    def call(self, inputs):
+        x, argmax = inputs
+        b, h, w, c = tf.unstack(tf.shape(x))
+        flat = tf.scatter_nd(tf.reshape(argmax, (-1, 1)), tf.reshape(x, (-1,)),
+                             tf.cast(tf.reshape(b * 2 * h * 2 * w * c, (1,)), argmax.dtype))
+        return tf.reshape(flat, (b, 2 * h, 2 * w, c))
+
+    def compute_output_shape(self, shapes):
+        s = shapes[0]
+        return (s[0], s[1] and 2 * s[1], s[2] and 2 * s[2], s[3])
+
+
+def build_segnet(input_shape=(256, 256, 1), num_classes=2, head="softmax", width=64):
+    """SegNet with 13 conv-BN-ReLU encoder layers, 5 index-pooling stages and a mirrored decoder.
+
+    The decoder mirrors the encoder (13 conv-BN-ReLU layers, the last decoder conv of each
+    stage reduces to the next stage's width); the classifier is a 1x1 conv + softmax.
+    `width` is the first stage's filter count (64 in the paper; tiny values for smoke tests).
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x, indices = inputs, []
+    for s, (n, mult) in enumerate(_STAGES):
+        for i in range(n):
+            x = conv_bn_relu(x, width * mult, name=f"enc{s}_{i}")
+        x, idx = MaxPoolingWithArgmax(name=f"pool{s}")(x)
+        indices.append(idx)
+    for s in reversed(range(len(_STAGES))):
+        n, mult = _STAGES[s]
+        x = MaxUnpoolingWithArgmax(name=f"unpool{s}")([x, indices[s]])
+        for i in range(n):
+            last = i == n - 1
+            out = width * (_STAGES[s - 1][1] if last and s > 0 else mult)
+            x = conv_bn_relu(x, out, name=f"dec{s}_{i}")
+    return keras.Model(inputs, output_head(x, head, num_classes), name="segnet")
+
+
+SPEC = ModelSpec(
+    name="segnet",
+    title="SegNet",
+    paper="Badrinarayanan et al. 2017, TPAMI",
+    builder=build_segnet,
+    head="softmax",
+    recipe=recipe(
+        loss="softmax_ce", optimizer="adam", learning_rate=1e-4, batch_size=8, epochs=50,
+        image_size=256,
+        source=("paper (CamVid): softmax cross-entropy; our choice: Adam lr 1e-4 instead of the "
+                "paper's SGD lr 0.1 / momentum 0.9, for comparability with the other models; "
+                "batch 8, 50 epochs, 256 px")),
+    size_multiple=32,
+    min_size=32,
+    notes="Pooling-index unpooling via custom serializable layers; width override: width=...",
+)
