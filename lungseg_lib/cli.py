@@ -61,6 +61,57 @@ def _models(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    import json
+
+    from . import runs
+    from .config import parse_set, resolve_config
+    from .notebooks import run_notebook
+
+    overrides = parse_set(args.set)
+    if args.data:
+        overrides["data"] = args.data
+    config = resolve_config(args.model, args.profile, overrides)  # fails early on bad names
+    from .models import check_input_shape
+
+    check_input_shape(args.model, (config["image_size"], config["image_size"], 1))
+    run_dir = Path(args.run_dir) if args.run_dir else runs.run_dir_for(args.profile, args.model)
+    if not args.force and runs.run_status(run_dir) == "evaluated":
+        from .training import _check_same_config
+
+        _check_same_config(run_dir, config)
+        print(f"{run_dir}: already trained and evaluated; nothing to do (--force trains again)")
+        return 0
+    if config["data"] != "synthetic":
+        from .data import resolve_data_dir
+
+        resolve_data_dir(config["data"])
+    run_notebook("train", run_dir / "train.ipynb", log_output=True, parameters={
+        "model": args.model, "profile": args.profile, "run_dir": str(run_dir),
+        "overrides": json.dumps(overrides), "force": args.force, "evaluate_after": not args.no_evaluate})
+    print(f"{run_dir}: done")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .evaluation import evaluate
+
+    metrics = evaluate(args.run_dir, data=args.data, split=args.split, out=args.out)
+    post, raw = metrics["post"], metrics["raw"]
+    print(f"{metrics['model']} on {metrics['n_images']} images ({metrics['split']}): "
+          f"Dice {raw['dice']['mean']:.4f} -> {post['dice']['mean']:.4f} with post-processing, "
+          f"IoU {raw['iou']['mean']:.4f} -> {post['iou']['mean']:.4f}")
+    return 0
+
+
+def _predict(args) -> int:
+    from .inference import predict_files
+
+    for path in predict_files(args.run, args.images, args.out, post=not args.no_post):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lungseg`` command."""
     parser = argparse.ArgumentParser(prog="lungseg", description=__doc__)
@@ -96,6 +147,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the registry's models with parameter counts")
     p.set_defaults(func=_models)
+
+    p = sub.add_parser("train", help="train (or resume) a model; runs notebooks/00_train.ipynb")
+    p.add_argument("--model", required=True)
+    p.add_argument("--profile", required=True, help="smoke, cpu or paper (params/*.yaml)")
+    p.add_argument("--data", help="data folder (default: $LUNGSEG_DATA; smoke uses synthetic data)")
+    p.add_argument("--run-dir", help="default: runs/PROFILE/MODEL")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter, e.g. --set epochs=5 (repeatable)")
+    p.add_argument("--force", action="store_true", help="train again from scratch")
+    p.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained run (test split, or another data folder)")
+    p.add_argument("run_dir")
+    p.add_argument("--data", help="another data folder (cross-data-set evaluation)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--out", help="write results here instead of the run folder")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("predict", help="predict lung masks for image files of any size")
+    p.add_argument("--run", required=True, help="a trained run folder")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--no-post", action="store_true", help="skip the post-processing layer")
+    p.set_defaults(func=_predict)
     return parser
 
 
@@ -105,8 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (DataError, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"lungseg: error: {exc}", file=sys.stderr)
+        print(f"lungseg: error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a failed training notebook: show its error, not papermill's trace
+        if type(exc).__name__ == "PapermillExecutionError":
+            print(f"lungseg: error in the notebook: {exc.ename}: {exc.evalue}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -202,7 +202,7 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
                                     config["epochs"], Augment() if config["augment"] else None),
                       steps_per_epoch=steps_per_epoch(len(x_train), batch),
                       initial_epoch=state["epochs_done"], epochs=config["epochs"],
-                      validation_data=eval_dataset(x_val, y_val, batch), callbacks=callbacks,
+                      validation_data=eval_dataset(x_val, y_val, batch), callbacks=callbacks, shuffle=False,
                       verbose=verbose)
         except Exception as exc:  # GPU out-of-memory has no portable exception class
             if "ResourceExhausted" in type(exc).__name__ or "OOM" in str(exc)[:2000]:

@@ -1,0 +1,99 @@
+"""Evaluate a trained run on its test split, or on any other data folder.
+
+Writes ``metrics.json`` (Dice and IoU of the lung class with and without post-processing:
+mean, median, 95% bootstrap CI; timings), ``per_image.csv``, ``roc.csv`` and
+``predictions/NAME.png`` (binary, before post-processing, at the training resolution).
+``metrics.json`` is written last: its presence means the evaluation is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import runs
+from .imageio import write_png
+from .metrics import image_metrics
+from .postprocess import keep_largest_components
+from .stats import summarize
+
+REPORTED = ("dice", "iou", "precision", "recall", "hd95", "assd")
+
+
+def _pairs(run_dir: Path, data, split: str):
+    from .data import check_folder, load_split, resolve_data_dir
+
+    info = runs.read_json(run_dir / runs.CONFIG)
+    if data is None:
+        root, split_file = Path(info["data_root"]), Path(info["split_file"])
+        if not root.exists():  # a run made elsewhere: fall back to the data the user points to
+            root = resolve_data_dir(None)
+        pairs = load_split(split_file, root)
+        return root, (sum(pairs.values(), []) if split == "all" else pairs[split])
+    root = resolve_data_dir(data)
+    if split != "all":
+        raise ValueError("evaluating on another data folder needs --split all (its split is unknown)")
+    scan, _ = check_folder(root)
+    if scan.problems:
+        print(f"{root}: skipping {len(scan.problems)} problem file(s):")
+        print("\n".join(f"  {p}" for p in scan.problems))
+    return root, scan.pairs
+
+
+def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "test",
+             out: str | os.PathLike | None = None, batch_size: int = 8) -> dict:
+    """Evaluate the run in ``run_dir``; results go to ``out`` (default: the run folder)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from .data import load_arrays
+    from .inference import TrainedModel
+
+    run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir
+    model = TrainedModel(run_dir)
+    root, pairs = _pairs(run_dir, data, split)
+    if not pairs:
+        raise ValueError(f"{root}: no image/mask pairs to evaluate")
+    images, masks = load_arrays(pairs, model.size)
+    t0 = time.perf_counter()
+    prob = model.probability(images, batch_size)
+    infer_ms = 1000 * (time.perf_counter() - t0) / len(pairs)
+    truth = masks[..., 0] > 0.5
+    rows, post_seconds = [], 0.0
+    for i, pair in enumerate(pairs):
+        raw = prob[i] > 0.5
+        t0 = time.perf_counter()
+        post = keep_largest_components(raw, model.post_k)
+        post_seconds += time.perf_counter() - t0
+        row = {"name": pair.name, "source": pair.source, "label": pair.label,
+               "brightness": float(images[i].mean()), "contrast": float(images[i].std()),
+               "mask_fraction": float(truth[i].mean()), "removed_components": len(post.removed_areas),
+               "removed_area": int(sum(post.removed_areas))}
+        row.update({k: v for k, v in image_metrics(raw, truth[i]).items() if k in REPORTED})
+        row.update({f"{k}_post": v for k, v in image_metrics(post.mask, truth[i]).items() if k in REPORTED})
+        rows.append(row)
+        write_png(out / runs.PREDICTIONS / f"{pair.name}.png", raw)
+    table = pd.DataFrame(rows)
+    runs.write_csv(out / runs.PER_IMAGE, table)
+    y, p = truth.ravel(), prob.ravel()
+    fpr, tpr, thr = roc_curve(y, p)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 500)).astype(int))
+    runs.write_csv(out / runs.ROC, pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep],
+                                                 "threshold": np.minimum(thr[keep], 1.0)}))
+    training = runs.read_json(run_dir / "training.json") if (run_dir / "training.json").exists() else {}
+    metrics = {
+        "model": model.config["model"], "profile": model.config["profile"], "run_dir": str(run_dir),
+        "data_root": str(root), "split": split, "n_images": len(pairs), "image_size": model.size,
+        "raw": {k: summarize(table[k]) for k in REPORTED if np.isfinite(table[k]).all()},
+        "post": {k: summarize(table[f"{k}_post"]) for k in REPORTED if np.isfinite(table[f"{k}_post"]).all()},
+        "roc_auc": float(roc_auc_score(y, p)) if 0 < y.mean() < 1 else None,
+        "timings": {"train_seconds": training.get("train_seconds"), "epochs_run": training.get("epochs_run"),
+                    "inference_ms_per_image": infer_ms, "post_ms_per_image": 1000 * post_seconds / len(pairs)},
+        "training": training,
+    }
+    runs.write_json(out / runs.METRICS, metrics)
+    return metrics

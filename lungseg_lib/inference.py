@@ -1,0 +1,85 @@
+"""Load a trained run and predict lung masks: on arrays, and on image files of any size."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import runs
+from .imageio import read_image, to_unit_float, write_png
+from .postprocess import keep_largest_components
+
+
+class TrainedModel:
+    """A run's model with what is needed to use it: head, input size, post-processing k."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        import keras
+
+        from . import models  # noqa: F401  (registers the custom layers for loading)
+        from .models import get_spec
+
+        self.run_dir = Path(run_dir)
+        weights = self.run_dir / runs.MODEL
+        if not weights.exists():
+            raise FileNotFoundError(
+                f"{weights}: this run has no weights (they are not kept in git). Train it with "
+                f"`lungseg train --run-dir {self.run_dir} ...` (same profile and model) to recreate them")
+        self.config = runs.read_json(self.run_dir / runs.CONFIG)["config"]
+        self.head = get_spec(self.config["model"]).head
+        self.size = int(self.config["image_size"])
+        self.post_k = int(self.config.get("post_k", 2))
+        self.model = keras.models.load_model(weights, compile=False)
+
+    def probability(self, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
+        """P(lung) maps (N, size, size) for images (N, size, size, 1) in [0, 1]."""
+        from .metrics import lung_probability
+
+        out = self.model.predict(images, batch_size=batch_size, verbose=0)
+        return np.asarray(lung_probability(out.astype(np.float32), self.head))
+
+    def predict_file(self, path: str | os.PathLike, post: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Return (image as read, binary mask at the image's own size) for one file."""
+        img = read_image(path)
+        small = cv2.resize(to_unit_float(img), (self.size, self.size), interpolation=cv2.INTER_AREA)
+        prob = self.probability(small[None, ..., None])[0]
+        prob = cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+        mask = prob > 0.5
+        if post:
+            mask = keep_largest_components(mask, self.post_k).mask
+        return img, mask
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None,
+            color=(0, 200, 255)) -> np.ndarray:
+    """An 8-bit BGR picture of ``image`` with the mask's outline (and the truth's in green)."""
+    gray = (to_unit_float(image) * 255).astype(np.uint8)
+    out = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    thickness = max(1, round(max(image.shape) / 256))
+    if truth is not None:
+        contours, _ = cv2.findContours(truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, (0, 220, 0), thickness)
+    tint = out.copy()
+    tint[mask] = color
+    out = cv2.addWeighted(out, 0.7, tint, 0.3, 0)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, color, thickness)
+    return out
+
+
+def predict_files(run_dir: str | os.PathLike, paths: list, out: str | os.PathLike,
+                  post: bool = True) -> list[Path]:
+    """Write ``NAME_mask.png`` and ``NAME_overlay.png`` into ``out`` for each input image."""
+    model = TrainedModel(run_dir)
+    out = Path(out)
+    written = []
+    for path in paths:
+        img, mask = model.predict_file(path, post=post)
+        stem = Path(path).stem
+        write_png(out / f"{stem}_mask.png", mask)
+        write_png(out / f"{stem}_overlay.png", overlay(img, mask))
+        written.append(out / f"{stem}_mask.png")
+    return written

@@ -1,0 +1,56 @@
+"""Execute the project's notebooks with papermill, rejecting unknown parameter names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .config import REPO_ROOT
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+def notebook_path(name: str) -> Path:
+    """The ``.ipynb`` of a notebook given as ``NN_name``, ``name`` or a path."""
+    path = Path(name)
+    if path.suffix == ".ipynb" and path.exists():
+        return path
+    matches = sorted(NOTEBOOKS_DIR.glob(f"{name}.ipynb")) or sorted(NOTEBOOKS_DIR.glob(f"[0-9][0-9]_{name}.ipynb"))
+    if not matches:
+        valid = sorted(p.stem.split("_", 1)[-1] for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+        raise ValueError(f"unknown notebook {name!r}; valid: {', '.join(valid)}")
+    return matches[0]
+
+
+def notebook_parameters(path: str | os.PathLike) -> dict:
+    """The notebook's parameter names and default values (as source text)."""
+    import papermill
+
+    return {k: v["default"] for k, v in papermill.inspect_notebook(str(path)).items()}
+
+
+def run_notebook(name: str, output: str | os.PathLike, parameters: dict | None = None,
+                 log_output: bool = False, cwd: str | os.PathLike | None = None) -> Path:
+    """Execute notebook ``name`` into ``output`` with ``parameters``.
+
+    Unknown parameter names raise ValueError (papermill alone only warns). The notebook
+    runs in ``cwd`` (default: the repository root, so relative paths mean the same as on
+    the command line); the output is written under a temporary name and renamed when done.
+    """
+    import papermill
+
+    path = notebook_path(name)
+    parameters = parameters or {}
+    known = notebook_parameters(path)
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for notebook {path.name}; "
+                         f"valid: {', '.join(sorted(known))}")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}.running.ipynb")
+    papermill.execute_notebook(str(path), str(tmp), parameters=parameters, kernel_name="python3",
+                               cwd=str(cwd or REPO_ROOT), log_output=log_output,
+                               progress_bar=log_output)
+    os.replace(tmp, output)
+    return output
