@@ -71,7 +71,7 @@ def read_volume(path: str | os.PathLike) -> sitk.Image:
     if path.is_dir():
         return _read_dicom_series(path)
     if path.suffix.lower() == ".dcm":
-        return _read_dicom_series(path.parent)
+        return _read_dicom_series(path.parent, path)
     _check_header_spacing(path)
     try:
         image = sitk.ReadImage(str(path))
@@ -168,8 +168,9 @@ def _dicom_tag(reader: sitk.ImageFileReader, tag: str) -> list[float] | None:
         return None
 
 
-def _read_dicom_series(folder: Path) -> sitk.Image:
-    """Read the largest DICOM series in ``folder`` after checking spacing and slice positions."""
+def _read_dicom_series(folder: Path, member: Path | None = None) -> sitk.Image:
+    """Read the DICOM series in ``folder`` (the one holding ``member`` if given) after checking
+    its spacing and slice positions; several series in one folder without ``member`` is an error."""
     try:
         ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     except RuntimeError as exc:
@@ -177,7 +178,17 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     if not ids:
         raise DataError(f"{folder}: no DICOM series found in this folder")
     series = {sid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid) for sid in ids}
-    files = max(series.values(), key=len)
+    if member is not None:
+        chosen = [f for f in series.values() if any(Path(n).resolve() == member.resolve() for n in f)]
+        if not chosen:
+            raise DataError(f"{member}: not part of a readable DICOM series in {folder}")
+        files = chosen[0]
+    elif len(series) > 1:
+        listing = ", ".join(f"{sid} ({len(f)} files, e.g. {Path(f[0]).name})" for sid, f in series.items())
+        raise DataError(f"{folder}: {len(series)} DICOM series in one folder: {listing}; put each "
+                        "series in its own folder or pass one of its files")
+    else:
+        files = next(iter(series.values()))
     positions = []
     for i, name in enumerate(files):
         reader = sitk.ImageFileReader()
@@ -516,6 +527,7 @@ def find_ct_pairs(src: str | os.PathLike, mask_suffix: str | Sequence[str] = ("_
 
     Volumes are ``NAME.ext`` files (NIfTI/NRRD/MHA/MHD) and DICOM sub-folders ``NAME/``;
     the mask is ``NAME<suffix>.ext`` for a suffix in ``mask_suffix`` and any extension.
+    Volumes without a mask and masks without a volume are returned as problems.
     """
     src = Path(src)
     suffixes = (mask_suffix,) if isinstance(mask_suffix, str) else tuple(mask_suffix)
@@ -527,8 +539,8 @@ def find_ct_pairs(src: str | os.PathLike, mask_suffix: str | Sequence[str] = ("_
     pairs, problems = [], []
     for vol in candidates:
         found = [by_stem[volume_stem(vol) + s] for s in suffixes if volume_stem(vol) + s in by_stem]
-        if vol.is_dir() and not found:
-            continue  # a folder without a mask beside it is not taken for a DICOM volume
+        if vol.is_dir() and not found and not _looks_dicom(vol):
+            continue  # a folder that holds no DICOM series and has no mask is not a volume
         if not found:
             problems.append((vol, f"no mask (looked for {volume_stem(vol)}{{{','.join(suffixes)}}}.*)"))
         else:

@@ -554,3 +554,39 @@ def test_real_ct_central_slice_shows_both_lungs(tmp_path):
     assert cols[0] < 128 < cols[1]
     img = cv2.imread(str(tmp_path / "images" / row["file"]), cv2.IMREAD_UNCHANGED)
     assert np.mean(img[mask] == 0) > 0.9  # lungs are air: black in the [-125, 275] window
+
+
+def test_dicom_two_series_in_one_folder_needs_a_choice(dicom_chest):
+    image, files = dicom_chest
+    folder = files[0].parent
+    other = image[:, :, :4]
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for i in range(4):
+        s = other[:, :, i]
+        s.SetMetaData("0020|000e", "1.2.826.0.1.3680043.2.1125.1.99")
+        s.SetMetaData("0008|0018", f"1.2.826.0.1.3680043.2.1125.1.99.{i + 1}")
+        s.SetMetaData("0020|0032", "\\".join(f"{v:.4f}" for v in other.TransformIndexToPhysicalPoint((0, 0, i))))
+        s.SetMetaData("0020|0037", "1\\0\\0\\0\\1\\0")
+        writer.SetFileName(str(folder / f"other{i}.dcm"))
+        writer.Execute(s)
+    with pytest.raises(DataError, match="2 DICOM series") as err:
+        ct.read_volume(folder)
+    assert str(folder) in str(err.value)
+    assert ct.read_volume(files[3]).GetSize() == image.GetSize()  # a file picks its series
+    assert ct.read_volume(folder / "other1.dcm").GetSize() == (120, 100, 4)
+
+
+def test_convert_ct_folder_with_dicom_series(tmp_path):
+    image, mask = make_chest()
+    src = tmp_path / "src"
+    src.mkdir()
+    _write_dicom_series(image, src / "pat1")
+    sitk.WriteImage(mask, str(src / "pat1_mask.nii.gz"))
+    _write_dicom_series(image, src / "pat2")  # no mask: reported
+    (src / "notes").mkdir()  # not DICOM, no mask: ignored
+    summary = ct.convert_ct_folder(src, tmp_path / "out")
+    assert summary["volumes"] == 1 and summary["slices"] == 1
+    assert len(summary["problems"]) == 1 and "pat2" in summary["problems"][0]
+    (row,) = _manifest(tmp_path / "out")
+    assert row["file"] == "pat1_z030.png" and row["volume"] == "pat1"
