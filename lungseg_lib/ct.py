@@ -97,8 +97,9 @@ def _itk_message(exc: Exception) -> str:
     return (lines[-1] if lines else repr(exc)).replace("sitk::ERROR: ", "")
 
 
-def _text_header(path: Path, stop: Callable[[str], bool]) -> dict[str, str] | None:
-    """Parse a text header of ``key: value`` / ``key = value`` lines; None when not text."""
+def _text_header(path: Path, sep: str, stop: str | None = None) -> dict[str, str]:
+    """Parse a text header of ``key<sep>value`` lines (lower-case keys) up to a blank line,
+    the key ``stop``, or the first non-text line."""
     try:
         with open(path, "rb") as f:
             raw = f.read(1 << 16)
@@ -109,19 +110,15 @@ def _text_header(path: Path, stop: Callable[[str], bool]) -> dict[str, str] | No
         try:
             text = line.decode("ascii").strip()
         except UnicodeDecodeError:
-            return None
-        if not text:
-            if fields:
-                break
-            continue
-        if text.startswith("#"):
-            continue
-        sep = ":=" if ":=" in text else ":" if ":" in text else "=" if "=" in text else None
-        if sep is None:
+            break
+        if not text and fields:
+            break
+        if text.startswith("#") or sep not in text:
             continue
         key, value = text.split(sep, 1)
-        fields[key.strip().lower()] = value.strip()
-        if stop(key.strip().lower()):
+        key = key.strip().lower().rstrip(":")  # NRRD key/value pairs use ":="
+        fields[key] = value.lstrip("=").strip()
+        if key == stop:
             break
     return fields
 
@@ -133,12 +130,12 @@ def _check_header_spacing(path: Path) -> None:
         with open(path, "rb") as f:
             if not f.read(4) == b"NRRD":
                 raise DataError(f"{path}: not a NRRD file (no NRRD magic)")
-        fields = _text_header(path, lambda k: False) or {}
+        fields = _text_header(path, ":")
         if "space directions" not in fields and "spacings" not in fields:
             raise DataError(f"{path}: NRRD header has no voxel spacing ('space directions' or "
                             "'spacings'); refusing to assume 1 mm")
     elif name.endswith((".mha", ".mhd")):
-        fields = _text_header(path, lambda k: k == "elementdatafile") or {}
+        fields = _text_header(path, "=", stop="elementdatafile")
         if "ndims" not in fields:
             raise DataError(f"{path}: not a MetaImage file (no NDims in the header)")
         if "elementspacing" not in fields and "elementsize" not in fields:

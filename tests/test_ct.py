@@ -590,3 +590,21 @@ def test_convert_ct_folder_with_dicom_series(tmp_path):
     assert len(summary["problems"]) == 1 and "pat2" in summary["problems"][0]
     (row,) = _manifest(tmp_path / "out")
     assert row["file"] == "pat1_z030.png" and row["volume"] == "pat1"
+
+
+@pytest.mark.parametrize("patch", ["no_xform", "zero_pixdim"])
+def test_nifti_without_spacing_is_refused(tmp_path, patch):
+    image = sitk.GetImageFromArray(np.full((4, 5, 6), -1000, np.int16))  # spacing 1, 1, 1
+    path = tmp_path / f"{patch}.nii"
+    sitk.WriteImage(image, str(path))
+    ct.read_volume(path)  # with its geometry it is fine
+    header = bytearray(path.read_bytes())
+    if patch == "no_xform":
+        header[252:256] = np.zeros(2, "<i2").tobytes()  # qform_code, sform_code = 0
+    else:
+        header[80:92] = np.zeros(3, "<f4").tobytes()  # pixdim[1..3] = 0
+        header[252:256] = np.zeros(2, "<i2").tobytes()
+    path.write_bytes(bytes(header))
+    with pytest.raises(DataError) as err:
+        ct.read_volume(path)
+    assert str(path) in str(err.value) and "spacing" in str(err.value)
