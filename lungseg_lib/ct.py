@@ -637,6 +637,7 @@ def predict_volume(predict_slices: Callable[[np.ndarray], np.ndarray], volume_pa
     try:
         sitk.WriteImage(mask, str(tmp), True)
     except RuntimeError as exc:
+        tmp.unlink(missing_ok=True)
         raise DataError(f"{out_path}: cannot write mask ({_itk_message(exc)})") from exc
     os.replace(tmp, out_path)
     return {"slices": nz, "ms_per_slice": round(1000 * model_s / max(nz, 1), 3),
