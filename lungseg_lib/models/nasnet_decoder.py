@@ -1,6 +1,10 @@
 """The paper's model: a truncated NASNet-Large encoder + a 4-block upsampling decoder.
 
 Zhang, "Lung Segmentation with NASNet-Large-Decoder Net", arXiv:2303.10315.
+
+Training recipe (`SPEC.recipe`): the paper gives a 2-class softmax, batch 4, 100 epochs and
+"step size 5" but no optimizer. We use Adam lr 1e-4 (our choice) and read "step size 5" as a
+step learning-rate schedule, lr x0.5 every 5 epochs (our interpretation).
 """
 
 from __future__ import annotations

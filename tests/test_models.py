@@ -1,0 +1,188 @@
+"""Model zoo: registry, shapes and heads, size checks, parameter counts, training, save/load."""
+
+import csv
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from lungseg_lib import models as M
+from lungseg_lib.models.spec import HEADS, LOSSES, OPTIMIZERS
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Tiny widths so every model builds and trains at 64x64 in seconds (backbones stay full-size).
+TINY = {
+    "nasnet_decoder": dict(decoder_filters=(16, 16, 8, 8)),
+    "segnet": dict(width=4),
+    "unet": dict(base_filters=4),
+    "deeplabv3plus": dict(aspp_filters=16, low_level_filters=8, decoder_filters=16),
+    "resnet50_unet": dict(decoder_filters=(16, 16, 8, 8, 8)),
+    "resnet101_unet": dict(middle_filters=16, decoder_filters=(16, 8, 8)),
+    "unet22": dict(base_filters=4),
+    "unet3_compact": dict(filters=8),
+}
+# Training steps trace the whole backbone (20-45 s each on 2 cores): only the paper's NASNet
+# model and the light models train in the default suite, the ResNet ones under `-m slow`.
+HEAVY_TRAINING = {"deeplabv3plus", "resnet50_unet", "resnet101_unet"}
+TRAIN_CASES = [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY_TRAINING else n for n in TINY]
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+RECIPE_KEYS = {"loss", "optimizer", "learning_rate", "momentum", "weight_decay", "l2", "batch_size",
+               "epochs", "early_stopping_patience", "lr_schedule", "image_size", "source"}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Builds each tiny 64x64 model once per module: tiny(name) -> keras.Model."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            keras.utils.set_random_seed(0)
+            cache[name] = M.build_model(name, (64, 64, 1), **TINY[name])
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """4 images of a bright noisy disk on a dark background, and the disk masks."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    x, y = [], []
+    for cy, cx, r in [(32, 32, 14), (24, 40, 10), (40, 26, 12), (30, 30, 18)]:
+        mask = ((yy - cy) ** 2 + (xx - cx) ** 2 < r**2).astype("float32")
+        x.append(np.clip(0.2 + 0.6 * mask + rng.normal(0, 0.05, mask.shape), 0, 1))
+        y.append(mask)
+    return np.stack(x)[..., None].astype("float32"), np.stack(y)[..., None]
+
+
+def loss_for(head):
+    if head == "softmax":
+        return keras.losses.SparseCategoricalCrossentropy()
+    return keras.losses.BinaryCrossentropy(from_logits=head == "logits")
+
+
+def test_registry_and_recipes():
+    assert M.list_models() == list(TINY)
+    for name in M.list_models():
+        spec = M.get_spec(name)
+        assert spec.name == name and spec.title and spec.paper and spec.head in HEADS
+        assert set(spec.recipe) == RECIPE_KEYS, name
+        assert spec.recipe["loss"] in LOSSES and spec.recipe["optimizer"] in OPTIMIZERS
+        assert spec.min_size % spec.size_multiple == 0
+    r = M.get_spec("nasnet_decoder").recipe
+    assert (r["batch_size"], r["epochs"], r["image_size"]) == (4, 100, 256)
+    assert r["lr_schedule"] == {"kind": "step", "step_epochs": 5, "factor": 0.5}
+    assert M.get_spec("unet3_compact").recipe["l2"] == 0.01
+    M.get_spec("unet").recipe["epochs"] = -1  # get_spec hands out a copy
+    assert M.get_spec("unet").recipe["epochs"] == 50
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(KeyError, match="nasnet_decoder.*unet3_compact"):
+        M.build_model("nasnet")
+
+
+@pytest.mark.parametrize("name, shape, expected", [
+    ("nasnet_decoder", (100, 100, 1), "multiples of 16 and >= 32; got 100x100. Nearest valid: 96 or 112. "
+                                      "Valid examples: 64, 128, 256, 512"),
+    ("nasnet_decoder", (16, 16, 1), ">= 32"),
+    ("segnet", (64, 80, 1), "multiples of 32"),
+    ("resnet101_unet", (48, 48), "multiples of 32"),
+    ("unet", (64, 64, 3), "1-channel"),
+])
+def test_bad_input_size_names_valid_sizes(name, shape, expected):
+    with pytest.raises(ValueError) as err:
+        M.build_model(name, shape)
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_builds_at_64_with_right_head(name, tiny, batch):
+    model, head = tiny(name), M.get_spec(name).head
+    y = np.asarray(model(batch[0], training=False))
+    assert y.dtype == np.float32
+    assert y.shape == (4, 64, 64, 2 if head == "softmax" else 1)
+    assert np.isfinite(y).all()
+    if head == "softmax":
+        np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-5)
+    if head == "sigmoid":
+        assert y.min() >= 0 and y.max() <= 1
+    assert model.layers[-1].dtype_policy.compute_dtype == "float32"
+
+
+def test_head_and_l2_overrides(tmp_path, batch):
+    keras.utils.set_random_seed(0)
+    m = M.build_model("unet3_compact", (32, 48, 1), num_classes=3, head="softmax", filters=4)
+    assert m.output.shape == (None, 32, 48, 3)
+    m = M.build_model("unet22", (32, 32), head="logits", base_filters=4)
+    assert m.output.shape == (None, 32, 32, 1) and m.layers[-1].get_config()["activation"] == "linear"
+    m = M.build_model("unet3_compact", (64, 64, 1), filters=4, l2=0.01)
+    assert len(m.losses) == 11  # 10 conv kernels + the head conv
+    m.save(tmp_path / "l2.keras")
+    assert len(keras.models.load_model(tmp_path / "l2.keras").losses) == 11
+
+
+def test_mixed_precision_head_is_float32(batch):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        m = M.build_model("unet3_compact", (64, 64, 1), filters=4)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert m.layers[-2].compute_dtype == "float16"
+    assert np.asarray(m(batch[0])).dtype == np.float32
+
+
+def test_param_table_at_256_matches_committed_csv(tmp_path):
+    """Builds all eight models at 256x256x1 once; docs/model_params.csv must be up to date."""
+    table = M.write_param_table(tmp_path / "params.csv")
+    assert (tmp_path / "params.csv").read_text() == (REPO / "docs/model_params.csv").read_text(), \
+        "regenerate with: python -c \"from lungseg_lib.models import write_param_table as w; w('docs/model_params.csv')\""
+    assert list(tmp_path.iterdir()) == [tmp_path / "params.csv"]  # no temp file left
+    params = dict(zip(table.name, table.params))
+    assert abs(params["nasnet_decoder"] - 6.66e6) < 0.01e6
+    assert params["unet22"] == 5_432_961  # paper: 5,469,473 (see unet22 docstring)
+    with open(REPO / "docs/model_params.csv") as f:
+        assert [r["name"] for r in csv.DictReader(f)] == M.list_models()
+
+
+def _check_cut(model, side):
+    encoder = model.get_layer("nasnet_encoder")
+    cut = encoder.output._keras_history.operation
+    assert isinstance(cut, keras.layers.Activation) and cut.get_config()["activation"] == "relu"
+    assert tuple(encoder.output.shape) == (None, side // 16, side // 16, 336)
+    source = cut._inbound_nodes[0].input_tensors[0]._keras_history.operation
+    assert source.name == "separable_conv_1_bn_reduction_right2_reduce_6"
+    assert M.count_params(encoder) == 3_554_418
+
+
+def test_nasnet_encoder_cut_is_reduce6_relu(tiny):
+    _check_cut(tiny("nasnet_decoder"), 64)
+    model = M.build_model("nasnet_decoder", (256, 256, 1))
+    _check_cut(model, 256)
+    assert M.count_params(model) == 6_655_924
+
+
+@pytest.mark.parametrize("name", TRAIN_CASES)
+def test_few_steps_reduce_loss(name, tiny, batch):
+    keras.utils.set_random_seed(0)
+    model = keras.models.clone_model(tiny(name))  # fresh weights, the shared model stays untouched
+    model.compile(keras.optimizers.Adam(1e-3), loss_for(M.get_spec(name).head))
+    losses = [float(model.train_on_batch(*batch)) for _ in range(4)]
+    assert losses[-1] < losses[0], losses
+
+
+@pytest.mark.parametrize("name", ["segnet", "nasnet_decoder", "unet22"])
+def test_keras_save_load_and_weights_path(name, tiny, batch, tmp_path):
+    model = tiny(name)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(model.predict(batch[0], verbose=0), loaded.predict(batch[0], verbose=0))
+    model.save_weights(tmp_path / "m.weights.h5")
+    keras.utils.set_random_seed(1)
+    again = M.build_model(name, (64, 64, 1), weights_path=tmp_path / "m.weights.h5", **TINY[name])
+    np.testing.assert_array_equal(model.predict(batch[0], verbose=0), again.predict(batch[0], verbose=0))
