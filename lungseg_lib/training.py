@@ -156,7 +156,7 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
     if force and run_dir.exists():
         for name in (runs.CHECKPOINTS, runs.PREDICTIONS):
             shutil.rmtree(run_dir / name, ignore_errors=True)
-        for name in (runs.MODEL, runs.METRICS, runs.HISTORY, runs.PER_IMAGE, runs.ROC, "training.json"):
+        for name in (runs.CONFIG, runs.MODEL, runs.METRICS, runs.HISTORY, runs.PER_IMAGE, runs.ROC, "training.json"):
             (run_dir / name).unlink(missing_ok=True)
     if (run_dir / runs.MODEL).exists() and (run_dir / "training.json").exists():
         _check_same_config(run_dir, config)
