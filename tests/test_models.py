@@ -115,7 +115,7 @@ def test_builds_at_64_with_right_head(name, tiny, batch):
     assert model.layers[-1].dtype_policy.compute_dtype == "float32"
 
 
-def test_head_and_l2_overrides(tmp_path, batch):
+def test_head_and_l2_overrides(tmp_path):
     keras.utils.set_random_seed(0)
     m = M.build_model("unet3_compact", (32, 48, 1), num_classes=3, head="softmax", filters=4)
     assert m.output.shape == (None, 32, 48, 3)
@@ -140,8 +140,8 @@ def test_mixed_precision_head_is_float32(batch):
 def test_param_table_at_256_matches_committed_csv(tmp_path):
     """Builds all eight models at 256x256x1 once; docs/model_params.csv must be up to date."""
     table = M.write_param_table(tmp_path / "params.csv")
-    assert (tmp_path / "params.csv").read_text() == (REPO / "docs/model_params.csv").read_text(), \
-        "regenerate with: python -c \"from lungseg_lib.models import write_param_table as w; w('docs/model_params.csv')\""
+    regenerate = "lungseg_lib.models.write_param_table('docs/model_params.csv')"
+    assert (tmp_path / "params.csv").read_text() == (REPO / "docs/model_params.csv").read_text(), regenerate
     assert list(tmp_path.iterdir()) == [tmp_path / "params.csv"]  # no temp file left
     params = dict(zip(table.name, table.params))
     assert abs(params["nasnet_decoder"] - 6.66e6) < 0.01e6
