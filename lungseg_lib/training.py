@@ -216,6 +216,8 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
     tmp = run_dir / ".model.tmp.keras"
     model.save(tmp)
     os.replace(tmp, run_dir / runs.MODEL)
+    for f in ckpt_dir.glob("epoch_*"):  # the run is finished: model.keras replaces them
+        f.unlink()
     summary = {"epochs_run": saver.state["epochs_done"], "best_epoch": saver.state["best_epoch"],
                "best_val_dice": saver.state["best_val_dice"], "stopped": saver.state["stopped"] or "epochs",
                "train_seconds": round(saver.state["seconds"], 1),
