@@ -167,6 +167,13 @@ def test_nasnet_encoder_cut_is_reduce6_relu(tiny):
     assert M.count_params(model) == 6_655_924
 
 
+def test_nasnet_batch_norms_use_momentum_099(tiny):
+    """Keras' 0.9997 leaves moving statistics unconverged in short from-scratch runs."""
+    encoder = tiny("nasnet_decoder").get_layer("nasnet_encoder")
+    momenta = {l.momentum for l in encoder.layers if isinstance(l, keras.layers.BatchNormalization)}
+    assert momenta == {0.99}
+
+
 @pytest.mark.parametrize("name", TRAIN_CASES)
 def test_few_steps_reduce_loss(name, tiny, batch):
     keras.utils.set_random_seed(0)
