@@ -37,8 +37,17 @@ def run_notebook(name: str, output: str | os.PathLike, parameters: dict | None =
     runs in ``cwd`` (default: the repository root, so relative paths mean the same as on
     the command line); the output is written under a temporary name and renamed when done.
     """
+    import logging
+
     import papermill
 
+    if log_output:  # papermill logs the notebook's output lines (one per epoch) at INFO
+        logger = logging.getLogger("papermill")
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     path = notebook_path(name)
     parameters = parameters or {}
     known = notebook_parameters(path)

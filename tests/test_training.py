@@ -163,3 +163,42 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     if state["last"]:
         assert (tmp_path / runs.CHECKPOINTS / f"{state['last']}.weights.h5").exists()
     assert not (tmp_path / "model.keras").exists()
+
+
+def test_early_stopping_and_best_checkpoint(tmp_path):
+    """The epoch callback counts epochs without validation improvement and stops at patience."""
+    import keras
+
+    from lungseg_lib.training import EpochCheckpoint
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    state = {"epochs_done": 0, "best_val_dice": -1.0, "best_epoch": None, "best": None, "last": None,
+             "wait": 0, "seconds": 0.0, "stopped": None}
+    cb = EpochCheckpoint(tmp_path, {"early_stopping_patience": 2}, state, [])
+    cb.set_model(model)
+    for epoch, val in enumerate([0.5, 0.7, 0.6, 0.65]):
+        cb.on_epoch_begin(epoch)
+        cb.on_epoch_end(epoch, {"loss": 1.0, "val_dice": val})
+    assert state["best_epoch"] == 2 and state["best"] == "epoch_0002"
+    assert model.stop_training and "early stopping" in state["stopped"]
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch_*"))
+    assert kept == ["epoch_0002.optimizer.npz", "epoch_0002.weights.h5",
+                    "epoch_0004.optimizer.npz", "epoch_0004.weights.h5"]
+    assert len(pd.read_csv(tmp_path / "history.csv")) == 4
+
+
+def test_out_of_memory_suggests_smaller_batch(tmp_path, monkeypatch):
+    import keras
+    import tensorflow as tf
+
+    from lungseg_lib.training import TrainingError, train
+
+    def oom(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    monkeypatch.setattr(keras.Model, "fit", oom)
+    config = resolve_config("unet", "smoke", {"batch_size": 8})
+    with pytest.raises(TrainingError, match="smaller batch.*batch_size=4"):
+        train(config, tmp_path, verbose=0)
