@@ -107,9 +107,62 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     from .inference import predict_files
 
-    for path in predict_files(args.run, args.images, args.out, post=not args.no_post):
-        print(path)
+    volumes = [p for p in args.images if _is_ct_volume(p)]
+    images = [p for p in args.images if p not in volumes]
+    if volumes:
+        from .inference import TrainedModel, predict_ct_volume
+
+        model = TrainedModel(args.run)
+        for volume in volumes:
+            r = predict_ct_volume(model, volume, args.out, post=not args.no_post)
+            print(f"{r['out']}  ({r['slices']} slices, {r['ms_per_slice']:.1f} ms per slice "
+                  f"in the model, {r['seconds']:.1f} s in all)")
+    if images:
+        for path in predict_files(args.run, images, args.out, post=not args.no_post):
+            print(path)
     return 0
+
+
+def _is_ct_volume(path: str) -> bool:
+    """A CT volume file (NIfTI, NRRD, MetaImage) or a folder (a DICOM series)."""
+    from .ct import VOLUME_SUFFIXES
+
+    return Path(path).is_dir() or path.lower().endswith(VOLUME_SUFFIXES)
+
+
+def _parse_numbers(text: str, what: str, n: tuple[int, ...] | None = None, cast=float) -> list:
+    """``"a,b"`` -> [a, b] (``n``: the allowed counts), with an error naming the option."""
+    try:
+        values = [cast(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        values = []
+    if not values or (n and len(values) not in n):
+        count = " or ".join(map(str, n)) if n else "one or more"
+        raise ValueError(f"{what}: cannot read {text!r} (expected {count} comma-separated numbers)")
+    return values
+
+
+def _data_from_ct(args) -> int:
+    from .ct import convert_ct_folder
+
+    if args.slices in ("central", "all-lung"):
+        slices = args.slices
+    elif args.slices.startswith("every:") and args.slices[6:].isdigit() and int(args.slices[6:]) >= 1:
+        slices = ("every", int(args.slices[6:]))
+    else:
+        raise ValueError(f"--slices: {args.slices!r} is not central, all-lung or every:K (K >= 1)")
+    window = _parse_numbers(" ".join(args.window), "--window", (2,))
+    spacing = _parse_numbers(args.spacing, "--spacing", (1, 3))
+    labels = _parse_numbers(args.lung_labels, "--lung-labels", cast=int) if args.lung_labels else None
+    summary = convert_ct_folder(
+        args.src, args.out, mask=args.mask, slices=slices, window=window,
+        spacing=spacing[0] if len(spacing) == 1 else spacing, size=args.size,
+        lung_labels=labels, label_mod=args.label_mod, png_mode=args.png_mode)
+    for problem in summary["problems"]:
+        print(f"PROBLEM {problem}", file=sys.stderr)
+    print(f"{summary['out']}: {summary['volumes']} volume(s), {summary['slices']} slice(s) written "
+          f"(images/, masks/, manifest.csv); {len(summary['problems'])} problem(s)")
+    return 1 if summary["problems"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--size", type=int, default=None)
     p.set_defaults(func=_data_convert)
+    p = dsub.add_parser("from-ct", help="CT volume(s) + lung mask(s) -> 2-D axial slices in the "
+                        "standard layout (HU window, 1 mm resampling, 256 x 256)")
+    p.add_argument("src", metavar="VOLUME_OR_DIR", help="a volume (NIfTI, NRRD, MetaImage, DICOM "
+                   "series folder) with --mask, or a folder of NAME.ext + NAME_mask.ext pairs")
+    p.add_argument("--out", required=True)
+    p.add_argument("--mask", help="the lung mask of a single volume (same geometry)")
+    p.add_argument("--slices", default="central", help="central (default), all-lung or every:K")
+    p.add_argument("--window", nargs="+", default=["-125,275"], metavar="LOW,HIGH",
+                   help="HU window (default -125,275); write --window=-125,275 or --window -125 275")
+    p.add_argument("--spacing", default="1.0", help="mm, one value or x,y,z (default 1.0)")
+    p.add_argument("--size", type=int, default=256, help="slice size in pixels (default 256)")
+    p.add_argument("--lung-labels", help="mask values that are lung, e.g. 2,3 (default: any > 0)")
+    p.add_argument("--label-mod", type=int, help="compare mask values modulo this (CIP label maps: 256)")
+    p.add_argument("--png-mode", default="windowed8", choices=["windowed8", "hu16"])
+    p.set_defaults(func=_data_from_ct)
 
     p = sub.add_parser("models", help="list the registry's models with parameter counts")
     p.set_defaults(func=_models)
@@ -166,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write results here instead of the run folder")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("predict", help="predict lung masks for image files of any size")
+    p = sub.add_parser("predict", help="predict lung masks for image files of any size, or for CT "
+                       "volumes (.nii/.nii.gz/.nrrd/.mha/.mhd, DICOM series folders) slice by slice")
     p.add_argument("--run", required=True, help="a trained run folder")
     p.add_argument("images", nargs="+")
     p.add_argument("--out", required=True)

@@ -83,3 +83,34 @@ def predict_files(run_dir: str | os.PathLike, paths: list, out: str | os.PathLik
         write_png(out / f"{stem}_overlay.png", overlay(img, mask))
         written.append(out / f"{stem}_mask.png")
     return written
+
+
+def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike, post: bool = True,
+                      *, window=(-125.0, 275.0), spacing=1.0, size: int = 256,
+                      batch_size: int = 8) -> dict:
+    """Segment a CT volume slice by slice with a trained 2-D run; write ``out/<stem>_mask.nii.gz``.
+
+    ``run_dir`` is a run folder or a loaded :class:`TrainedModel`. Slices get the CT training
+    preprocessing of :func:`lungseg_lib.ct.predict_volume` (``window`` HU, ``spacing`` mm,
+    ``size`` x ``size``); each is resized to the model's input size and back, thresholded at
+    0.5 and, with ``post``, reduced to its ``post_k`` largest components. The mask volume has
+    the input's geometry. Returns ``predict_volume``'s dict (``slices``, ``ms_per_slice``, ...).
+    """
+    from .ct import predict_volume, volume_stem
+
+    model = run_dir if isinstance(run_dir, TrainedModel) else TrainedModel(run_dir)
+
+    def predict_slices(batch: np.ndarray) -> np.ndarray:
+        n = model.size
+        small = batch if n == size else np.stack(
+            [cv2.resize(im, (n, n), interpolation=cv2.INTER_AREA) for im in batch[..., 0]])[..., None]
+        prob = model.probability(small.astype(np.float32), batch_size=batch_size)
+        masks = []
+        for p in prob:
+            m = (p if n == size else cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR)) > 0.5
+            masks.append(keep_largest_components(m, model.post_k).mask if post else m)
+        return np.stack(masks).astype(np.uint8)
+
+    out_path = Path(out) / f"{volume_stem(volume)}_mask.nii.gz"
+    return predict_volume(predict_slices, volume, out_path, window=window, spacing=spacing,
+                          size=size, batch_size=batch_size)

@@ -1,0 +1,215 @@
+"""The CT commands: ``lungseg data from-ct`` and ``lungseg predict`` on CT volumes.
+
+Synthetic chests come from tests/test_ct.py; the real CT check runs when the CIP volumes are
+found (``LUNGSEG_CT_DATA`` or ../shared/data/ct_cip beside the repository).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage
+from test_ct import _write_dicom_series, make_chest
+
+from lungseg_lib.cli import main
+
+
+@pytest.fixture
+def chest(tmp_path):
+    image, mask = make_chest()
+    sitk.WriteImage(image, str(tmp_path / "chest.nrrd"))
+    sitk.WriteImage(mask, str(tmp_path / "chest_mask.nrrd"))
+    return tmp_path / "chest.nrrd", tmp_path / "chest_mask.nrrd"
+
+
+def _manifest(out: Path) -> list[dict]:
+    with open(out / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _from_ct(*args) -> int:
+    return main(["data", "from-ct", *map(str, args)])
+
+
+# --------------------------------------------------------------------------- data from-ct
+
+
+def test_from_ct_central(chest, tmp_path, capsys):
+    vol, msk = chest
+    out = tmp_path / "out"
+    assert _from_ct(vol, "--mask", msk, "--out", out) == 0
+    assert "1 volume(s), 1 slice(s)" in capsys.readouterr().out
+    (row,) = _manifest(out)
+    assert row["file"] == "chest_z030.png" and row["window"] == "-125,275"
+    img = cv2.imread(str(out / "images" / row["file"]), cv2.IMREAD_UNCHANGED)
+    mask = cv2.imread(str(out / "masks" / row["file"]), cv2.IMREAD_UNCHANGED) > 0
+    assert img.shape == mask.shape == (256, 256) and img.dtype == np.uint8
+    assert ndimage.label(mask)[1] == 2 and np.mean(img[mask] == 0) > 0.9
+
+
+def test_from_ct_all_lung_every_and_options(chest, tmp_path):
+    vol, msk = chest
+    assert _from_ct(vol, "--mask", msk, "--out", tmp_path / "all", "--slices", "all-lung") == 0
+    all_lung = [int(r["slice_index"]) for r in _manifest(tmp_path / "all")]
+    assert 40 <= len(all_lung) <= 46
+    assert _from_ct(vol, "--mask", msk, "--out", tmp_path / "every", "--slices", "every:10") == 0
+    assert [int(r["slice_index"]) for r in _manifest(tmp_path / "every")] == all_lung[::10]
+    # both spellings of a window starting with '-', anisotropic spacing, size, labels, 16-bit
+    assert _from_ct(vol, "--mask", msk, "--out", tmp_path / "w1", "--window", "-1000", "400",
+                    "--spacing", "1.4,1.4,5", "--size", "64", "--lung-labels", "1") == 0
+    assert _from_ct(vol, "--mask", msk, "--out", tmp_path / "w2", "--window=-1000,400",
+                    "--spacing=1.4,1.4,5", "--size=64", "--png-mode", "hu16") == 0
+    (r1,), (r2,) = _manifest(tmp_path / "w1"), _manifest(tmp_path / "w2")
+    assert r1["window"] == r2["window"] == "-1000,400" and r1["slice_index"] == "6"
+    assert (r1["spacing_x"], r1["spacing_z"]) == ("1.4", "5.0")
+    im16 = cv2.imread(str(tmp_path / "w2" / "images" / r2["file"]), cv2.IMREAD_UNCHANGED)
+    assert im16.shape == (64, 64) and im16.dtype == np.uint16
+
+
+def test_from_ct_folder_reports_problems(tmp_path, capsys):
+    image, mask = make_chest()
+    src = tmp_path / "src"
+    src.mkdir()
+    sitk.WriteImage(image, str(src / "a.nii.gz"))
+    sitk.WriteImage(mask, str(src / "a_mask.nii.gz"))
+    sitk.WriteImage(image, str(src / "b.nrrd"))  # no mask
+    assert _from_ct(src, "--out", tmp_path / "out") == 1
+    cap = capsys.readouterr()
+    assert "1 volume(s), 1 slice(s)" in cap.out and "1 problem(s)" in cap.out
+    assert "PROBLEM" in cap.err and str(src / "b.nrrd") in cap.err
+    assert [r["file"] for r in _manifest(tmp_path / "out")] == ["a_z030.png"]
+
+
+def _no_spacing(tmp_path, chest):
+    path = tmp_path / "nospacing.nrrd"
+    arr = np.full((24, 100, 120), -1000, np.int16)
+    path.write_bytes(b"NRRD0004\ntype: short\ndimension: 3\nsizes: 120 100 24\nendian: little\n"
+                     b"encoding: raw\n\n" + arr.astype("<i2").tobytes())
+    return path, chest[1], "spacing"
+
+
+def _other_geometry(tmp_path, chest):
+    _, mask = make_chest()
+    mask.SetSpacing((0.7, 0.7, 2.0))
+    sitk.WriteImage(mask, str(tmp_path / "other_mask.nrrd"))
+    return chest[0], tmp_path / "other_mask.nrrd", "other_mask.nrrd"
+
+
+def _display_levels(tmp_path, chest):
+    image, _ = make_chest()
+    sitk.WriteImage(sitk.Cast(sitk.RescaleIntensity(image, 0, 255), sitk.sitkUInt8),
+                    str(tmp_path / "display.nrrd"))
+    return tmp_path / "display.nrrd", chest[1], "8-bit"
+
+
+def _dicom_gap(tmp_path, chest):
+    image, mask = make_chest()
+    files = _write_dicom_series(image, tmp_path / "series")
+    files[10].unlink()
+    return tmp_path / "series", chest[1], "missing slices"
+
+
+@pytest.mark.parametrize("build", [_no_spacing, _other_geometry, _display_levels, _dicom_gap])
+def test_from_ct_bad_input_exit_2_names_file(chest, tmp_path, capsys, build):
+    vol, msk, what = build(tmp_path, chest)
+    assert _from_ct(vol, "--mask", msk, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lungseg: error: ") and "\n" not in err
+    assert str(vol) in err and what in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, what", [
+    (["--slices", "middle"], "--slices"), (["--slices", "every:0"], "--slices"),
+    (["--window=-125"], "--window"), (["--spacing", "1,2"], "--spacing"),
+    (["--lung-labels", "two"], "--lung-labels"), ([], "needs its mask"),
+])
+def test_from_ct_bad_options_exit_2(chest, tmp_path, capsys, args, what):
+    vol, msk = chest
+    mask = ["--mask", str(msk)] if args else []
+    assert _from_ct(vol, *mask, "--out", tmp_path / "out", *args) == 2
+    assert what in capsys.readouterr().err
+
+
+def _real_ct_dir() -> Path | None:
+    for d in (os.environ.get("LUNGSEG_CT_DATA"), Path(__file__).resolve().parents[2] / "shared/data/ct_cip"):
+        if d and (Path(d) / "ct-64.nrrd").is_file() and (Path(d) / "wholeLung-64.nrrd").is_file():
+            return Path(d)
+    return None
+
+
+REAL = _real_ct_dir()
+
+
+@pytest.mark.skipif(REAL is None, reason="real CT (ct-64.nrrd, wholeLung-64.nrrd) not found: set "
+                    "LUNGSEG_CT_DATA or put it in ../shared/data/ct_cip")
+def test_from_ct_real_ct64(tmp_path):
+    assert _from_ct(REAL / "ct-64.nrrd", "--mask", REAL / "wholeLung-64.nrrd", "--out", tmp_path) == 0
+    (row,) = _manifest(tmp_path)
+    assert row["file"] == "ct-64_z157.png"
+    mask = cv2.imread(str(tmp_path / "masks" / row["file"]), cv2.IMREAD_UNCHANGED) > 0
+    assert mask.shape == (256, 256) and 0.3 <= mask.mean() <= 0.45
+    labels, n = ndimage.label(mask)
+    big = [i for i in range(1, n + 1) if (labels == i).sum() > 0.05 * mask.size]
+    cols = sorted(ndimage.center_of_mass(labels == i)[1] for i in big)
+    assert len(big) == 2 and cols[0] < 128 < cols[1]  # one lung on each side
+
+
+# --------------------------------------------------------------------------- predict
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    """A unet3_compact run trained on the smoke profile (64 x 64, barely trained)."""
+    run = tmp_path_factory.mktemp("ct_smoke") / "run"
+    assert main(["train", "--model", "unet3_compact", "--profile", "smoke", "--run-dir", str(run)]) == 0
+    return run
+
+
+def _assert_mask_like(mask_path: Path, image: sitk.Image):
+    pred = sitk.ReadImage(str(mask_path))
+    assert pred.GetSize() == image.GetSize()
+    for prop in ("GetSpacing", "GetOrigin", "GetDirection"):
+        np.testing.assert_allclose(getattr(pred, prop)(), getattr(image, prop)(), atol=1e-4)
+    assert set(np.unique(sitk.GetArrayViewFromImage(pred))) <= {0, 1}
+
+
+def test_predict_ct_volume_and_images(smoke_run, chest, tmp_path, capsys):
+    vol, _ = chest
+    dicom = tmp_path / "series"
+    _write_dicom_series(make_chest()[0][:, :, 6:18], dicom)
+    png = tmp_path / "xray.png"
+    cv2.imwrite(str(png), np.full((80, 90), 128, np.uint8))
+    out = tmp_path / "pred"
+    assert main(["predict", "--run", str(smoke_run), str(vol), str(dicom), str(png), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(str(out / "chest_mask.nii.gz")) and "ms per slice" in lines[0]
+    assert lines[1].startswith(str(out / "series_mask.nii.gz"))
+    _assert_mask_like(out / "chest_mask.nii.gz", sitk.ReadImage(str(vol)))
+    _assert_mask_like(out / "series_mask.nii.gz", sitk.ReadImage(str(vol))[:, :, 6:18])
+    assert cv2.imread(str(out / "xray_mask.png"), 0).shape == (80, 90)  # 2-D path unchanged
+
+
+def test_predict_ct_volume_without_post(smoke_run, chest, tmp_path):
+    from lungseg_lib.inference import predict_ct_volume
+
+    vol, _ = chest
+    result = predict_ct_volume(smoke_run, vol, tmp_path, post=False, size=128)
+    assert result["out"] == str(tmp_path / "chest_mask.nii.gz") and result["slices"] == 60
+    assert result["ms_per_slice"] > 0
+    _assert_mask_like(tmp_path / "chest_mask.nii.gz", sitk.ReadImage(str(vol)))
+
+
+def test_predict_bad_volume_exit_2(smoke_run, tmp_path, capsys):
+    image, _ = make_chest()
+    path = tmp_path / "display.nii.gz"
+    sitk.WriteImage(sitk.Cast(sitk.RescaleIntensity(image, 0, 255), sitk.sitkUInt8), str(path))
+    assert main(["predict", "--run", str(smoke_run), str(path), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "8-bit" in err
