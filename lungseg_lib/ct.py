@@ -642,3 +642,96 @@ def predict_volume(predict_slices: Callable[[np.ndarray], np.ndarray], volume_pa
     os.replace(tmp, out_path)
     return {"slices": nz, "ms_per_slice": round(1000 * model_s / max(nz, 1), 3),
             "seconds": round(time.perf_counter() - start, 3), "out": str(out_path)}
+
+
+# --------------------------------------------------------------------------- figures (book page)
+
+
+def preprocessing_steps(volume_path: str | os.PathLike, mask_path: str | os.PathLike, *,
+                        window: Sequence[float] = PAPER_WINDOW,
+                        spacing: float | Sequence[float] = 1.0, size: int = 256,
+                        lung_labels: Iterable[int] | None = None,
+                        label_mod: int | None = None) -> dict:
+    """The steps of :func:`volume_to_slices` (central slice) on one volume, for figures and tables.
+
+    Returns the original axial slice in HU (``raw``, at the original slice nearest to the
+    chosen one), the same slice clipped to ``window`` (``clipped``), the resampled central
+    slice cropped/padded to ``size`` (``slice``, HU) with its lung mask (``mask``), and the
+    geometry: shapes (z, y, x), spacings (x, y, z) in mm, slice indices, lung fraction.
+    """
+    volume_path, mask_path = Path(volume_path), Path(mask_path)
+    image, lung = _prepare(volume_path, mask_path, lung_labels, label_mod)
+    small = resample(clip_hu(image, window), spacing)
+    small_lung = resample(lung, spacing, is_mask=True)
+    arr, mask_arr = sitk.GetArrayFromImage(small), sitk.GetArrayFromImage(small_lung)
+    (z,) = axial_slices(arr, mask_arr, "central")
+    point = small.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in small.GetSize()[:2]] + [z])
+    z0 = int(round(image.TransformPhysicalPointToContinuousIndex(point)[2]))
+    raw = sitk.GetArrayFromImage(image)[z0].astype(np.float32)
+    mask2d = crop_or_pad(mask_arr[z], size, 0) > 0
+    return {
+        "volume": volume_stem(volume_path), "window": tuple(float(w) for w in window),
+        "raw": raw, "clipped": np.clip(raw, *window), "original_index": z0,
+        "slice": crop_or_pad(arr[z], size, float(window[0])), "mask": mask2d, "slice_index": int(z),
+        "shape_before": tuple(sitk.GetArrayViewFromImage(image).shape),
+        "shape_after": tuple(arr.shape), "spacing_before": tuple(image.GetSpacing()),
+        "spacing_after": tuple(small.GetSpacing()), "lung_fraction": float(mask2d.mean()),
+    }
+
+
+def preprocessing_table(steps: dict):
+    """A pandas table of the geometry in ``steps``: original volume vs the preprocessed one."""
+    import pandas as pd
+
+    def fmt(values, digits=2):
+        return " x ".join(f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in values)
+
+    return pd.DataFrame({
+        "original": [fmt(steps["shape_before"]), fmt(steps["spacing_before"]),
+                     str(steps["original_index"]), ""],
+        "preprocessed": [fmt(steps["shape_after"]), fmt(steps["spacing_after"]),
+                         str(steps["slice_index"]),
+                         f"{steps['lung_fraction']:.3f} (of {fmt(steps['mask'].shape)} px)"],
+    }, index=["shape (z, y, x)", "spacing (x, y, z), mm", "axial slice index", "lung fraction"])
+
+
+def preprocessing_figure(steps: dict):
+    """A matplotlib Figure of ``steps``: (a) the original slice, (b) after the HU window,
+    (c) the resampled central slice with its lung mask outline. Axes in mm."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 3.9), layout="constrained")
+    axes = fig.subplots(1, 3)
+    sx, sy = steps["spacing_before"][:2]
+    ny, nx = steps["raw"].shape
+    extent = (0, nx * sx, ny * sy, 0)
+    lo, hi = steps["window"]
+    raw = steps["raw"]
+    panels = [(raw, float(raw.min()), float(raw.max()),
+               f"(a) original slice {steps['original_index']}\n{nx} x {ny} px of {sx:.2f} mm, "
+               f"{raw.min():.0f}..{raw.max():.0f} HU"),
+              (steps["clipped"], lo, hi, f"(b) clipped to [{lo:g}, {hi:g}] HU\n(same slice)")]
+    for ax, (img, vmin, vmax, title) in zip(axes, panels):
+        im = ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest")
+        fig.colorbar(im, ax=ax, shrink=0.8, label="HU")
+        ax.set_title(title, fontsize=9)
+    s = steps["slice"]
+    n = s.shape[0]
+    mm = steps["spacing_after"][0]
+    axes[2].imshow(s, cmap="gray", vmin=lo, vmax=hi, extent=(0, n * mm, n * mm, 0))
+    axes[2].contour(np.linspace(0, n * mm, n), np.linspace(0, n * mm, n), steps["mask"],
+                    levels=[0.5], colors="orange", linewidths=1)
+    axes[2].set_title(f"(c) resampled to {mm:g} mm: central slice {steps['slice_index']},\n"
+                      f"{n} x {n} px, lung mask outlined", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("mm")
+    return fig
+
+
+def message_figure(text: str):
+    """A small Figure that only shows ``text`` (stands in for a figure whose data is missing)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 1.2))
+    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    return fig

@@ -1,0 +1,97 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # CT preprocessing, step by step
+# The CT path turns a chest CT volume and its lung mask into the 2-D slices the models train
+# on, with the recipe of Ainala (2023): clip to the HU window [-125, 275], resample to 1 mm
+# isotropic voxels, take the central axial slice and centre-crop/pad it to 256 x 256
+# (`lungseg data from-ct`, `lungseg_lib.ct.volume_to_slices`). This page runs those
+# steps on one real CT volume and shows each of them.
+#
+# **Data.** `ct-64.nrrd` and its lung mask `wholeLung-64.nrrd` are test inputs of the Chest
+# Imaging Platform (CIP; R. San José Estépar et al., "Chest Imaging Platform: an open-source
+# library and workstation for quantitative chest imaging", *Am J Respir Crit Care Med*
+# 191:A4975, 2015; J. Onieva et al., *Int J CARS* 11(Suppl 1):S40-S41, 2016), under CIP's
+# BSD-style license (`CIP_License.txt` beside the data; see its `README.md`). The data is not
+# part of this repository. These volumes only exercise the path (reading, HU window,
+# spacing-aware resampling, slicing): two volumes cannot train or score a CT model, and no
+# accuracy is reported from them.
+#
+# {glue:text}`ct_status`
+
+# %% tags=["parameters"]
+ct_dir = "../shared/data/ct_cip"  # relative to the repository root (or absolute)
+volume = "ct-64.nrrd"
+mask = "wholeLung-64.nrrd"
+window = [-125.0, 275.0]  # HU
+spacing = 1.0  # mm
+size = 256  # pixels
+figures_dir = "_build/figures"  # relative to the repository root
+
+# %%
+from IPython.display import Image
+from myst_nb import glue
+
+from lungseg_lib import ct
+from lungseg_lib.config import REPO_ROOT
+
+volume_path, mask_path = REPO_ROOT / ct_dir / volume, REPO_ROOT / ct_dir / mask
+missing = [str(p) for p in (volume_path, mask_path) if not p.exists()]
+figures = REPO_ROOT / figures_dir
+figures.mkdir(parents=True, exist_ok=True)
+
+# %% [markdown]
+# ## The three steps
+# (a) an axial slice of the original volume in HU; (b) the same slice clipped to the window,
+# which maps lung and air to the same black and keeps soft tissue and bone contrast;
+# (c) the central slice of the volume resampled to 1 mm (trilinear for the image, nearest for
+# the mask), cropped or padded to 256 x 256, with the lung mask outlined.
+#
+# ```{glue:figure} ct_preprocessing
+# :name: fig-ct-preprocessing
+#
+# CT preprocessing of the volume named above (CIP test data by default): original slice, HU
+# window, resampled central slice with the lung mask outlined.
+# ```
+
+# %%
+if missing:
+    print("CT data not found:", ", ".join(missing))
+    glue("ct_status", f"The CT data is missing ({', '.join(missing)} not found): the figure "
+         "and table are placeholders. Set the notebook parameter ct_dir to the CIP data folder.",
+         display=False)
+    fig = ct.message_figure("CT data not found: " + ", ".join(missing))
+else:
+    steps = ct.preprocessing_steps(volume_path, mask_path, window=window, spacing=spacing, size=size)
+    glue("ct_status", f"Volume {volume} with mask {mask}, from {ct_dir}.", display=False)
+    for key in ("slice_index", "original_index", "lung_fraction"):
+        glue(f"ct_{key}", float(steps[key]), display=False)
+    for i, axis in enumerate("xyz"):
+        glue(f"ct_spacing_{axis}_before", float(steps["spacing_before"][i]), display=False)
+        glue(f"ct_size_{axis}_after", float(steps["shape_after"][2 - i]), display=False)
+    fig = ct.preprocessing_figure(steps)
+fig.savefig(figures / "ct_preprocessing.png", dpi=150)
+fig.savefig(figures / "ct_preprocessing.pdf")
+glue("ct_preprocessing", Image(filename=figures / "ct_preprocessing.png"), display=False)
+
+# %% [markdown]
+# ## Geometry
+# Shapes are (z, y, x) voxels, spacings (x, y, z) in mm; the slice index is the index along z
+# before and after resampling (the original slice nearest to the chosen one); the lung fraction
+# is that of the 256 x 256 slice.
+
+# %%
+ct.preprocessing_table(steps) if not missing else "CT data not found: no table."
