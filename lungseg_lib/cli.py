@@ -151,7 +151,7 @@ def _data_from_ct(args) -> int:
         slices = ("every", int(args.slices[6:]))
     else:
         raise ValueError(f"--slices: {args.slices!r} is not central, all-lung or every:K (K >= 1)")
-    window = _parse_numbers(" ".join(args.window), "--window", (2,))
+    window = _parse_numbers(args.window, "--window", (2,))
     spacing = _parse_numbers(args.spacing, "--spacing", (1, 3))
     labels = _parse_numbers(args.lung_labels, "--lung-labels", cast=int) if args.lung_labels else None
     summary = convert_ct_folder(
@@ -204,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--mask", help="the lung mask of a single volume (same geometry)")
     p.add_argument("--slices", default="central", help="central (default), all-lung or every:K")
-    p.add_argument("--window", nargs="+", default=["-125,275"], metavar="LOW,HIGH",
-                   help="HU window (default -125,275); write --window=-125,275 or --window -125 275")
+    p.add_argument("--window", default="-125,275", metavar="LOW,HIGH",
+                   help="HU window (default -125,275); write it with '=': --window=-100,300")
     p.add_argument("--spacing", default="1.0", help="mm, one value or x,y,z (default 1.0)")
     p.add_argument("--size", type=int, default=256, help="slice size in pixels (default 256)")
     p.add_argument("--lung-labels", help="mask values that are lung, e.g. 2,3 (default: any > 0)")

