@@ -165,6 +165,25 @@ def _data_from_ct(args) -> int:
     return 1 if summary["problems"] else 0
 
 
+def _bench(args) -> int:
+    import shlex
+
+    from .bench import run_bench
+
+    models = [m for m in args.models.replace(",", " ").split()] if args.models else None
+    sizes = _parse_numbers(args.sizes, "--sizes", cast=int)
+    batches = _parse_numbers(args.infer_batches, "--infer-batches", cast=int) if args.infer_batches else None
+    doc = run_bench(models=models, sizes=sizes, batch=args.batch, device=args.device,
+                    repeats=args.repeats, warmup=args.warmup, min_repeat_s=args.min_repeat_s,
+                    infer_batches=batches, mixed_precision=args.mixed_precision,
+                    jit_compile=args.jit_compile, out=args.out, label=args.label,
+                    timeout_s=args.timeout, command="lungseg " + shlex.join(sys.argv[1:]))
+    failed = [r["model"] for r in doc["results"] if r.get("error")]
+    print(f"{args.out}: {len(doc['results'])} result(s) on {doc['device']['name']}, {doc['seconds']} s"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lungseg`` command."""
     parser = argparse.ArgumentParser(prog="lungseg", description=__doc__)
@@ -241,6 +260,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--no-post", action="store_true", help="skip the post-processing layer")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("bench", help="speed benchmark: training images/s, inference ms/image, peak "
+                       "memory, input pipeline and post-processing, one fresh process per model")
+    p.add_argument("--models", help="comma-separated model names (default: all eight)")
+    p.add_argument("--sizes", default="256", help="comma-separated input sizes (default 256)")
+    p.add_argument("--batch", type=int, help="training batch (default: each model's paper recipe)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per measure (default 5)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    p.add_argument("--min-repeat-s", type=float, default=0.2,
+                   help="a repeat runs calls for at least this long (default 0.2 s)")
+    p.add_argument("--infer-batches", help="inference batches to try (default 1,4,16 on cpu, "
+                   "1,8,32,128 on gpu)")
+    p.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off", "both"],
+                   help="mixed_float16 (auto: on for gpu, off for cpu)")
+    p.add_argument("--jit-compile", default="off", choices=["off", "on", "both"], help="XLA")
+    p.add_argument("--label", help="machine label for tables and plots (default: CPU/GPU model)")
+    p.add_argument("--timeout", type=float, help="seconds per model before it is given up")
+    p.add_argument("--out", required=True, help="the JSON file to write, e.g. bench/cpu.json")
+    p.set_defaults(func=_bench)
     return parser
 
 
