@@ -1,0 +1,206 @@
+"""``lungseg book`` and ``lungseg figure``: execute the figure notebooks, then build the book.
+
+Layout (relative to the book root, the repository root by default):
+
+* ``notebooks/NN_name.ipynb`` (committed, outputs stripped) are executed by papermill into
+  ``book/_executed/NN_name.ipynb`` (git-ignored), which ``_toc.yml`` lists; every numbered
+  notebook except ``00_train`` belongs to the book, ``09_status`` runs last.
+* ``book/_executed/params.json`` remembers the book's settings (profile, runs and data
+  folders) and the parameters set with ``lungseg figure NAME --set key=value``. The rule:
+  ``lungseg book`` re-executes every notebook with those remembered parameters, so a figure
+  changed with ``lungseg figure`` stays changed in every later build until
+  ``lungseg figure NAME --reset``.
+* Figures are also written as PNG and PDF to ``_build/figures/``; the HTML goes to
+  ``_build/html/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from . import results, runs
+from .config import REPO_ROOT
+from .errors import DataError
+from .notebooks import NOTEBOOKS_DIR, notebook_parameters, notebook_path, run_notebook
+
+EXECUTED = Path("book") / "_executed"
+STATE_FILE = "params.json"
+NOT_IN_BOOK = ("00_train",)
+LAST = "09_status"  # reads the run times of the others
+SOURCES = ("_config.yml", "_toc.yml", "book")  # what a book root holds besides the notebooks
+
+
+class BookError(RuntimeError):
+    """A notebook or the Jupyter Book build failed; the message says which and where to look."""
+
+
+def book_notebooks() -> list[str]:
+    """Stems of the book's notebooks: ``notebooks/NN_*.ipynb`` but 00_train, the status last."""
+    stems = sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb") if p.stem not in NOT_IN_BOOK)
+    return sorted(stems, key=lambda s: s == LAST)
+
+
+def notebook_stem(name: str) -> str:
+    """``predictions`` or ``05_predictions`` -> ``05_predictions`` (ValueError lists the valid)."""
+    stem = notebook_path(name).stem
+    if stem not in book_notebooks():
+        raise ValueError(f"{stem} is not a figure notebook of the book; valid: {', '.join(book_notebooks())}")
+    return stem
+
+
+# ---------------------------------------------------------------- remembered parameters
+
+def load_state(root: Path = REPO_ROOT) -> dict:
+    """``{"book": {...}, "notebooks": {stem: {param: value}}}`` from ``params.json`` (empty if none)."""
+    path = root / EXECUTED / STATE_FILE
+    state = runs.read_json(path) if path.exists() else {}
+    return {"book": state.get("book", {}), "notebooks": state.get("notebooks", {})}
+
+
+def save_state(state: dict, root: Path = REPO_ROOT) -> None:
+    """Write ``params.json`` atomically."""
+    runs.write_json(root / EXECUTED / STATE_FILE, state)
+
+
+# ---------------------------------------------------------------- inputs: runs and data
+
+def ensure_smoke_runs(runs_dir: str | os.PathLike) -> list[str]:
+    """Train every smoke run that is missing, unfinished or made with other parameters
+    (smoke runs are disposable); return the models trained."""
+    from .cli import main as lungseg
+    from .config import resolve_config
+
+    trained = []
+    for model in results.registry_models():
+        path = results.run_dir("smoke", model, runs_dir)
+        stale = runs.run_status(path) == "evaluated" and _differs(path, resolve_config(model, "smoke"))
+        if runs.run_status(path) == "evaluated" and not stale:
+            continue
+        print(f"training smoke run {path}" + (" again (other parameters)" if stale else ""), flush=True)
+        args = ["train", "--model", model, "--profile", "smoke", "--run-dir", str(path)]
+        if lungseg(args + (["--force"] if stale else [])) != 0:
+            raise BookError(f"training the smoke run {path} failed (see above)")
+        trained.append(model)
+    return trained
+
+
+def _differs(path: Path, config: dict) -> bool:
+    old = runs.read_json(path / runs.CONFIG)["config"]
+    return old != json.loads(json.dumps(config, default=str))
+
+
+def ensure_data(profile: str, runs_dir: str | os.PathLike, data_dir: str = "") -> Path:
+    """The data folder the figures read: see :func:`results.data_root`; when there is none,
+    download the Montgomery set once into ``data/montgomery``. Offline and without data:
+    one DataError saying how to point the book at data."""
+    try:
+        return results.data_root(profile, runs_dir, data_dir)
+    except DataError:
+        if data_dir:
+            raise
+    from .download import fetch_montgomery
+
+    out = REPO_ROOT / "data" / "montgomery"
+    print(f"no data folder given: downloading the public Montgomery set into {out} (once)", flush=True)
+    try:
+        return Path(fetch_montgomery(out).out)
+    except (DataError, OSError) as exc:
+        raise DataError(f"{results.NO_DATA} (the download failed: {exc})") from None
+
+
+def book_parameters(profile: str, runs_dir: str | os.PathLike, data: Path, root: Path) -> dict:
+    """The parameters every notebook gets when it declares them."""
+    return {"profile": profile, "runs_dir": str(results.repo_path(runs_dir)), "data_dir": str(data),
+            "figures_dir": str(root / "_build" / "figures"), "executed_dir": str(root / EXECUTED)}
+
+
+# ---------------------------------------------------------------- execution
+
+def execute(stem: str, base: dict, overrides: dict, root: Path = REPO_ROOT) -> Path:
+    """Execute one notebook into ``book/_executed/`` with the ``base`` parameters it declares,
+    then ``overrides`` (an unknown override name is a ValueError)."""
+    path = notebook_path(stem)
+    known = notebook_parameters(path)
+    parameters = {k: v for k, v in base.items() if k in known} | overrides
+    print(f"executing {path.name}" + (f" with {overrides}" if overrides else ""), flush=True)
+    try:
+        return run_notebook(stem, root / EXECUTED / path.name, parameters)
+    except Exception as exc:
+        if type(exc).__name__ != "PapermillExecutionError":
+            raise
+        partial = root / EXECUTED / f".{stem}.running.ipynb"
+        raise BookError(f"notebook {path.name} failed: {exc.ename}: {exc.evalue} "
+                        f"(the partly executed notebook is {partial})") from None
+
+
+def jupyter_book(root: Path = REPO_ROOT) -> Path:
+    """``jupyter-book build ROOT -W -n --keep-going``: any warning fails the build."""
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe), "build", str(root), "-W", "-n", "--keep-going"]
+    print(" ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    if proc.returncode != 0:
+        log = (proc.stdout + proc.stderr).strip().splitlines()
+        warnings = [line for line in log if "WARNING" in line or "ERROR" in line]
+        raise BookError("the book build failed:\n" + "\n".join((warnings or log)[-40:]))
+    return root / "_build" / "html" / "index.html"
+
+
+def build_book(profile: str = "auto", runs_dir: str | os.PathLike = "runs", root: Path = REPO_ROOT,
+               execute_notebooks: bool = True, data_dir: str = "") -> Path:
+    """Execute every book notebook (with the remembered parameters) and build the HTML.
+
+    ``profile``: auto (paper runs if any, else cpu), or smoke (trains missing smoke runs on
+    synthetic data first), cpu, paper. Returns the path of ``index.html``.
+    """
+    root = Path(root)
+    profile = results.resolve_profile(profile, runs_dir)
+    if profile == "smoke":
+        ensure_smoke_runs(runs_dir)
+    state = load_state(root)
+    if execute_notebooks:
+        data = ensure_data(profile, runs_dir, data_dir)
+        state["book"] = book_parameters(profile, runs_dir, data, root)
+        save_state(state, root)
+        for stem in book_notebooks():
+            execute(stem, state["book"], state["notebooks"].get(stem, {}), root)
+    else:
+        missing = [s for s in book_notebooks() if not (root / EXECUTED / f"{s}.ipynb").exists()]
+        if missing:
+            raise BookError(f"not executed yet: {', '.join(missing)} (run `lungseg book` without --no-execute)")
+    return jupyter_book(root)
+
+
+def run_figure(name: str, overrides: dict, root: Path = REPO_ROOT, reset: bool = False) -> Path:
+    """Re-execute one figure notebook with ``overrides`` added to its remembered parameters
+    (``reset``: forget them first); remember them for later ``lungseg book`` builds."""
+    stem = notebook_stem(name)
+    state = load_state(root)
+    if not state["book"]:
+        profile = results.resolve_profile("auto")
+        state["book"] = book_parameters(profile, "runs", ensure_data(profile, "runs"), root)
+    wanted = ({} if reset else state["notebooks"].get(stem, {})) | overrides
+    executed = execute(stem, state["book"], wanted, root)
+    state["notebooks"][stem] = wanted
+    if not wanted:
+        state["notebooks"].pop(stem)
+    save_state(state, root)
+    return executed
+
+
+def copy_sources(dest: Path) -> Path:
+    """Copy the book's sources (``_config.yml``, ``_toc.yml``, ``book/`` without executed
+    notebooks) to ``dest``, a separate book root (tests build there, beside other builds)."""
+    dest = Path(dest)
+    for name in SOURCES:
+        src = REPO_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("_executed", "__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest

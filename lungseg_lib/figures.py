@@ -1,0 +1,298 @@
+"""The book's figures: functions that take arrays or tables and return a matplotlib Figure.
+
+One shared style (:data:`STYLE`, applied by every function). Figures are closed in pyplot
+before they are returned, so a notebook shows each one once, where it is glued; :func:`save`
+writes the PNG and PDF copies.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+from matplotlib import lines, patches
+import numpy as np
+import pandas as pd
+
+STYLE = {
+    "figure.dpi": 110, "savefig.dpi": 200, "savefig.bbox": "tight", "font.size": 9,
+    "axes.titlesize": 9.5, "axes.labelsize": 9, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.grid": False, "legend.fontsize": 8, "legend.frameon": False, "image.cmap": "gray",
+}
+PALETTE = "tab10"
+TRUTH_COLOR, PRED_COLOR, REMOVED_COLOR = "#1a9641", "#f5a300", "#d7191c"
+
+
+def apply_style() -> None:
+    """Apply the book's matplotlib style (called by every figure function)."""
+    matplotlib.rcParams.update(STYLE)
+
+
+def _finish(fig):
+    plt.close(fig)
+    return fig
+
+
+def save(fig, name: str, folder: str | os.PathLike) -> list[Path]:
+    """Write ``folder/name.png`` and ``folder/name.pdf``; return both paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path)
+    return paths
+
+
+def message_figure(text: str, size=(6.0, 1.6)):
+    """A figure that only says ``text`` (a missing run or missing data): never a fake plot."""
+    apply_style()
+    fig = plt.figure(figsize=size)
+    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=10, color="#444444")
+    return _finish(fig)
+
+
+def _rgb_overlay(image: np.ndarray, pred: np.ndarray | None, truth: np.ndarray | None) -> np.ndarray:
+    """RGB overlay (prediction tinted and outlined, truth outlined) via inference.overlay."""
+    from .inference import overlay
+
+    if pred is None:
+        pred = np.zeros(image.shape, bool)
+    return overlay(image, pred, truth)[..., ::-1]
+
+
+def _off(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+# ---------------------------------------------------------------- data
+
+def data_example_figure(image: np.ndarray, mask: np.ndarray, name: str = ""):
+    """Fig. 3: a chest X-ray, its ground-truth lung mask, and the mask outlined on the image."""
+    apply_style()
+    fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0))
+    panels = [(image, f"(a) chest X-ray {name}".strip()), (mask, "(b) ground-truth lung mask"),
+              (_rgb_overlay(image, None, mask), "(c) mask outlined on the image")]
+    for ax, (img, title) in zip(axes, panels):
+        ax.imshow(img, vmin=0, vmax=1) if img.ndim == 2 else ax.imshow(img)
+        ax.set_title(title)
+        _off(ax)
+    fig.tight_layout()
+    return _finish(fig)
+
+
+# ---------------------------------------------------------------- architecture
+
+_GROUP = re.compile(r"^(dec\d+|enc\d+|head)_")
+_STAGE_ALIAS = {"prediction": "head"}
+
+
+def _describe(layer) -> str:
+    kind = type(layer).__name__
+    cfg = layer.get_config()
+    if kind == "UpSampling2D":
+        return f"upsample x{cfg['size'][0]}"
+    if kind == "Conv2D":
+        k = cfg["kernel_size"][0]
+        act = "" if cfg["activation"] == "linear" else f" + {cfg['activation']}"
+        return f"conv {k}x{k}, {cfg['filters']}{act}"
+    if kind == "BatchNormalization":
+        return "batch norm"
+    if kind == "Activation":
+        return cfg["activation"]
+    if kind == "Concatenate":
+        return "gray -> 3 channels"
+    if kind == "InputLayer":
+        return "input"
+    if hasattr(layer, "layers"):
+        return f"{len(layer.layers)} layers"
+    return kind
+
+
+def model_stages(model) -> list[dict]:
+    """The top-level layers of a built Keras model as stages: layers named ``decN_*``
+    (``head_*``, ``prediction``) form one stage. Each stage: name, what its layers do,
+    output shape (without the batch axis) and parameter count."""
+    stages: list[dict] = []
+    for layer in model.layers:
+        match = _GROUP.match(layer.name)
+        group = match.group(1) if match else _STAGE_ALIAS.get(layer.name, layer.name)
+        shape = tuple(int(d) for d in layer.output.shape[1:])
+        if stages and stages[-1]["name"] == group:
+            stages[-1]["ops"].append(_describe(layer))
+            stages[-1]["shape"] = shape
+            stages[-1]["params"] += layer.count_params()
+        else:
+            stages.append({"name": group, "ops": [_describe(layer)], "shape": shape,
+                           "params": layer.count_params()})
+    return stages
+
+
+def _stage_title(name: str) -> str:
+    if name.startswith("dec"):
+        return f"decoder\nblock {int(name[3:]) + 1}"
+    return {"image": "input", "gray_to_rgb": "to RGB", "nasnet_encoder": "NASNet-Large\nencoder",
+            "head": "head"}.get(name, name.replace("_", "\n"))
+
+
+def architecture_figure(model, title: str = ""):
+    """Fig. 1: the model drawn from its built layers, stage by stage, each box as high as its
+    output's spatial size (log scale) and labelled with its operations and output shape."""
+    apply_style()
+    stages = model_stages(model)
+    fig, ax = plt.subplots(figsize=(1.3 * len(stages) + 0.6, 4.4))
+    sides = [s["shape"][0] for s in stages]
+    lo, hi = np.log2(min(sides)), np.log2(max(sides))
+    colors = plt.get_cmap(PALETTE)
+    for i, stage in enumerate(stages):
+        h = 0.8 + 2.2 * ((np.log2(stage["shape"][0]) - lo) / max(hi - lo, 1))
+        color = colors(1 if stage["name"].startswith("dec") else 0 if "encoder" in stage["name"] else 7)
+        ax.add_patch(patches.FancyBboxPatch((i * 1.3, -h / 2), 0.9, h, boxstyle="round,pad=0.03",
+                                                       fc=color, ec="black", lw=0.6, alpha=0.75))
+        ax.text(i * 1.3 + 0.45, 2.0, _stage_title(stage["name"]), ha="center", va="bottom",
+                fontsize=8, weight="bold", wrap=True)
+        ax.text(i * 1.3 + 0.45, -1.75, "\n".join(stage["ops"]), ha="center", va="top", fontsize=6.5)
+        shape = "x".join(map(str, stage["shape"]))
+        params = f"{stage['params'] / 1e6:.2f} M" if stage["params"] >= 1e5 else f"{stage['params']:,}"
+        ax.text(i * 1.3 + 0.45, 0, f"{shape}\n{params}", ha="center", va="center", fontsize=6.5,
+                rotation=90)
+        if i:
+            ax.annotate("", xy=(i * 1.3 - 0.02, 0), xytext=(i * 1.3 - 0.38, 0),
+                        arrowprops={"arrowstyle": "->", "lw": 0.8})
+    ax.set_xlim(-0.2, len(stages) * 1.3)
+    ax.set_ylim(-3.0, 2.6)
+    _off(ax)
+    total = sum(s["params"] for s in stages)
+    ax.set_title(title or f"{model.name}: {total / 1e6:.2f} M parameters (in each box: output "
+                          "height x width x channels, parameters)")
+    return _finish(fig)
+
+
+# ---------------------------------------------------------------- results
+
+def distribution_figure(scores: pd.DataFrame, label: str = "Dice (post-processed)"):
+    """Per-image scores of every model (box plot with the images as points); ``scores`` has
+    columns title and value (``results.per_image_long``)."""
+    import seaborn as sns
+
+    apply_style()
+    order = list(dict.fromkeys(scores["title"]))
+    if not order:
+        return message_figure("no evaluated run yet")
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(order), 2) + 1.2))
+    sns.boxplot(data=scores, x="value", y="title", order=order, ax=ax, color="#cfe3f3",
+                showfliers=False, width=0.6, linewidth=0.8)
+    sns.stripplot(data=scores, x="value", y="title", order=order, ax=ax, size=2.2, alpha=0.5,
+                  color="#1f4e79", jitter=0.2)
+    ax.set_xlabel(f"{label} per test image")
+    ax.set_ylabel("")
+    return _finish(fig)
+
+
+def _box(ax, box, color=REMOVED_COLOR) -> None:
+    x, y, w, h = box
+    ax.add_patch(patches.Rectangle((x - 1, y - 1), w + 1, h + 1, fill=False, ec=color, lw=1.4))
+
+
+def postprocessing_figure(image: np.ndarray, raw: np.ndarray, post: np.ndarray, truth: np.ndarray,
+                          removed_boxes, scores: tuple[float, float] | None = None):
+    """Fig. 2: a prediction before and after post-processing (largest components kept); the
+    removed components are boxed in red. ``scores``: (Dice before, Dice after)."""
+    apply_style()
+    fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.1))
+    before, after = (f" (Dice {s:.3f})" for s in scores) if scores else ("", "")
+    axes[0].imshow(image, vmin=0, vmax=1)
+    axes[0].set_title("(a) input")
+    axes[1].imshow(_rgb_overlay(image, raw, truth))
+    axes[1].set_title(f"(b) prediction{before}")
+    axes[2].imshow(_rgb_overlay(image, post, truth))
+    axes[2].set_title(f"(c) post-processed{after}")
+    for box in removed_boxes:
+        _box(axes[1], box)
+    for ax in axes:
+        _off(ax)
+    _legend(fig, removed=True)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return _finish(fig)
+
+
+def _legend(fig, removed: bool = False) -> None:
+    handles = [lines.Line2D([], [], color=TRUTH_COLOR, lw=2, label="ground truth"),
+               patches.Patch(color=PRED_COLOR, label="prediction")]
+    if removed:
+        handles.append(patches.Patch(fill=False, ec=REMOVED_COLOR, label="removed component"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, 0.0))
+
+
+def cases_figure(rows: dict[str, list[dict]], score_key: str = "score"):
+    """Fig. 4 and 5: a grid of prediction overlays, one row per group (e.g. best, median,
+    worst); each case is a dict with name, image, pred, truth and ``score_key``."""
+    apply_style()
+    rows = {k: v for k, v in rows.items() if v}
+    if not rows:
+        return message_figure("no test image of this run is present in the data folder")
+    ncols = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(2.3 * ncols + 0.4, 2.45 * len(rows) + 0.3),
+                             squeeze=False)
+    for r, (group, cases) in enumerate(rows.items()):
+        for c in range(ncols):
+            ax = axes[r, c]
+            _off(ax)
+            if c >= len(cases):
+                ax.set_visible(False)
+                continue
+            case = cases[c]
+            ax.imshow(_rgb_overlay(case["image"], case["pred"], case["truth"]))
+            ax.set_title(f"{case['name']}\nDice {case[score_key]:.3f}", fontsize=7.5)
+            if c == 0:
+                ax.set_ylabel(group, fontsize=9)
+    _legend(fig)
+    fig.tight_layout(rect=(0, 0.25 / fig.get_figheight(), 1, 1))
+    return _finish(fig)
+
+
+def correlation_figure(table: pd.DataFrame, metric: str, correlations: pd.DataFrame,
+                       label: str = "Dice (post-processed)"):
+    """Per-image score against brightness, contrast and |brightness - median|, one panel each,
+    with the Spearman correlation in the panel title."""
+    apply_style()
+    features = {"brightness": table["brightness"], "contrast": table["contrast"],
+                "brightness_deviation": (table["brightness"] - table["brightness"].median()).abs()}
+    names = {"brightness": "mean intensity (brightness)", "contrast": "intensity std (contrast)",
+             "brightness_deviation": "|brightness - median brightness|"}
+    fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.0), sharey=True)
+    for ax, (key, values) in zip(axes, features.items()):
+        ax.scatter(values, table[metric], s=9, alpha=0.6, color="#1f4e79", lw=0)
+        c = correlations.set_index("feature").loc[key]
+        ax.set_title(f"Spearman rho {c['rho']:+.2f}, p = {c['p']:.2g}")
+        ax.set_xlabel(names[key])
+    axes[0].set_ylabel(label)
+    fig.tight_layout()
+    return _finish(fig)
+
+
+def curves_figure(history: pd.DataFrame):
+    """Loss, Dice and IoU against epoch for every run: training solid, validation dashed."""
+    apply_style()
+    if history.empty:
+        return message_figure("no training history yet")
+    fig, axes = plt.subplots(1, 3, figsize=(10.0, 3.3))
+    colors = plt.get_cmap(PALETTE)
+    for i, (title, run) in enumerate(history.groupby("title", sort=False)):
+        for ax, key in zip(axes, ("loss", "dice", "iou")):
+            ax.plot(run["epoch"], run[key], color=colors(i), lw=1.2, label=title)
+            ax.plot(run["epoch"], run[f"val_{key}"], color=colors(i), lw=1.2, ls="--")
+    for ax, name in zip(axes, ("loss", "Dice", "IoU")):
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+    axes[0].set_yscale("log")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(lines.Line2D([], [], color="gray", ls="--", label="validation"))
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return _finish(fig)

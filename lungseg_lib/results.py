@@ -1,0 +1,614 @@
+"""Tables for the book, read from run folders (``runs/<profile>/<model>/``) and data folders.
+
+Nothing here trains or imports TensorFlow: every function reads what a run left on disk
+(``config.json``, ``metrics.json``, ``per_image.csv``, ``history.csv``, ``predictions/``), so
+the figure notebooks run in seconds. A model whose run does not exist is a row marked
+``missing``; no number is ever filled in for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import runs
+from .config import REPO_ROOT
+from .errors import DataError
+
+# Values REPORTED by the paper (Zhang 2023, arXiv:2303.10315) for its own 800/200
+# RSNA-derived split, which is not published; they are quoted, never measured here.
+# Only what could be checked is filled in: the abstract states "an accurate segmentation
+# model with 0.92 dice scores" for the NASNet-Large-decoder. Everything else is None and
+# shows as "not reported" (the paper's tables could not be read while writing this).
+PAPER_REPORTED: dict[str, dict[str, float | None]] = {
+    "nasnet_decoder": {"dice": 0.92, "iou": None},
+}
+PAPER_REPORTED_SOURCE = "Zhang 2023 (arXiv:2303.10315), abstract; the paper's own 800/200 set"
+
+REFERENCE_MODEL = "nasnet_decoder"
+PROFILE_PREFERENCE = ("paper", "cpu")  # smoke only when asked for
+PROFILE_NOTES = {
+    "smoke": "smoke profile: synthetic 64 px images, a few epochs (checks the pipeline, not the method)",
+    "cpu": "cpu profile: the real data at 128 px, shortened schedules, trained on a 2-core CPU",
+    "paper": "paper profile: each paper's recipe at 256 px, trained on a GPU",
+}
+NO_DATA = ("no chest X-ray data found: set LUNGSEG_DATA to a data folder (images/ and masks/), "
+           "e.g. `export LUNGSEG_DATA=/path/to/shenzhen_montgomery_512`, or run "
+           "`lungseg data fetch montgomery --out data/montgomery` once with internet access")
+METRICS = {"dice": "Dice", "iou": "IoU"}
+
+
+def repo_path(path: str | os.PathLike) -> Path:
+    """``path`` itself when absolute, else relative to the repository root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+@lru_cache(maxsize=1)
+def _registry_table() -> pd.DataFrame:
+    return pd.read_csv(REPO_ROOT / "docs" / "model_params.csv")
+
+
+def registry() -> pd.DataFrame:
+    """The registry's models in registry order (name, title, paper, params, recipe), read from
+    the committed ``docs/model_params.csv`` (kept in sync by tests) so no TensorFlow import."""
+    return _registry_table().copy()
+
+
+def registry_models() -> list[str]:
+    """Names of every registered model, the paper's model first."""
+    return registry()["name"].tolist()
+
+
+def title_of(model: str) -> str:
+    """The registry title of ``model`` (ValueError naming the valid models)."""
+    titles = dict(zip(registry()["name"], registry()["title"]))
+    if model not in titles:
+        raise ValueError(f"unknown model {model!r}; valid: {', '.join(titles)}")
+    return titles[model]
+
+
+def metric_label(metric: str) -> str:
+    """``dice_post`` -> ``Dice (post-processed)``, ``iou`` -> ``IoU (raw)``."""
+    base, _, post = metric.partition("_")
+    return f"{METRICS.get(base, base)} ({'post-processed' if post else 'raw'})"
+
+
+# ---------------------------------------------------------------- profiles and runs
+
+def evaluated_models(profile: str, runs_dir: str | os.PathLike = "runs") -> list[str]:
+    """Registry models whose ``runs_dir/profile/model`` run has its metrics."""
+    root = repo_path(runs_dir)
+    return [m for m in registry_models() if runs.run_status(root / profile / m) == "evaluated"]
+
+
+def best_profile(runs_dir: str | os.PathLike = "runs") -> str:
+    """``paper`` if any paper run is evaluated, else ``cpu`` (smoke is never chosen by itself)."""
+    for profile in PROFILE_PREFERENCE:
+        if evaluated_models(profile, runs_dir):
+            return profile
+    return PROFILE_PREFERENCE[-1]
+
+
+def resolve_profile(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
+    """``auto`` -> :func:`best_profile`; any other name is checked and returned."""
+    if profile == "auto":
+        return best_profile(runs_dir)
+    if profile not in PROFILE_NOTES:
+        raise ValueError(f"unknown profile {profile!r}; valid: auto, {', '.join(PROFILE_NOTES)}")
+    return profile
+
+
+def run_dir(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> Path:
+    """The run folder of ``model`` under ``profile``."""
+    return runs.run_dir_for(profile, model, repo_path(runs_dir))
+
+
+def read_metrics(path: Path) -> dict | None:
+    """``metrics.json`` of a run folder, or None when the run is not evaluated."""
+    return runs.read_json(path / runs.METRICS) if (path / runs.METRICS).exists() else None
+
+
+def read_config(path: Path) -> dict | None:
+    """``config.json`` of a run folder, or None when the run was never started."""
+    return runs.read_json(path / runs.CONFIG) if (path / runs.CONFIG).exists() else None
+
+
+def read_per_image(path: Path) -> pd.DataFrame | None:
+    """``per_image.csv`` of a run folder, or None when missing."""
+    return pd.read_csv(path / runs.PER_IMAGE) if (path / runs.PER_IMAGE).exists() else None
+
+
+def missing_message(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> str:
+    """What to say (and do) when a run is not there."""
+    path = Path(runs_dir) / profile / model
+    return (f"run {path} is {runs.run_status(run_dir(profile, model, runs_dir))}: nothing to show yet "
+            f"(lungseg train --model {model} --profile {profile})")
+
+
+# ---------------------------------------------------------------- Table 1
+
+def fmt_ci(stat: dict | None, digits: int = 3) -> str:
+    """``mean [ci_low, ci_high]`` of a :func:`lungseg_lib.stats.summarize` dict."""
+    if not isinstance(stat, dict):
+        return "missing"
+    return f"{stat['mean']:.{digits}f} [{stat['ci_low']:.{digits}f}, {stat['ci_high']:.{digits}f}]"
+
+
+def _reported(model: str, metric: str) -> str:
+    value = PAPER_REPORTED.get(model, {}).get(metric)
+    return "not reported" if value is None else f"{value:.2f}"
+
+
+def summary_frame(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """One row per registry model with its run status and, when evaluated, raw/post Dice and
+    IoU summaries (dicts), test-set size, image size and training time."""
+    rows = []
+    for _, spec in registry().iterrows():
+        path = run_dir(profile, spec["name"], runs_dir)
+        metrics = read_metrics(path) or {}
+        timings = metrics.get("timings", {})
+        rows.append({
+            "model": spec["name"], "title": spec["title"], "profile": profile,
+            "status": runs.run_status(path), "n_images": metrics.get("n_images"),
+            "image_size": metrics.get("image_size"), "train_seconds": timings.get("train_seconds"),
+            **{f"{m}_{kind}": metrics.get(kind, {}).get(m) for m in METRICS for kind in ("raw", "post")},
+        })
+    return pd.DataFrame(rows)
+
+
+def results_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """Table 1: every registry model, Dice and IoU (mean [95% CI]) without and with
+    post-processing, next to the values the paper reports (labelled as reported)."""
+    frame = summary_frame(profile, runs_dir)
+    table = pd.DataFrame({
+        "Model": frame["title"],
+        "Run": [f"{p}/{m}" + ("" if s == "evaluated" else f" ({s})")
+                for p, m, s in zip(frame["profile"], frame["model"], frame["status"])],
+        "Test images": [("" if n is None or pd.isna(n) else str(int(n))) for n in frame["n_images"]],
+    })
+    for m, label in METRICS.items():
+        table[f"{label} raw"] = [fmt_ci(s) for s in frame[f"{m}_raw"]]
+        table[f"{label} post"] = [fmt_ci(s) for s in frame[f"{m}_post"]]
+    for m, label in METRICS.items():
+        table[f"{label} reported by the paper"] = [_reported(name, m) for name in frame["model"]]
+    return table
+
+
+def metric_values(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[str, float]:
+    """Flat ``{f"{model}_{metric}_{raw|post}_{mean|ci_low|ci_high}": float}`` for gluing
+    (NaN for runs that are missing)."""
+    out = {}
+    for _, row in summary_frame(profile, runs_dir).iterrows():
+        for m in METRICS:
+            for kind in ("raw", "post"):
+                stat = row[f"{m}_{kind}"] if isinstance(row[f"{m}_{kind}"], dict) else {}
+                for key in ("mean", "ci_low", "ci_high"):
+                    out[f"{row['model']}_{m}_{kind}_{key}"] = float(stat.get(key, math.nan))
+    return out
+
+
+# ---------------------------------------------------------------- per-image scores
+
+def per_image_long(profile: str, runs_dir: str | os.PathLike = "runs",
+                   metric: str = "dice_post") -> pd.DataFrame:
+    """Long table (model, title, name, value) of one per-image metric over every evaluated run."""
+    frames = []
+    for _, spec in registry().iterrows():
+        table = read_per_image(run_dir(profile, spec["name"], runs_dir))
+        if table is not None:
+            frames.append(pd.DataFrame({"model": spec["name"], "title": spec["title"],
+                                        "name": table["name"], "value": table[metric]}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["model", "title", "name", "value"])
+
+
+def paired_table(profile: str, runs_dir: str | os.PathLike = "runs", reference: str = REFERENCE_MODEL,
+                 metric: str = "dice_post") -> pd.DataFrame:
+    """Each evaluated model against ``reference`` on the same test images: mean difference
+    (model - reference) with its bootstrap 95% CI and the Wilcoxon signed-rank p-value."""
+    from .stats import paired_comparison
+
+    scores = per_image_long(profile, runs_dir, metric).pivot(index="name", columns="model", values="value")
+    rows = []
+    for _, spec in registry().iterrows():
+        name = spec["name"]
+        row = {"Model": spec["title"], "model": name}
+        if name == reference:
+            continue
+        if name not in scores or reference not in scores:
+            missing = name if name not in scores else reference
+            row.update({"n": "", "Mean difference": f"missing ({missing} not evaluated)",
+                        "95% CI": "", "Wilcoxon p": ""})
+        else:
+            both = scores[[name, reference]].dropna()
+            c = paired_comparison(both[name], both[reference])
+            row.update({"n": str(c["n"]), "Mean difference": f"{c['mean_diff']:+.4f}",
+                        "95% CI": f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
+                        "Wilcoxon p": f"{c['wilcoxon_p']:.2g}"})
+        rows.append(row)
+    return pd.DataFrame(rows).drop(columns="model")
+
+
+def postprocessing_gain(table: pd.DataFrame, metric: str = "dice") -> dict[str, float]:
+    """Mean change of ``metric`` from post-processing (post - raw) over a per_image table,
+    with its bootstrap 95% CI, Wilcoxon p, and how many images changed."""
+    from .stats import paired_comparison
+
+    c = paired_comparison(table[f"{metric}_post"], table[metric])
+    changed = table[f"{metric}_post"] != table[metric]
+    return {"gain": c["mean_diff"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
+            "wilcoxon_p": c["wilcoxon_p"], "n": float(c["n"]), "n_changed": float(changed.sum()),
+            "n_removed": float((table["removed_components"] > 0).sum())}
+
+
+def gain_table(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice") -> pd.DataFrame:
+    """:func:`postprocessing_gain` for every registry model (missing runs marked)."""
+    rows = []
+    for _, spec in registry().iterrows():
+        table = read_per_image(run_dir(profile, spec["name"], runs_dir))
+        row = {"Model": spec["title"]}
+        if table is None:
+            row.update({"Images with removed components": "", "Images changed": "",
+                        f"Mean {METRICS[metric]} gain": "missing", "95% CI": ""})
+        else:
+            g = postprocessing_gain(table, metric)
+            row.update({"Images with removed components": f"{g['n_removed']:.0f} of {g['n']:.0f}",
+                        "Images changed": f"{g['n_changed']:.0f}",
+                        f"Mean {METRICS[metric]} gain": f"{g['gain']:+.4f}",
+                        "95% CI": f"[{g['ci_low']:+.4f}, {g['ci_high']:+.4f}]"})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rank_cases(table: pd.DataFrame, metric: str, n: int, present: set[str] | None = None) -> dict[str, list[str]]:
+    """Names of the ``n`` best, median and worst images by ``metric`` (only those in ``present``
+    when given: the images that exist in the data folder)."""
+    if present is not None:
+        table = table[table["name"].isin(present)]
+    ordered = table.sort_values([metric, "name"], ascending=[False, True])["name"].tolist()
+    mid = max(0, (len(ordered) - n) // 2)
+    return {"best": ordered[:n], "median": ordered[mid:mid + n], "worst": ordered[::-1][:n]}
+
+
+FEATURES = ("brightness", "contrast", "brightness_deviation")
+
+
+def failure_correlations(table: pd.DataFrame | None, metric: str = "dice_post") -> pd.DataFrame:
+    """Spearman correlation of ``metric`` with brightness, contrast and |brightness - median|
+    (the paper's "too light or too dark" explanation predicts a negative correlation with
+    the last one). ``table`` None (a missing run): NaN rows."""
+    from scipy.stats import spearmanr
+
+    rows = []
+    for name in FEATURES:
+        rho = p = math.nan
+        if table is not None and table[metric].nunique() > 1:
+            values = (table["brightness"] - table["brightness"].median()).abs() \
+                if name == "brightness_deviation" else table[name]
+            res = spearmanr(values, table[metric])
+            rho, p = float(res.statistic), float(res.pvalue)
+        rows.append({"feature": name, "rho": rho, "p": p,
+                     "n": float(len(table)) if table is not None else math.nan})
+    return pd.DataFrame(rows)
+
+
+def extreme_brightness(table: pd.DataFrame, metric: str = "dice_post", n_worst: int = 10,
+                       tail: float = 0.1) -> dict[str, float]:
+    """How many of the ``n_worst`` images by ``metric`` are among the ``tail`` lightest or
+    darkest of the test set, against the ``2 * tail * n`` expected by chance (one-sided
+    binomial p-value)."""
+    from scipy.stats import binomtest
+
+    low, high = table["brightness"].quantile([tail, 1 - tail])
+    worst = table.sort_values([metric, "name"]).head(n_worst)
+    k = int(((worst["brightness"] < low) | (worst["brightness"] > high)).sum())
+    n = len(worst)
+    p = binomtest(k, n, 2 * tail, alternative="greater").pvalue if n else math.nan
+    return {"n_extreme": float(k), "n": float(n), "expected": float(2 * tail * n), "p": float(p)}
+
+
+# ---------------------------------------------------------------- training curves
+
+def history_long(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """Every run's history.csv stacked, with columns model, title (marked when the run is
+    unfinished), epoch and the metrics."""
+    frames = []
+    for _, spec in registry().iterrows():
+        path = run_dir(profile, spec["name"], runs_dir)
+        if (path / runs.HISTORY).exists():
+            done = runs.run_status(path) in ("trained", "evaluated")
+            title = spec["title"] + ("" if done else " (unfinished)")
+            frames.append(pd.read_csv(path / runs.HISTORY).assign(model=spec["name"], title=title))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "title", "epoch"])
+
+
+def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """Per model: status, epochs run, best epoch and validation Dice, training time, parameters."""
+    rows = []
+    for _, spec in registry().iterrows():
+        path = run_dir(profile, spec["name"], runs_dir)
+        info = runs.read_json(path / "training.json") if (path / "training.json").exists() else {}
+        config = (read_config(path) or {}).get("config", {})
+        rows.append({"Model": spec["title"], "Status": runs.run_status(path),
+                     "Epochs": info.get("epochs_run", ""), "Planned": config.get("epochs", ""),
+                     "Best epoch": info.get("best_epoch", ""),
+                     "Best val. Dice": f"{info['best_val_dice']:.4f}" if "best_val_dice" in info else "",
+                     "Train time (min)": f"{info['train_seconds'] / 60:.1f}" if info.get("train_seconds") else "",
+                     "Parameters": f"{info['params'] / 1e6:.2f} M" if info.get("params") else ""})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- data
+
+def data_root(profile: str, runs_dir: str | os.PathLike = "runs", data_dir: str = "") -> Path:
+    """The data folder the figures read images from.
+
+    ``data_dir`` when given; for runs trained on synthetic data, that synthetic folder;
+    else ``$LUNGSEG_DATA``, the folder the runs were trained on (if it exists here), or
+    ``data/montgomery`` (fetched by ``lungseg book``). Raises DataError with what to do.
+    """
+    from .data import resolve_data_dir
+
+    if data_dir:
+        return resolve_data_dir(repo_path(data_dir))
+    configs = [c for c in (read_config(run_dir(profile, m, runs_dir)) for m in registry_models()) if c]
+    synthetic = [c for c in configs if c["config"].get("data") == "synthetic"]
+    if synthetic:
+        recorded = Path(synthetic[0]["data_root"])
+        return recorded if recorded.is_dir() else REPO_ROOT / "data" / recorded.name
+    if os.environ.get("LUNGSEG_DATA"):
+        return resolve_data_dir(None)
+    for candidate in [Path(c["data_root"]) for c in configs] + [REPO_ROOT / "data" / "montgomery"]:
+        if (candidate / "images").is_dir():
+            return candidate
+    raise DataError(NO_DATA)
+
+
+def split_file(profile: str, root: Path, runs_dir: str | os.PathLike = "runs") -> Path | None:
+    """The split CSV the runs used (moved to this checkout's data/splits/ if recorded
+    elsewhere), else ``data/splits/<data folder name>.csv``, else None."""
+    recorded = [Path(c["split_file"]) for c in (read_config(run_dir(profile, m, runs_dir))
+                                                for m in registry_models()) if c]
+    for path in recorded + [REPO_ROOT / "data" / "splits" / f"{root.name}.csv"]:
+        for candidate in (path, REPO_ROOT / "data" / "splits" / path.name):
+            if candidate.exists():
+                return candidate
+    return None
+
+
+@lru_cache(maxsize=4)
+def _pairs(root: str) -> dict:
+    from .data import find_pairs
+
+    return {p.name: p for p in find_pairs(root).pairs}
+
+
+def pairs_in(root: str | os.PathLike) -> dict:
+    """``{name: Pair}`` of the usable image/mask pairs in a data folder (cached)."""
+    return _pairs(str(root))
+
+
+def data_table(root: Path, split: Path | None) -> pd.DataFrame:
+    """Per source: pairs in each split, total, and the lung-area distribution (median and
+    range of the mask fraction; from ``manifest.csv``'s ``mask_fg_fraction`` when present,
+    else measured). Pairs not named by the split count as ``unsplit``."""
+    from .imageio import read_mask
+
+    pairs = pairs_in(root)
+    assignment = {}
+    if split is not None:
+        table = pd.read_csv(split, dtype=str)
+        assignment = {Path(f).stem: s for f, s in zip(table["file"], table["split"])}
+    manifest = root / "manifest.csv"
+    known = {}
+    if manifest.exists() and "mask_fg_fraction" in (m := pd.read_csv(manifest)).columns:
+        known = {Path(f).stem: float(v) for f, v in zip(m["file"], m["mask_fg_fraction"])}
+    rows = [{"source": p.source, "split": assignment.get(name, "unsplit"),
+             "mask_fraction": known.get(name) if name in known else float(read_mask(p.mask).mean())}
+            for name, p in pairs.items()]
+    return summarize_data(pd.DataFrame(rows))
+
+
+def split_counts(root: Path, split: Path | None) -> dict[str, float]:
+    """Number of pairs of the data folder in each split (``unsplit`` for the rest), as floats."""
+    assignment = {}
+    if split is not None:
+        table = pd.read_csv(split, dtype=str)
+        assignment = {Path(f).stem: s for f, s in zip(table["file"], table["split"])}
+    counts = pd.Series([assignment.get(name, "unsplit") for name in pairs_in(root)]).value_counts()
+    return {s: float(counts.get(s, 0)) for s in ("train", "val", "test", "unsplit")}
+
+
+def example_name(root: Path, split: Path | None, name: str = "") -> str:
+    """``name`` if given (checked), else the first test image of the split present in ``root``
+    (the first image when there is no split)."""
+    pairs = pairs_in(root)
+    if name:
+        if name not in pairs:
+            raise DataError(f"{root}: no image/mask pair named {name!r}")
+        return name
+    if split is not None:
+        table = pd.read_csv(split, dtype=str)
+        tests = sorted(Path(f).stem for f, s in zip(table["file"], table["split"]) if s == "test")
+        present = [t for t in tests if t in pairs]
+        if present:
+            return present[0]
+    return sorted(pairs)[0]
+
+
+def summarize_data(frame: pd.DataFrame) -> pd.DataFrame:
+    """The data table from one row per pair (source, split, mask_fraction), with a total row."""
+    splits = [s for s in ("train", "val", "test", "unsplit") if s in set(frame["split"])]
+    out = []
+    for source, group in list(frame.groupby("source", sort=True)) + [("all", frame)]:
+        row = {"Source": source}
+        row.update({s.capitalize(): int((group["split"] == s).sum()) for s in splits})
+        q = group["mask_fraction"].quantile([0.0, 0.5, 1.0]).tolist()
+        row.update({"Total": len(group), "Lung area, median": f"{100 * q[1]:.1f}%",
+                    "Lung area, range": f"{100 * q[0]:.1f}% to {100 * q[2]:.1f}%"})
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def load_pair(root: Path, name: str, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Image (float in [0, 1]) and ground-truth mask (bool) of ``name`` in a data folder,
+    resized to ``size`` x ``size`` as in training (area for the image, nearest for the mask)."""
+    import cv2
+
+    from .imageio import read_image, read_mask, to_unit_float
+
+    pair = pairs_in(root)[name]
+    image, truth = to_unit_float(read_image(pair.image)), read_mask(pair.mask)
+    if size:
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        truth = cv2.resize(truth.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return image, truth
+
+
+def load_case(root: Path, run: Path, name: str, post_k: int | None = None) -> dict:
+    """Image, ground truth and the run's prediction of test image ``name``, at the
+    prediction's resolution; ``post_k``: keep that many largest components of the prediction.
+    Returns ``{"name", "image", "truth", "pred"}``."""
+    from .imageio import read_mask
+    from .postprocess import keep_largest_components
+
+    pred = read_mask(run / runs.PREDICTIONS / f"{name}.png")
+    if post_k:
+        pred = keep_largest_components(pred, post_k).mask
+    image, truth = load_pair(root, name, pred.shape[0])
+    return {"name": name, "image": image, "truth": truth, "pred": pred}
+
+
+def post_k(run: Path) -> int:
+    """The number of components the run's post-processing keeps (config ``post_k``, default 2)."""
+    return int(((read_config(run) or {}).get("config") or {}).get("post_k", 2))
+
+
+def case_rows(root: Path, run: Path, table: pd.DataFrame, groups: dict[str, list[str]],
+              metric: str = "dice_post") -> dict[str, list[dict]]:
+    """Cases for :func:`lungseg_lib.figures.cases_figure`: each name loaded with its score
+    (``metric`` from the run's per_image table), post-processed when ``metric`` ends in _post."""
+    scores = table.set_index("name")[metric]
+    k = post_k(run) if metric.endswith("_post") else None
+    return {group: [load_case(root, run, n, k) | {"score": float(scores[n])} for n in names]
+            for group, names in groups.items()}
+
+
+def largest_removal(table: pd.DataFrame, present: set[str]) -> str:
+    """The test image (present in the data folder) whose post-processing removed the most area."""
+    table = table[table["name"].isin(present)]
+    if table.empty:
+        raise DataError("none of the run's test images is in the data folder")
+    return table.sort_values(["removed_area", "name"], ascending=[False, True])["name"].iloc[0]
+
+
+def param_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """Every model: paper, parameters at 256 px with the paper's widths, parameters of the
+    run of ``profile`` (its widths and size), and the paper recipe (loss, optimizer, lr, batch, epochs)."""
+    reg = registry()
+    ours = []
+    for name in reg["name"]:
+        path = run_dir(profile, name, runs_dir) / "training.json"
+        ours.append(f"{runs.read_json(path)['params'] / 1e6:.2f} M" if path.exists() else "missing")
+    return pd.DataFrame({
+        "Model": reg["title"], "Paper": reg["paper"], "Parameters (256 px)": [f"{p / 1e6:.2f} M" for p in reg["params"]],
+        f"Parameters ({profile} run)": ours, "Loss": reg["loss"], "Optimizer": reg["optimizer"],
+        "Learning rate": [f"{v:g}" for v in reg["lr"]], "Batch": reg["batch"], "Epochs": reg["epochs"]})
+
+
+# ---------------------------------------------------------------- status
+
+def run_records(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """For every registry model: profile, status, git commit, data fingerprint, device,
+    versions, and the executed training notebook (path relative to the repository, or '')."""
+    rows = []
+    for model in registry_models():
+        path = run_dir(profile, model, runs_dir)
+        info = read_config(path) or {}
+        env = info.get("environment", {})
+        notebook = path / "train.ipynb"
+        rows.append({"model": model, "profile": profile, "status": runs.run_status(path),
+                     "git_commit": env.get("git_commit", "")[:10], "data_fingerprint": info.get("data_fingerprint", ""),
+                     "device": env.get("device", ""), "tensorflow": env.get("tensorflow", ""),
+                     "notebook": _relative(notebook) if notebook.exists() else ""})
+    return pd.DataFrame(rows)
+
+
+def training_notebook_links(profile: str, runs_dir: str | os.PathLike, dest: str | os.PathLike) -> pd.DataFrame:
+    """Copy each run's executed training notebook to ``dest/<profile>/<model>.ipynb`` (so the
+    book can offer it as a download) and return :func:`run_records` with a MyST download link
+    (relative to ``dest``'s parent) in the column ``notebook``."""
+    import shutil
+
+    records = run_records(profile, runs_dir)
+    dest = repo_path(dest)
+    links = []
+    for model, notebook in zip(records["model"], records["notebook"]):
+        if not notebook:
+            links.append("missing")
+            continue
+        target = dest / profile / f"{model}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo_path(notebook), target)
+        links.append(f"{{download}}`train.ipynb <{dest.name}/{profile}/{model}.ipynb>`")
+    return records.assign(notebook=links)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A pipe table (MyST/GFM) of ``table``'s values as text."""
+    cells = table.astype(str).map(lambda v: v.replace("|", "\\|"))
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def dict_table(values: dict, key: str, value: str) -> pd.DataFrame:
+    """A two-column table of a dict."""
+    return pd.DataFrame({key: list(values), value: [str(v) for v in values.values()]})
+
+
+def environment() -> dict[str, str]:
+    """Versions of the packages the book uses, without importing TensorFlow, and the git commit."""
+    import platform
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    for pkg in ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "matplotlib", "seaborn",
+                "jupyter-book", "myst-nb", "papermill"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    try:
+        out["git commit"] = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO_ROOT,
+                                           capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        out["git commit"] = "unknown"
+    return out
+
+
+def _relative(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def notebook_timings(folder: str | os.PathLike) -> pd.DataFrame:
+    """Notebook, start time, duration (s) and parameters from the papermill metadata of the
+    executed notebooks in ``folder``."""
+    rows = []
+    for path in sorted(repo_path(folder).glob("[0-9][0-9]_*.ipynb")):
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        rows.append({"notebook": path.stem, "start": (meta.get("start_time") or "")[:19],
+                     "seconds": float(meta["duration"]) if meta.get("duration") is not None else math.nan,
+                     "parameters": ", ".join(f"{k}={v}" for k, v in (meta.get("parameters") or {}).items())})
+    return pd.DataFrame(rows, columns=["notebook", "start", "seconds", "parameters"])

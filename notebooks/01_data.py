@@ -1,0 +1,55 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Data set and Fig. 3
+# Where the images come from, how they are split, how much of each image is lung, and one
+# test image with its ground-truth mask (the paper's Fig. 3). The prose is in the
+# [data chapter](../data.md).
+
+# %% tags=["parameters"]
+profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
+runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
+data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/montgomery
+figures_dir = "_build/figures"  # PNG and PDF copies of the figures
+example = ""  # image shown in Fig. 3 ("": the first test image present in the data folder)
+
+# %%
+from myst_nb import glue
+
+from lungseg_lib import figures, results
+
+profile = results.resolve_profile(profile, runs_dir)
+root = results.data_root(profile, runs_dir, data_dir)
+split = results.split_file(profile, root, runs_dir)
+print(f"profile {profile}; data {root}; split {split}")
+
+# %%
+table = results.data_table(root, split)
+glue("data_table", table.set_index("Source"))
+counts = results.split_counts(root, split)
+for name, count in counts.items():
+    glue(f"n_{name}", count, display=False)
+glue("n_pairs", float(sum(counts.values())), display=False)
+glue("n_sources", float(len(table) - 1), display=False)
+glue("data_folder", root.name, display=False)
+glue("split_name", split.name if split else "no split file", display=False)
+
+# %%
+name = results.example_name(root, split, example)
+image, mask = results.load_pair(root, name, size=512)
+fig = figures.data_example_figure(image, mask, name)
+figures.save(fig, "fig3_data_example", results.repo_path(figures_dir))
+glue("fig_data_example", fig)
+glue("example_name", name, display=False)
+glue("example_lung_percent", float(100 * mask.mean()), display=False)

@@ -1,0 +1,56 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Results: Table 1, per-image scores, paired comparisons
+# Dice and IoU of every model of the registry on the test split, without and with the
+# post-processing layer, from the run folders of one profile; the values the paper reports,
+# labelled as such; the per-image distribution; and each model against the NASNet-Large
+# decoder on the same images. The prose is in the [results chapter](../results.md).
+
+# %% tags=["parameters"]
+profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
+runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
+data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/montgomery
+figures_dir = "_build/figures"  # PNG and PDF copies of the figures
+reference = "nasnet_decoder"  # the model every other one is compared with
+metric = "dice_post"  # per-image column of per_image.csv for the plot and the comparison
+
+# %%
+from myst_nb import glue
+
+from lungseg_lib import figures, results
+
+profile = results.resolve_profile(profile, runs_dir)
+glue("profile", profile, display=False)
+glue("profile_note", results.PROFILE_NOTES[profile], display=False)
+
+# %%
+glue("results_table", results.results_table(profile, runs_dir).set_index("Model"))
+for key, value in results.metric_values(profile, runs_dir).items():
+    glue(key, value, display=False)
+glue("n_models", float(len(results.registry_models())), display=False)
+glue("n_evaluated", float(len(results.evaluated_models(profile, runs_dir))), display=False)
+glue("reported_dice", float(results.PAPER_REPORTED["nasnet_decoder"]["dice"]), display=False)
+glue("reported_source", results.PAPER_REPORTED_SOURCE, display=False)
+
+# %%
+label = results.metric_label(metric)
+fig = figures.distribution_figure(results.per_image_long(profile, runs_dir, metric), label)
+figures.save(fig, "results_distribution", results.repo_path(figures_dir))
+glue("fig_distribution", fig)
+glue("metric_label", label, display=False)
+
+# %%
+glue("paired_table", results.paired_table(profile, runs_dir, reference, metric).set_index("Model"))
+glue("reference_title", results.title_of(reference), display=False)

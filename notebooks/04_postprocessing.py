@@ -1,0 +1,65 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Post-processing (Fig. 2)
+# The paper's post-processing layer keeps the largest connected components of the predicted
+# mask (the two lungs) and removes the rest. Fig. 2 shows one prediction before and after,
+# with the removed components boxed in red; the table measures the change of Dice over the
+# whole test set for every model. The prose is in the [method](../method.md) and
+# [results](../results.md) chapters.
+
+# %% tags=["parameters"]
+profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
+runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
+data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/montgomery
+figures_dir = "_build/figures"  # PNG and PDF copies of the figures
+model = "nasnet_decoder"  # the run shown in Fig. 2 and summarised in the text
+case = ""  # test image shown ("": the one where post-processing removed the most area)
+
+# %%
+import math
+
+from myst_nb import glue
+
+from lungseg_lib import figures, results
+from lungseg_lib.postprocess import keep_largest_components
+
+profile = results.resolve_profile(profile, runs_dir)
+run = results.run_dir(profile, model, runs_dir)
+table = results.read_per_image(run)
+glue("pp_model", results.title_of(model), display=False)
+glue("pp_run", f"{profile}/{model}", display=False)
+
+# %%
+if table is None:
+    fig = figures.message_figure(results.missing_message(profile, model, runs_dir))
+    gain = dict.fromkeys(["gain", "ci_low", "ci_high", "wilcoxon_p", "n", "n_changed", "n_removed"], math.nan)
+    glue("pp_case", "none (missing run)", display=False)
+else:
+    root = results.data_root(profile, runs_dir, data_dir)
+    name = case or results.largest_removal(table, set(results.pairs_in(root)))
+    c = results.load_case(root, run, name)
+    post = keep_largest_components(c["pred"], results.post_k(run))
+    row = table.set_index("name").loc[name]
+    fig = figures.postprocessing_figure(c["image"], c["pred"], post.mask, c["truth"], post.removed_boxes,
+                                        scores=(row["dice"], row["dice_post"]))
+    gain = results.postprocessing_gain(table, "dice")
+    glue("pp_case", name, display=False)
+figures.save(fig, "fig2_postprocessing", results.repo_path(figures_dir))
+glue("fig_postprocessing", fig)
+for key, value in gain.items():
+    glue(f"pp_{key}", float(value), display=False)
+
+# %%
+glue("gain_table", results.gain_table(profile, runs_dir, "dice").set_index("Model"))

@@ -1,0 +1,72 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Failure analysis (Fig. 5)
+# The worst test images of one model, and a test of the paper's explanation of its failures,
+# that the failed images are "too light" or "too dark": per-image Dice against the image's
+# brightness (mean intensity), contrast (intensity standard deviation) and distance from the
+# typical brightness, with Spearman correlations. The prose is in the
+# [failure analysis chapter](../failures.md).
+
+# %% tags=["parameters"]
+profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
+runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
+data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/montgomery
+figures_dir = "_build/figures"  # PNG and PDF copies of the figures
+model = "nasnet_decoder"  # the run analysed
+n_worst = 4  # worst images shown
+n_extreme = 10  # worst images tested for extreme brightness (lightest or darkest 10%)
+metric = "dice_post"  # per-image column of per_image.csv
+
+# %%
+import math
+
+from myst_nb import glue
+
+from lungseg_lib import figures, results
+
+profile = results.resolve_profile(profile, runs_dir)
+run = results.run_dir(profile, model, runs_dir)
+table = results.read_per_image(run)
+glue("fail_model", results.title_of(model), display=False)
+glue("fail_run", f"{profile}/{model}", display=False)
+glue("fail_metric", results.metric_label(metric), display=False)
+glue("fail_n_worst", float(n_worst), display=False)
+
+# %%
+if table is None:
+    message = results.missing_message(profile, model, runs_dir)
+    fig_worst, fig_corr = figures.message_figure(message), figures.message_figure(message)
+    corr = results.failure_correlations(None)
+    extremes = dict.fromkeys(["n_extreme", "n", "expected", "p"], math.nan)
+else:
+    root = results.data_root(profile, runs_dir, data_dir)
+    present = set(results.pairs_in(root)) & set(table["name"])
+    worst = {"worst": results.rank_cases(table, metric, n_worst, present)["worst"]}
+    fig_worst = figures.cases_figure(results.case_rows(root, run, table, worst, metric))
+    corr = results.failure_correlations(table, metric)
+    fig_corr = figures.correlation_figure(table, metric, corr, results.metric_label(metric))
+    extremes = results.extreme_brightness(table, metric, n_extreme)
+figures.save(fig_worst, "fig5_worst_cases", results.repo_path(figures_dir))
+figures.save(fig_corr, "failures_correlation", results.repo_path(figures_dir))
+glue("fig_worst", fig_worst)
+glue("fig_correlation", fig_corr)
+
+# %%
+for _, row in corr.iterrows():
+    glue(f"rho_{row['feature']}", float(row["rho"]), display=False)
+    glue(f"p_{row['feature']}", float(row["p"]), display=False)
+for key, value in extremes.items():
+    glue(f"extreme_{key}", float(value), display=False)
+glue("correlation_table", corr.rename(columns={"feature": "Feature", "rho": "Spearman rho"}).set_index("Feature"))

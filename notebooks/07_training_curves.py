@@ -1,0 +1,36 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Training curves
+# Loss, Dice and IoU against epoch for every run of the profile (training solid, validation
+# dashed), and how long each run trained. The prose is in the [results chapter](../results.md).
+
+# %% tags=["parameters"]
+profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
+runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
+data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/montgomery
+figures_dir = "_build/figures"  # PNG and PDF copies of the figures
+
+# %%
+from myst_nb import glue
+
+from lungseg_lib import figures, results
+
+profile = results.resolve_profile(profile, runs_dir)
+history = results.history_long(profile, runs_dir)
+fig = figures.curves_figure(history)
+figures.save(fig, "training_curves", results.repo_path(figures_dir))
+glue("fig_curves", fig)
+glue("training_table", results.training_table(profile, runs_dir).set_index("Model"))
+glue("curves_n_runs", float(history["model"].nunique()), display=False)

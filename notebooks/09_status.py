@@ -1,0 +1,59 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Status: runs, notebooks, environment
+# What this build of the book was made from: every run of the profile with its git commit,
+# data fingerprint and device, and its executed training notebook (download); how long each
+# notebook of the book took to execute (papermill metadata); and the software versions.
+#
+# ## Runs
+# ```{glue:md} runs_table
+# :format: myst
+# ```
+#
+# ## Notebooks of this build
+# ```{glue:md} timings_table
+# :format: myst
+# ```
+#
+# ## Environment
+# ```{glue:md} environment_table
+# :format: myst
+# ```
+
+# %% tags=["parameters"]
+profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
+runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
+data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/montgomery
+figures_dir = "_build/figures"  # PNG and PDF copies of the figures
+executed_dir = "book/_executed"  # where `lungseg book` puts the executed notebooks
+
+# %%
+from IPython.display import Markdown
+from myst_nb import glue
+
+from lungseg_lib import results
+
+profile = results.resolve_profile(profile, runs_dir)
+executed = results.repo_path(executed_dir)
+
+# %%
+runs_table = results.training_notebook_links(profile, runs_dir, executed / "train")
+glue("runs_table", Markdown(results.markdown_table(runs_table)), display=False)
+timings = results.notebook_timings(executed)
+glue("timings_table", Markdown(results.markdown_table(timings.round({"seconds": 1}))), display=False)
+glue("book_seconds", float(timings["seconds"].sum()), display=False)
+env = results.environment()
+glue("environment_table", Markdown(results.markdown_table(results.dict_table(env, "package", "version"))),
+     display=False)
