@@ -184,6 +184,32 @@ def _bench(args) -> int:
     return 1 if failed else 0
 
 
+def _book(args) -> int:
+    from .book import BookError, build_book
+
+    try:
+        index = build_book(args.profile, runs_dir=args.runs_dir, execute_notebooks=not args.no_execute)
+    except BookError as exc:
+        print(f"lungseg: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"the book: {index}")
+    return 0
+
+
+def _figure(args) -> int:
+    from .book import BookError, run_figure
+    from .config import parse_set
+
+    try:
+        executed = run_figure(args.name, parse_set(args.set), reset=args.reset)
+    except BookError as exc:
+        print(f"lungseg: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{executed}: done; `lungseg book --no-execute` rebuilds the HTML with it "
+          "(and `lungseg book` keeps these parameters)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lungseg`` command."""
     parser = argparse.ArgumentParser(prog="lungseg", description=__doc__)
@@ -280,6 +306,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, help="seconds per model before it is given up")
     p.add_argument("--out", required=True, help="the JSON file to write, e.g. bench/cpu.json")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("book", help="execute the figure notebooks and build the book (_build/html)")
+    p.add_argument("--profile", default="auto", help="auto (paper runs if any, else cpu), smoke "
+                   "(trains missing smoke runs on synthetic data first), cpu or paper")
+    p.add_argument("--runs-dir", default="runs", help="folder of the run folders (default: runs)")
+    p.add_argument("--no-execute", action="store_true", help="rebuild the HTML from the notebooks "
+                   "executed last time")
+    p.set_defaults(func=_book)
+
+    p = sub.add_parser("figure", help="re-execute one figure notebook with other parameters "
+                       "(remembered by later `lungseg book` builds)")
+    p.add_argument("name", help="notebook, e.g. predictions or 05_predictions")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="notebook parameter, e.g. --set n_cases=6 (repeatable)")
+    p.add_argument("--reset", action="store_true", help="forget the parameters set before")
+    p.set_defaults(func=_figure)
     return parser
 
 
