@@ -95,20 +95,27 @@ def summarize(values) -> dict:
             "max": float(v.max()), "n": int(v.size)}
 
 
-def _time_repeats(call, per_call: float, repeats: int, warmup: int, min_repeat_s: float) -> dict:
-    """Time ``call()``: ``warmup`` untimed calls, then ``repeats`` repeats of ``k`` calls.
+def _time_repeats(call, per_call: float, repeats: int, warmup: int, min_repeat_s: float,
+                  warmup_s: float = 0.0) -> dict:
+    """Time ``call()``: ``warmup`` untimed calls (and more until ``warmup_s`` seconds have
+    passed after the first), then ``repeats`` repeats of ``k`` calls.
 
     Returns the statistics of ``per_call * (seconds per call)`` over the repeats (so
-    ``per_call`` converts to the unit wanted), with ``calls_per_repeat`` and
-    ``first_call_s`` (the first warm-up call, which includes tracing).
+    ``per_call`` converts to the unit wanted), with ``calls_per_repeat`` (``k``: enough
+    calls for ``min_repeat_s``, judged from the warm-up calls after the first) and
+    ``first_call_s`` (the first call, which includes tracing).
     """
-    first = last = None
-    for i in range(max(1, warmup)):
+    t0 = time.perf_counter()
+    call()
+    first = time.perf_counter() - t0
+    n, spent = 0, 0.0
+    while n < warmup - 1 or spent < warmup_s:
         t0 = time.perf_counter()
         call()
-        last = time.perf_counter() - t0
-        first = last if i == 0 else first
-    k = max(1, min(10_000, math.ceil(min_repeat_s / max(last, 1e-7))))
+        spent += time.perf_counter() - t0
+        n += 1
+    per = spent / n if n else first
+    k = max(1, min(10_000, math.ceil(min_repeat_s / max(per, 1e-7))))
     values = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -265,7 +272,8 @@ def measure(task: dict) -> dict:
     n_pipe = max(int(task["pipeline_images"]), batch)
     px, py = _images(size, n_pipe, seed=1)
     it = iter(train_dataset(px, py, batch, seed=0, start_epoch=0, epochs=1_000_000))
-    stats = _time_repeats(lambda: next(it), 1.0, R, W + 1, min_s)
+    # warm up for 5 repeats' time: the first repeat must not just empty the prefetch buffer
+    stats = _time_repeats(lambda: next(it), 1.0, R, W + 1, min_s, warmup_s=5 * min_s)
     out["pipeline_images_per_s"] = _rate(stats, batch)
     del it
 
@@ -564,7 +572,7 @@ def load_bench(path) -> dict:
 TABLE_COLUMNS = (
     "machine", "device", "model", "size", "batch", "precision", "xla", "params_m",
     "infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", "best_batch", "infer_ms_best",
-    "train_img_s", "train_img_s_q1", "train_img_s_q3", "pipeline_img_s", "post_ms",
+    "train_img_s", "train_img_s_q1", "train_img_s_q3", "train_first_call_s", "pipeline_img_s", "post_ms",
     "peak_memory_mb", "memory_kind", "repeats", "complete", "error", "file")
 
 
@@ -589,6 +597,7 @@ def speed_table(files) -> "pd.DataFrame":
                     infer_ms_b1=r["infer_ms_batch1"]["median"], infer_ms_b1_q1=r["infer_ms_batch1"]["q1"],
                     infer_ms_b1_q3=r["infer_ms_batch1"]["q3"], best_batch=r["best_batch"],
                     infer_ms_best=r["infer_ms_best_batch"]["median"],
+                    train_first_call_s=r.get("train_first_call_s"),
                     train_img_s=r["train_images_per_s"]["median"],
                     train_img_s_q1=r["train_images_per_s"]["q1"], train_img_s_q3=r["train_images_per_s"]["q3"],
                     pipeline_img_s=r["pipeline_images_per_s"]["median"], post_ms=r["post_ms"]["median"],
@@ -598,17 +607,33 @@ def speed_table(files) -> "pd.DataFrame":
 
 
 def display_table(table) -> "pd.DataFrame":
-    """The speed table with readable headers and rounded numbers, for the book."""
-    cols = {"machine": "machine", "model": "model", "size": "px", "precision": "precision",
-            "xla": "XLA", "params_m": "params (M)", "infer_ms_b1": "inference ms/image, batch 1",
-            "best_batch": "best batch", "infer_ms_best": "inference ms/image, best batch",
-            "train_img_s": "training images/s", "batch": "training batch",
-            "pipeline_img_s": "input pipeline images/s", "post_ms": "post-processing ms/image",
-            "peak_memory_mb": "peak memory (MB)", "memory_kind": "memory"}
-    t = table[list(cols)].rename(columns=cols)
-    return t.round({"params (M)": 2, "inference ms/image, batch 1": 1, "inference ms/image, best batch": 1,
-                    "training images/s": 2, "input pipeline images/s": 0,
-                    "post-processing ms/image": 3, "peak memory (MB)": 0})
+    """The speed table for the book: readable headers, medians with [quartiles] as text,
+    a ``note`` column with the error of a failed model (when there is one)."""
+    import pandas as pd
+
+    def spread(med, q1, q3, digits):
+        return [f"{m:.{digits}f} [{a:.{digits}f}, {b:.{digits}f}]" if pd.notna(m) else ""
+                for m, a, b in zip(table[med], table[q1], table[q3])]
+
+    def num(col, digits):
+        return [f"{v:.{digits}f}" if pd.notna(v) else "" for v in table[col]]
+
+    t = pd.DataFrame({
+        "machine": table["machine"], "model": table["model"], "px": table["size"],
+        "precision": table["precision"], "XLA": table["xla"].map({True: "on", False: "off"}),
+        "params (M)": num("params_m", 2),
+        "inference ms/image, batch 1 [IQR]": spread("infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", 1),
+        "best batch": [str(int(b)) if pd.notna(b) else "" for b in table["best_batch"]],
+        "inference ms/image, best batch": num("infer_ms_best", 1),
+        "training images/s [IQR]": spread("train_img_s", "train_img_s_q1", "train_img_s_q3", 2),
+        "training batch": [str(int(b)) if pd.notna(b) else "" for b in table["batch"]],
+        "input pipeline images/s": num("pipeline_img_s", 0),
+        "post-processing ms/image": num("post_ms", 2),
+        "peak memory (MB)": num("peak_memory_mb", 0), "memory": table["memory_kind"].fillna(""),
+    })
+    if table["error"].notna().any():
+        t["note"] = table["error"].fillna("")
+    return t.reset_index(drop=True)
 
 
 def headline(table, device: str, model: str, size: int = 256):

@@ -165,9 +165,18 @@ def _data_from_ct(args) -> int:
     return 1 if summary["problems"] else 0
 
 
-def _bench(args) -> int:
+def _bench_command(args) -> str:
+    """The ``lungseg bench`` command line with every option spelled out (for the JSON)."""
     import shlex
 
+    words = ["lungseg", "bench"]
+    for key, value in vars(args).items():
+        if key not in ("command", "func") and value is not None:
+            words += [f"--{key.replace('_', '-')}", str(value)]
+    return shlex.join(words)
+
+
+def _bench(args) -> int:
     from .bench import run_bench
 
     models = [m for m in args.models.replace(",", " ").split()] if args.models else None
@@ -177,7 +186,7 @@ def _bench(args) -> int:
                     repeats=args.repeats, warmup=args.warmup, min_repeat_s=args.min_repeat_s,
                     infer_batches=batches, mixed_precision=args.mixed_precision,
                     jit_compile=args.jit_compile, out=args.out, label=args.label,
-                    timeout_s=args.timeout, command="lungseg " + shlex.join(sys.argv[1:]))
+                    timeout_s=args.timeout, command=_bench_command(args))
     failed = [r["model"] for r in doc["results"] if r.get("error")]
     print(f"{args.out}: {len(doc['results'])} result(s) on {doc['device']['name']}, {doc['seconds']} s"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))

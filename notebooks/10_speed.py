@@ -64,7 +64,8 @@ for device in ("cpu", "gpu"):
     for model in dict.fromkeys([*table["model"], "nasnet_decoder", "unet", "unet3_compact"]):
         r = bench.headline(table, device, model, size)
         for key, col in (("infer_ms", "infer_ms_b1"), ("best_ms", "infer_ms_best"),
-                         ("train_img_s", "train_img_s"), ("memory_mb", "peak_memory_mb")):
+                         ("train_img_s", "train_img_s"), ("memory_mb", "peak_memory_mb"),
+                         ("first_call_s", "train_first_call_s")):
             glue(f"speed_{device}_{model}_{key}", float(r[col]) if r is not None else math.nan, display=False)
 cpu = bench.headline(table, "cpu", "unet3_compact", size)
 glue("speed_cpu_pipeline_img_s", float(cpu["pipeline_img_s"]) if cpu is not None else math.nan, display=False)
@@ -84,7 +85,7 @@ glue("speed_size", float(size), display=False)
 # training rate, and post-processing takes {glue:text}`speed_cpu_post_ms:.2f` ms per mask.
 #
 # ```{glue:figure} speed_figure
-# :name: fig-speed
+# :name: fig-speed-notebook
 #
 # Speed per model at 256 x 256 pixels, one colour per benchmark file (machine and variant):
 # inference time per image at batch 1 (log scale; the dashed line is the 50 ms per slice
@@ -106,8 +107,9 @@ glue("speed_figure", Image(filename=figures / "speed.png"), display=False)
 
 # %%
 shown = bench.display_table(table[table["size"] == size])
-glue("speed_table", shown if len(shown) else "No benchmark yet.", display=False)
-shown if len(shown) else status
+shown = shown.style.hide(axis="index") if len(shown) else status
+glue("speed_table", shown, display=False)
+shown
 
 # %% [markdown]
 # ## The related papers' claims beside ours
@@ -116,6 +118,6 @@ shown if len(shown) else status
 # the machine named with each number.
 
 # %%
-claims = bench.claims_table(table, size=size)
+claims = bench.claims_table(table, size=size).style.hide(axis="index")
 glue("speed_claims", claims, display=False)
 claims
