@@ -67,6 +67,12 @@ def test_bad_settings_are_errors():
         bench.run_bench(models=["unet3_compact"], repeats=0)
 
 
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU machine: nothing to refuse")
+def test_device_gpu_without_a_gpu_is_one_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="--device gpu: no GPU is visible"):
+        bench.run_bench(models=["unet3_compact"], sizes=[64], device="gpu", out=tmp_path / "g.json")
+
+
 def test_a_failing_worker_is_an_error_row(tmp_path, capsys):
     out = tmp_path / "t.json"
     doc = bench.run_bench(models=["unet3_compact"], sizes=[64], repeats=1, timeout_s=0.05, out=out)
