@@ -684,7 +684,8 @@ def _variant_label(machine: str, precision: str, xla: bool) -> str:
 
 def speed_figure(table, size: int = 256):
     """Inference latency (batch 1), training throughput and peak memory per model at ``size``,
-    one colour per machine/variant, IQR error bars, the paper's 50 ms claim as a line."""
+    one colour per machine/variant: medians as points with quartile whiskers on log axes, memory
+    as bars; the related paper's 50 ms per slice claim as a dashed line."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -697,40 +698,44 @@ def speed_figure(table, size: int = 256):
     order = list(dict.fromkeys(t["model"]))  # the files' order: the registry's
     variants = list(dict.fromkeys(t["variant"]))
     colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
-    fig = Figure(figsize=(12, 0.45 * len(order) * max(1, len(variants) ** 0.5) + 2.2),
+    fig = Figure(figsize=(12, 0.4 * len(order) * max(1, len(variants) ** 0.5) + 2.2),
                  layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
-    panels = [("infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", "inference, batch 1 (ms/image, log)"),
-              ("train_img_s", "train_img_s_q1", "train_img_s_q3", "training (images/s, log)"),
-              ("peak_memory_mb", None, None, "peak memory (MB, log; host on CPU, GPU on GPU)")]
+    panels = [("infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", "inference, batch 1 (ms/image)"),
+              ("train_img_s", "train_img_s_q1", "train_img_s_q3", "training (images/s)"),
+              ("peak_memory_mb", None, None, "peak memory (MB)")]
     height = 0.8 / len(variants)
     ypos = np.arange(len(order))
     for ax, (col, lo, hi, title) in zip(axes, panels):
         for j, v in enumerate(variants):
             sub = t[t["variant"] == v].set_index("model").reindex(order)
             y = ypos - 0.4 + height * (j + 0.5)
-            err = None
-            if lo:
-                err = np.vstack([(sub[col] - sub[lo]).to_numpy(float), (sub[hi] - sub[col]).to_numpy(float)])
-            ax.barh(y, sub[col].to_numpy(float), height=height, xerr=err, color=colors[j % len(colors)],
-                    label=v, error_kw={"elinewidth": 0.8, "capsize": 2})
+            x = sub[col].to_numpy(float)
+            color = colors[j % len(colors)]
+            if lo:  # log axis: points and whiskers (bar lengths would depend on the axis limit)
+                err = np.vstack([x - sub[lo].to_numpy(float), sub[hi].to_numpy(float) - x])
+                ax.errorbar(x, y, xerr=err, fmt="o", ms=5, color=color, elinewidth=1, capsize=2, label=v)
+            else:
+                ax.barh(y, x, height=height, color=color, label=v)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-        ax.set_xscale("log")  # every panel spans orders of magnitude across models and machines
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        if lo:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.grid(axis="y", alpha=0.15)
     claim = PAPER_CLAIMS["infer_ms_per_slice_gpu"]
     axes[0].axvline(claim["value"], color="k", ls="--", lw=1,
                     label=f"claim: {claim['quote']} (Ainala 2023)")
     axes[0].set_yticks(ypos, order)
-    axes[0].invert_yaxis()
+    axes[0].set_ylim(len(order) - 0.5, -0.5)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=8,
                frameon=False)
-    fig.suptitle(f"Speed at {size} x {size} pixels (median over repeats, bars: quartiles)", fontsize=11)
+    fig.suptitle(f"Speed at {size} x {size} pixels (medians over repeats; whiskers: quartiles; "
+                 "memory: host on a CPU, GPU on a GPU)", fontsize=10)
     return fig
-
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":

@@ -90,7 +90,7 @@ glue("speed_size", float(size), display=False)
 # Speed per model at 256 x 256 pixels, one colour per benchmark file (machine and variant):
 # inference time per image at batch 1 (log scale; the dashed line is the 50 ms per slice
 # claimed on a GPU by Ainala 2023), training images per second (log scale) and peak memory
-# (host resident memory on a CPU, GPU allocator peak on a GPU). Bars are medians over
+# (host resident memory on a CPU, GPU allocator peak on a GPU). Points are medians over
 # repeats, whiskers the quartiles.
 # ```
 
