@@ -46,6 +46,7 @@ cases (Keras' own default, ``"auto"``, would switch it on for training on a GPU)
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -183,7 +184,10 @@ class _GpuMemory:
     def start(self) -> None:
         import tensorflow as tf
 
-        tf.config.experimental.reset_memory_stats("GPU:0")
+        try:
+            tf.config.experimental.reset_memory_stats("GPU:0")
+        except (ValueError, RuntimeError):  # no reset here: the peak is since the process started
+            self.method = "tf.config.experimental.get_memory_info('GPU:0')['peak'] since the start"
 
     @staticmethod
     def peak_mb() -> float:
@@ -276,7 +280,8 @@ def measure(task: dict) -> dict:
     # warm up for 5 repeats' time: the first repeat must not just empty the prefetch buffer
     stats = _time_repeats(lambda: next(it), 1.0, R, W + 1, min_s, warmup_s=5 * min_s)
     out["pipeline_images_per_s"] = _rate(stats, batch)
-    del it
+    del it  # stops the pipeline's threads: they must not compete with the model below
+    gc.collect()
 
     # 2. post-processing alone
     mask = prediction_like_mask(size)
@@ -404,6 +409,23 @@ def _nvidia_smi() -> list[dict]:
     return [{"name": r[0], "driver": r[1], "memory": r[2]} for r in rows if len(r) == 3]
 
 
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """Fraction of all CPUs' time spent busy over the next ``seconds`` (from /proc/stat):
+    how much else is running on the machine right now (0 = idle)."""
+    def sample():
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+        return sum(values[:8]), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(1 - (idle1 - idle0) / max(1, total1 - total0), 3)
+
+
 def machine_info() -> dict:
     """The machine, as far as the parent process can tell without importing TensorFlow."""
     from .config import REPO_ROOT
@@ -420,6 +442,7 @@ def machine_info() -> dict:
         "gpu": gpus[0]["name"] if gpus else None, "gpus": gpus,
         "os": platform.platform(), "python": platform.python_version(), "git_commit": commit,
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
+        "cpu_busy_start": cpu_busy(),
     }
 
 
@@ -485,9 +508,10 @@ def run_bench(models=None, sizes=(256,), batch: int | None = None, device: str =
            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "command": command or "lungseg_lib.bench.run_bench(...)", "settings": settings,
            "paper_claims": PAPER_CLAIMS, "complete": False, "results": []}
-    if machine["load_average_start"][0] > 0.5 * machine["usable_cpus"]:
-        log(f"warning: load average {machine['load_average_start'][0]} on "
-            f"{machine['usable_cpus']} cores: the machine is busy and the timings will be too slow")
+    if (machine["cpu_busy_start"] or 0) > 0.25:
+        log(f"warning: the CPUs are {100 * machine['cpu_busy_start']:.0f} % busy with other work "
+            f"(load average {machine['load_average_start'][0]} on {machine['usable_cpus']} cores): "
+            "the timings will be too slow")
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     if device == "cpu":
@@ -516,6 +540,7 @@ def run_bench(models=None, sizes=(256,), batch: int | None = None, device: str =
     doc["complete"] = True
     doc["seconds"] = round(time.perf_counter() - t0, 1)
     doc["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    doc["machine"]["cpu_busy_end"] = cpu_busy()
     if out:
         _write(out, doc)
     return doc

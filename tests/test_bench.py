@@ -33,6 +33,7 @@ def test_tiny_bench_json_has_every_field(tiny):
     m = doc["machine"]
     assert m["cpu_model"] and m["usable_cpus"] >= 1 and m["logical_cpus"] >= 1 and "gpu" in m
     assert m["software"]["tensorflow"] and m["label"] and len(m["load_average_start"]) == 3
+    assert 0 <= m["cpu_busy_start"] <= 1 and 0 <= m["cpu_busy_end"] <= 1
     assert doc["device"]["kind"] == "cpu" and doc["device"]["name"].startswith("CPU")
     assert doc["settings"]["repeats"] == 2 and doc["settings"]["infer_batches"] == [1, 4]
     assert doc["paper_claims"]["infer_ms_per_slice_gpu"]["value"] == 50.0
