@@ -53,6 +53,15 @@ def notebook_stem(name: str) -> str:
     return stem
 
 
+def check_parameters(stem: str, names) -> None:
+    """ValueError naming the valid parameters if any of ``names`` is not one of the notebook's."""
+    known = notebook_parameters(notebook_path(stem))
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for notebook {stem}; "
+                         f"valid: {', '.join(sorted(known))}")
+
+
 # ---------------------------------------------------------------- remembered parameters
 
 def load_state(root: Path = REPO_ROOT) -> dict:
@@ -69,20 +78,24 @@ def save_state(state: dict, root: Path = REPO_ROOT) -> None:
 
 # ---------------------------------------------------------------- inputs: runs and data
 
-def ensure_smoke_runs(runs_dir: str | os.PathLike) -> list[str]:
+def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None) -> list[str]:
     """Train every smoke run that is missing, unfinished or made with other parameters
-    (smoke runs are disposable); return the models trained."""
+    (smoke runs are disposable), with ``overrides`` (e.g. ``{"epochs": 1}``) on top of the
+    smoke profile; return the models trained."""
     from .cli import main as lungseg
     from .config import resolve_config
 
+    overrides = overrides or {}
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]
     trained = []
     for model in results.registry_models():
         path = results.run_dir("smoke", model, runs_dir)
-        stale = runs.run_status(path) == "evaluated" and _differs(path, resolve_config(model, "smoke"))
-        if runs.run_status(path) == "evaluated" and not stale:
+        status = runs.run_status(path)
+        stale = status == "evaluated" and _differs(path, resolve_config(model, "smoke", overrides))
+        if status == "evaluated" and not stale:
             continue
         print(f"training smoke run {path}" + (" again (other parameters)" if stale else ""), flush=True)
-        args = ["train", "--model", model, "--profile", "smoke", "--run-dir", str(path)]
+        args = ["train", "--model", model, "--profile", "smoke", "--run-dir", str(path), *sets]
         if lungseg(args + (["--force"] if stale else [])) != 0:
             raise BookError(f"training the smoke run {path} failed (see above)")
         trained.append(model)
@@ -139,9 +152,12 @@ def execute(stem: str, base: dict, overrides: dict, root: Path = REPO_ROOT) -> P
 
 
 def jupyter_book(root: Path = REPO_ROOT) -> Path:
-    """``jupyter-book build ROOT -W -n --keep-going``: any warning fails the build."""
+    """``jupyter-book build ROOT --all -W -n --keep-going``: any warning fails the build.
+
+    ``--all``: prose pages glue from notebooks, so a re-executed notebook must refresh every
+    page, not only its own (Sphinx would rewrite only the changed documents)."""
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe), "build", str(root), "-W", "-n", "--keep-going"]
+    cmd = [str(exe), "build", str(root), "--all", "-W", "-n", "--keep-going"]
     print(" ".join(cmd), flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
     if proc.returncode != 0:
@@ -152,16 +168,16 @@ def jupyter_book(root: Path = REPO_ROOT) -> Path:
 
 
 def build_book(profile: str = "auto", runs_dir: str | os.PathLike = "runs", root: Path = REPO_ROOT,
-               execute_notebooks: bool = True, data_dir: str = "") -> Path:
+               execute_notebooks: bool = True, data_dir: str = "", smoke_overrides: dict | None = None) -> Path:
     """Execute every book notebook (with the remembered parameters) and build the HTML.
 
     ``profile``: auto (paper runs if any, else cpu), or smoke (trains missing smoke runs on
-    synthetic data first), cpu, paper. Returns the path of ``index.html``.
+    synthetic data first, with ``smoke_overrides``), cpu, paper. Returns ``index.html``.
     """
     root = Path(root)
     profile = results.resolve_profile(profile, runs_dir)
     if profile == "smoke":
-        ensure_smoke_runs(runs_dir)
+        ensure_smoke_runs(runs_dir, smoke_overrides)
     state = load_state(root)
     if execute_notebooks:
         data = ensure_data(profile, runs_dir, data_dir)
@@ -180,6 +196,7 @@ def run_figure(name: str, overrides: dict, root: Path = REPO_ROOT, reset: bool =
     """Re-execute one figure notebook with ``overrides`` added to its remembered parameters
     (``reset``: forget them first); remember them for later ``lungseg book`` builds."""
     stem = notebook_stem(name)
+    check_parameters(stem, overrides)
     state = load_state(root)
     if not state["book"]:
         profile = results.resolve_profile("auto")

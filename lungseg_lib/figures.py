@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
-from matplotlib import lines, patches
+from matplotlib import lines, patches, ticker
 import numpy as np
 import pandas as pd
 
@@ -108,7 +109,7 @@ def _describe(layer) -> str:
     if kind == "Concatenate":
         return "gray -> 3 channels"
     if kind == "InputLayer":
-        return "input"
+        return ""
     if hasattr(layer, "layers"):
         return f"{len(layer.layers)} layers"
     return kind
@@ -145,31 +146,33 @@ def architecture_figure(model, title: str = ""):
     output's spatial size (log scale) and labelled with its operations and output shape."""
     apply_style()
     stages = model_stages(model)
-    fig, ax = plt.subplots(figsize=(1.3 * len(stages) + 0.6, 4.4))
+    step, width = 1.0, 0.74
+    fig, ax = plt.subplots(figsize=(0.95 * len(stages) + 0.3, 3.9))
     sides = [s["shape"][0] for s in stages]
     lo, hi = np.log2(min(sides)), np.log2(max(sides))
     colors = plt.get_cmap(PALETTE)
     for i, stage in enumerate(stages):
+        x = i * step
         h = 0.8 + 2.2 * ((np.log2(stage["shape"][0]) - lo) / max(hi - lo, 1))
         color = colors(1 if stage["name"].startswith("dec") else 0 if "encoder" in stage["name"] else 7)
-        ax.add_patch(patches.FancyBboxPatch((i * 1.3, -h / 2), 0.9, h, boxstyle="round,pad=0.03",
-                                                       fc=color, ec="black", lw=0.6, alpha=0.75))
-        ax.text(i * 1.3 + 0.45, 2.0, _stage_title(stage["name"]), ha="center", va="bottom",
-                fontsize=8, weight="bold", wrap=True)
-        ax.text(i * 1.3 + 0.45, -1.75, "\n".join(stage["ops"]), ha="center", va="top", fontsize=6.5)
+        ax.add_patch(patches.FancyBboxPatch((x, -h / 2), width, h, boxstyle="round,pad=0.02",
+                                            fc=color, ec="black", lw=0.6, alpha=0.75))
+        ax.text(x + width / 2, 1.75, _stage_title(stage["name"]), ha="center", va="bottom", fontsize=8,
+                weight="bold")
+        ax.text(x + width / 2, -1.7, "\n".join(o for o in stage["ops"] if o), ha="center", va="top", fontsize=6.8)
         shape = "x".join(map(str, stage["shape"]))
         params = f"{stage['params'] / 1e6:.2f} M" if stage["params"] >= 1e5 else f"{stage['params']:,}"
-        ax.text(i * 1.3 + 0.45, 0, f"{shape}\n{params}", ha="center", va="center", fontsize=6.5,
-                rotation=90)
+        ax.text(x + width / 2, 0, f"{shape}\n{params}", ha="center", va="center", fontsize=7.5, rotation=90)
         if i:
-            ax.annotate("", xy=(i * 1.3 - 0.02, 0), xytext=(i * 1.3 - 0.38, 0),
+            ax.annotate("", xy=(x - 0.02, 0), xytext=(x - step + width + 0.02, 0),
                         arrowprops={"arrowstyle": "->", "lw": 0.8})
-    ax.set_xlim(-0.2, len(stages) * 1.3)
-    ax.set_ylim(-3.0, 2.6)
+    ax.set_xlim(-0.1, len(stages) * step - step + width + 0.1)
+    ax.set_ylim(-2.7, 2.3)
     _off(ax)
     total = sum(s["params"] for s in stages)
-    ax.set_title(title or f"{model.name}: {total / 1e6:.2f} M parameters (in each box: output "
-                          "height x width x channels, parameters)")
+    ax.set_title(title or f"{model.name}: {total / 1e6:.2f} M parameters\n(in each box: output "
+                          "height x width x channels, parameters)", fontsize=8.5)
+    fig.tight_layout()
     return _finish(fig)
 
 
@@ -185,8 +188,10 @@ def distribution_figure(scores: pd.DataFrame, label: str = "Dice (post-processed
     if not order:
         return message_figure("no evaluated run yet")
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(order), 2) + 1.2))
-    sns.boxplot(data=scores, x="value", y="title", order=order, ax=ax, color="#cfe3f3",
-                showfliers=False, width=0.6, linewidth=0.8)
+    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated `vert`
+        warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
+        sns.boxplot(data=scores, x="value", y="title", order=order, ax=ax, color="#cfe3f3",
+                    showfliers=False, width=0.6, linewidth=0.8)
     sns.stripplot(data=scores, x="value", y="title", order=order, ax=ax, size=2.2, alpha=0.5,
                   color="#1f4e79", jitter=0.2)
     ax.set_xlabel(f"{label} per test image")
@@ -277,22 +282,27 @@ def correlation_figure(table: pd.DataFrame, metric: str, correlations: pd.DataFr
 
 
 def curves_figure(history: pd.DataFrame):
-    """Loss, Dice and IoU against epoch for every run: training solid, validation dashed."""
+    """Loss, Dice and IoU against epoch for every run (2 x 2 grid, the legend in the fourth
+    panel): training solid, validation dashed."""
     apply_style()
     if history.empty:
         return message_figure("no training history yet")
-    fig, axes = plt.subplots(1, 3, figsize=(10.0, 3.3))
+    fig, axes = plt.subplots(2, 2, figsize=(8.4, 6.2))
+    panels, legend_ax = axes.ravel()[:3], axes.ravel()[3]
     colors = plt.get_cmap(PALETTE)
     for i, (title, run) in enumerate(history.groupby("title", sort=False)):
-        for ax, key in zip(axes, ("loss", "dice", "iou")):
-            ax.plot(run["epoch"], run[key], color=colors(i), lw=1.2, label=title)
-            ax.plot(run["epoch"], run[f"val_{key}"], color=colors(i), lw=1.2, ls="--")
-    for ax, name in zip(axes, ("loss", "Dice", "IoU")):
+        for ax, key in zip(panels, ("loss", "dice", "iou")):
+            ax.plot(run["epoch"], run[key], color=colors(i), lw=1.2, marker="o", ms=2.5, label=title)
+            ax.plot(run["epoch"], run[f"val_{key}"], color=colors(i), lw=1.2, ls="--", marker="o", ms=2.5)
+    for ax, name in zip(panels, ("loss", "Dice", "IoU")):
         ax.set_xlabel("epoch")
         ax.set_title(name)
-    axes[0].set_yscale("log")
-    handles, labels = axes[0].get_legend_handles_labels()
-    handles.append(lines.Line2D([], [], color="gray", ls="--", label="validation"))
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    panels[0].set_yscale("log")
+    handles, _ = panels[0].get_legend_handles_labels()
+    handles += [lines.Line2D([], [], color="gray", label="training"),
+                lines.Line2D([], [], color="gray", ls="--", label="validation")]
+    legend_ax.legend(handles=handles, loc="center", frameon=False)
+    legend_ax.axis("off")
     fig.tight_layout()
     return _finish(fig)

@@ -55,6 +55,20 @@ def _registry_table() -> pd.DataFrame:
     return pd.read_csv(REPO_ROOT / "docs" / "model_params.csv")
 
 
+def html_table(table: pd.DataFrame, index: str = "Model"):
+    """``table`` as HTML for gluing (IPython HTML), its ``index`` column as row headers; every
+    ``mean [low, high]`` cell puts its CI on a second, smaller line, and every CI is kept on
+    one line (class ``ci``), so wide tables fit the page."""
+    import re
+
+    from IPython.display import HTML
+
+    html = table.set_index(index).rename_axis(None).to_html(escape=True, na_rep="", border=0, classes="lungseg")
+    ci = r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]"
+    html = re.sub(rf"([-+]?\d+\.\d+) ({ci})", r'\1<br><span class="ci">\2</span>', html)
+    return HTML(re.sub(rf"<td>({ci})</td>", r'<td><span class="ci">\1</span></td>', html))
+
+
 def registry() -> pd.DataFrame:
     """The registry's models in registry order (name, title, paper, params, recipe), read from
     the committed ``docs/model_params.csv`` (kept in sync by tests) so no TensorFlow import."""
@@ -141,9 +155,10 @@ def fmt_ci(stat: dict | None, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} [{stat['ci_low']:.{digits}f}, {stat['ci_high']:.{digits}f}]"
 
 
-def _reported(model: str, metric: str) -> str:
-    value = PAPER_REPORTED.get(model, {}).get(metric)
-    return "not reported" if value is None else f"{value:.2f}"
+def _reported(model: str) -> str:
+    """``Dice 0.92`` (what the paper reports for ``model``) or ``not reported``."""
+    values = [f"{METRICS[m]} {v:.2f}" for m, v in PAPER_REPORTED.get(model, {}).items() if v is not None]
+    return "; ".join(values) or "not reported"
 
 
 def summary_frame(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
@@ -165,7 +180,8 @@ def summary_frame(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Data
 
 def results_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
     """Table 1: every registry model, Dice and IoU (mean [95% CI]) without and with
-    post-processing, next to the values the paper reports (labelled as reported)."""
+    post-processing, next to the values the paper reports (labelled as reported). One row
+    per model; a run that does not exist says so in ``Run`` and ``missing`` in the scores."""
     frame = summary_frame(profile, runs_dir)
     table = pd.DataFrame({
         "Model": frame["title"],
@@ -176,8 +192,7 @@ def results_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Data
     for m, label in METRICS.items():
         table[f"{label} raw"] = [fmt_ci(s) for s in frame[f"{m}_raw"]]
         table[f"{label} post"] = [fmt_ci(s) for s in frame[f"{m}_post"]]
-    for m, label in METRICS.items():
-        table[f"{label} reported by the paper"] = [_reported(name, m) for name in frame["model"]]
+    table["Reported by the paper"] = [_reported(name) for name in frame["model"]]
     return table
 
 
@@ -297,6 +312,15 @@ def failure_correlations(table: pd.DataFrame | None, metric: str = "dice_post") 
         rows.append({"feature": name, "rho": rho, "p": p,
                      "n": float(len(table)) if table is not None else math.nan})
     return pd.DataFrame(rows)
+
+
+def correlation_table(corr: pd.DataFrame) -> pd.DataFrame:
+    """:func:`failure_correlations` as text: feature, Spearman rho, p-value, images."""
+    names = {"brightness": "brightness (mean intensity)", "contrast": "contrast (intensity std)",
+             "brightness_deviation": "|brightness - median brightness|"}
+    return pd.DataFrame({"Feature": [names[f] for f in corr["feature"]],
+                         "Spearman rho": [f"{r:+.3f}" for r in corr["rho"]],
+                         "p": [f"{p:.2g}" for p in corr["p"]], "Images": [f"{n:.0f}" for n in corr["n"]]})
 
 
 def extreme_brightness(table: pd.DataFrame, metric: str = "dice_post", n_worst: int = 10,
@@ -526,17 +550,16 @@ def param_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFr
 # ---------------------------------------------------------------- status
 
 def run_records(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
-    """For every registry model: profile, status, git commit, data fingerprint, device,
-    versions, and the executed training notebook (path relative to the repository, or '')."""
+    """For every registry model: run status, git commit, data fingerprint, device and the
+    executed training notebook (path relative to the repository, or '')."""
     rows = []
     for model in registry_models():
         path = run_dir(profile, model, runs_dir)
         info = read_config(path) or {}
         env = info.get("environment", {})
         notebook = path / "train.ipynb"
-        rows.append({"model": model, "profile": profile, "status": runs.run_status(path),
-                     "git_commit": env.get("git_commit", "")[:10], "data_fingerprint": info.get("data_fingerprint", ""),
-                     "device": env.get("device", ""), "tensorflow": env.get("tensorflow", ""),
+        rows.append({"model": model, "status": runs.run_status(path), "git commit": env.get("git_commit", "")[:10],
+                     "data fingerprint": info.get("data_fingerprint", ""), "device": env.get("device", ""),
                      "notebook": _relative(notebook) if notebook.exists() else ""})
     return pd.DataFrame(rows)
 
@@ -602,13 +625,19 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def notebook_timings(folder: str | os.PathLike) -> pd.DataFrame:
-    """Notebook, start time, duration (s) and parameters from the papermill metadata of the
-    executed notebooks in ``folder``."""
+PATH_PARAMETERS = ("runs_dir", "data_dir", "figures_dir", "executed_dir")
+
+
+def notebook_timings(folder: str | os.PathLike, skip: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Notebook, start time, duration (s) and parameters (folders left out) from the papermill
+    metadata of the executed notebooks in ``folder``, except the stems in ``skip``."""
     rows = []
     for path in sorted(repo_path(folder).glob("[0-9][0-9]_*.ipynb")):
+        if path.stem in skip:
+            continue
         meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
-        rows.append({"notebook": path.stem, "start": (meta.get("start_time") or "")[:19],
+        params = {k: v for k, v in (meta.get("parameters") or {}).items() if k not in PATH_PARAMETERS}
+        rows.append({"notebook": path.stem, "start": (meta.get("start_time") or "")[:19].replace("T", " "),
                      "seconds": float(meta["duration"]) if meta.get("duration") is not None else math.nan,
-                     "parameters": ", ".join(f"{k}={v}" for k, v in (meta.get("parameters") or {}).items())})
+                     "parameters": ", ".join(f"{k}={v}" for k, v in params.items())})
     return pd.DataFrame(rows, columns=["notebook", "start", "seconds", "parameters"])

@@ -36,7 +36,7 @@ print(f"profile {profile}; data {root}; split {split}")
 
 # %%
 table = results.data_table(root, split)
-glue("data_table", table.set_index("Source"))
+glue("data_table", results.html_table(table, "Source"))
 counts = results.split_counts(root, split)
 for name, count in counts.items():
     glue(f"n_{name}", count, display=False)

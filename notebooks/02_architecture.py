@@ -46,4 +46,4 @@ glue("arch_image_size", float(image_size), display=False)
 glue("arch_bottleneck", "x".join(map(str, min(stages, key=lambda s: s["shape"][0])["shape"])), display=False)
 
 # %%
-glue("param_table", results.param_table(profile, runs_dir).set_index("Model"))
+glue("param_table", results.html_table(results.param_table(profile, runs_dir)))

@@ -36,7 +36,7 @@ glue("profile", profile, display=False)
 glue("profile_note", results.PROFILE_NOTES[profile], display=False)
 
 # %%
-glue("results_table", results.results_table(profile, runs_dir).set_index("Model"))
+glue("results_table", results.html_table(results.results_table(profile, runs_dir)))
 for key, value in results.metric_values(profile, runs_dir).items():
     glue(key, value, display=False)
 glue("n_models", float(len(results.registry_models())), display=False)
@@ -52,5 +52,5 @@ glue("fig_distribution", fig)
 glue("metric_label", label, display=False)
 
 # %%
-glue("paired_table", results.paired_table(profile, runs_dir, reference, metric).set_index("Model"))
+glue("paired_table", results.html_table(results.paired_table(profile, runs_dir, reference, metric)))
 glue("reference_title", results.title_of(reference), display=False)

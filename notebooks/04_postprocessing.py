@@ -62,4 +62,4 @@ for key, value in gain.items():
     glue(f"pp_{key}", float(value), display=False)
 
 # %%
-glue("gain_table", results.gain_table(profile, runs_dir, "dice").set_index("Model"))
+glue("gain_table", results.html_table(results.gain_table(profile, runs_dir, "dice")))

@@ -69,4 +69,4 @@ for _, row in corr.iterrows():
     glue(f"p_{row['feature']}", float(row["p"]), display=False)
 for key, value in extremes.items():
     glue(f"extreme_{key}", float(value), display=False)
-glue("correlation_table", corr.rename(columns={"feature": "Feature", "rho": "Spearman rho"}).set_index("Feature"))
+glue("correlation_table", results.html_table(results.correlation_table(corr), "Feature"))

@@ -18,6 +18,8 @@
 # notebook of the book took to execute (papermill metadata); and the software versions.
 #
 # ## Runs
+# Profile {glue:text}`profile`; each run's executed training notebook can be downloaded.
+#
 # ```{glue:md} runs_table
 # :format: myst
 # ```
@@ -47,11 +49,12 @@ from lungseg_lib import results
 
 profile = results.resolve_profile(profile, runs_dir)
 executed = results.repo_path(executed_dir)
+glue("profile", profile, display=False)
 
 # %%
 runs_table = results.training_notebook_links(profile, runs_dir, executed / "train")
 glue("runs_table", Markdown(results.markdown_table(runs_table)), display=False)
-timings = results.notebook_timings(executed)
+timings = results.notebook_timings(executed, skip=("09_status",))  # not this one: it is running
 glue("timings_table", Markdown(results.markdown_table(timings.round({"seconds": 1}))), display=False)
 glue("book_seconds", float(timings["seconds"].sum()), display=False)
 env = results.environment()

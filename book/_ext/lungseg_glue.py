@@ -15,7 +15,8 @@ directives wrap that cross-document glue in a numbered figure or table:
 with its caption above it. ``{numref}`` works for both.
 
 The executed notebooks live in ``book/_executed/`` (git-ignored); their launch (Binder,
-Colab) and repository buttons are pointed at the committed copies in ``notebooks/``.
+Colab) and repository buttons are pointed at the committed copies in ``notebooks/``, and
+repeated script tags (sphinx-thebe's configuration) are dropped.
 """
 
 from __future__ import annotations
@@ -101,10 +102,24 @@ def _launch_committed(app, pagename, templatename, context, doctree) -> None:
     _point_to_committed(context.get("header_buttons", []))
 
 
+def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated script entries: sphinx-thebe adds its configuration script once per
+    reading phase, and a repeated ``const THEBE_JS_URL`` is a JavaScript error."""
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        filename = getattr(script, "filename", script) or ""  # a repeat may say '' for None
+        key = (str(filename), repr(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"][:] = unique
+
+
 def setup(app):
     app.add_directive("glued-figure", GluedFigure)
     app.add_directive("glued-table", GluedTable)
     app.add_enumerable_node(glued_table, "table", _caption_text,
                             html=(HTML5Translator.visit_figure, HTML5Translator.depart_figure))
     app.connect("html-page-context", _launch_committed, priority=502)  # after the theme's (501)
+    app.connect("html-page-context", _unique_scripts, priority=900)  # after every other handler
     return {"parallel_read_safe": True, "parallel_write_safe": True}

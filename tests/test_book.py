@@ -1,0 +1,259 @@
+"""The book: tables from run folders (lungseg_lib.results), the notebooks, `lungseg book` and
+`lungseg figure` (lungseg_lib.book).
+
+The whole book is built once per session (`build_once`, shared with test_browser.py) from
+smoke runs trained here on synthetic data, in a separate book root under pytest's tmp folder,
+with `jupyter-book build -W` (zero warnings).
+"""
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungseg_lib import book, cli, results, runs
+from lungseg_lib.errors import DataError
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = results.registry_models()
+# Remembered parameters the session's build must use (as if set by `lungseg figure`).
+CHANGED = {"02_architecture": {"image_size": 64}, "05_predictions": {"n_cases": 1, "model": "unet"}}
+SMOKE_EPOCHS = 1  # the smoke profile with one epoch: the build, not the training, is under test
+_BUILT: dict = {}
+
+
+def build_once(tmp_path_factory) -> Path:
+    """Build the book once per session from smoke runs (trained into its root); return the root."""
+    if "root" not in _BUILT:
+        root = book.copy_sources(tmp_path_factory.mktemp("book"))
+        book.save_state({"book": {}, "notebooks": CHANGED}, root)
+        start = time.time()
+        book.build_book("smoke", runs_dir=root / "runs", root=root, smoke_overrides={"epochs": SMOKE_EPOCHS})
+        _BUILT.update(root=root, seconds=time.time() - start)
+    return _BUILT["root"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return build_once(tmp_path_factory)
+
+
+# ---------------------------------------------------------------- fake run folders
+
+def fake_run(runs_dir: Path, profile: str, model: str, dice: list[float], data_root="/nowhere",
+             data="/nowhere") -> Path:
+    """A minimal evaluated run folder with per-image Dice values ``dice`` (IoU = Dice / 2)."""
+    from lungseg_lib.stats import summarize
+
+    path = runs_dir / profile / model
+    names = [f"IMG_{i}" for i in range(len(dice))]
+    table = pd.DataFrame({"name": names, "source": "s", "label": "0", "brightness": np.linspace(0.2, 0.8, len(dice)),
+                          "contrast": 0.2, "mask_fraction": 0.25, "removed_components": [1] + [0] * (len(dice) - 1),
+                          "removed_area": [30] + [0] * (len(dice) - 1), "dice": np.array(dice) - 0.01,
+                          "iou": np.array(dice) / 2, "dice_post": dice, "iou_post": np.array(dice) / 2})
+    runs.write_csv(path / runs.PER_IMAGE, table)
+    runs.write_json(path / runs.CONFIG, {"config": {"model": model, "profile": profile, "data": data, "epochs": 3},
+                                         "data_root": str(data_root), "split_file": "/nowhere/split.csv",
+                                         "data_fingerprint": "abc", "environment": {"git_commit": "1234567890ab"}})
+    runs.write_json(path / runs.METRICS, {
+        "model": model, "profile": profile, "n_images": len(dice), "image_size": 64,
+        "raw": {"dice": summarize(table.dice), "iou": summarize(table.iou)},
+        "post": {"dice": summarize(table.dice_post), "iou": summarize(table.iou_post)}, "timings": {}})
+    (path / runs.PREDICTIONS).mkdir()
+    for name in names:
+        cv2.imwrite(str(path / runs.PREDICTIONS / f"{name}.png"), np.zeros((8, 8), np.uint8))
+    return path
+
+
+def test_results_table_one_row_per_model_missing_runs_marked(tmp_path):
+    fake_run(tmp_path, "cpu", "unet", [0.9, 0.95, 0.97])
+    table = results.results_table("cpu", tmp_path)
+    assert table["Model"].tolist() == results.registry()["title"].tolist() and len(table) == len(MODELS)
+    row = table.set_index("Model").loc["U-Net"]
+    assert row["Run"] == "cpu/unet" and row["Test images"] == "3"
+    assert row["Dice post"].startswith("0.940 [") and row["Dice raw"].startswith("0.930 [")
+    segnet = table.set_index("Model").loc["SegNet"]
+    assert segnet["Run"] == "cpu/segnet (missing)" and segnet["Dice post"] == "missing"
+    reported = table.set_index("Model")["Dice reported by the paper"]
+    assert reported["NASNet-Large-Decoder Net"] == "0.92"
+    assert (reported.drop("NASNet-Large-Decoder Net") == "not reported").all()
+    values = results.metric_values("cpu", tmp_path)
+    assert values["unet_dice_post_mean"] == pytest.approx(0.94)
+    assert np.isnan(values["segnet_dice_post_mean"]) and isinstance(values["segnet_dice_post_mean"], float)
+
+
+def test_paper_reported_values_are_quoted_not_invented():
+    """Only values checked against the paper are filled in; every other one is None."""
+    assert set(results.PAPER_REPORTED) <= set(MODELS)
+    filled = {(m, k): v for m, d in results.PAPER_REPORTED.items() for k, v in d.items() if v is not None}
+    assert filled == {("nasnet_decoder", "dice"): 0.92}
+
+
+def test_best_profile_prefers_paper_then_cpu_never_smoke(tmp_path):
+    assert results.best_profile(tmp_path) == "cpu"  # nothing at all: cpu, shown as missing
+    fake_run(tmp_path, "smoke", "unet", [0.5, 0.6])
+    assert results.resolve_profile("auto", tmp_path) == "cpu"
+    fake_run(tmp_path, "paper", "unet", [0.9, 0.95])
+    assert results.resolve_profile("auto", tmp_path) == "paper"
+    assert results.resolve_profile("smoke", tmp_path) == "smoke"
+    with pytest.raises(ValueError, match="unknown profile"):
+        results.resolve_profile("gpu", tmp_path)
+
+
+def test_paired_and_gain_tables(tmp_path):
+    fake_run(tmp_path, "cpu", "nasnet_decoder", [0.90, 0.92, 0.94, 0.96])
+    fake_run(tmp_path, "cpu", "unet", [0.80, 0.82, 0.84, 0.86])
+    paired = results.paired_table("cpu", tmp_path).set_index("Model")
+    assert len(paired) == len(MODELS) - 1
+    assert paired.loc["U-Net", "Mean difference"] == "-0.1000" and paired.loc["U-Net", "n"] == "4"
+    assert paired.loc["SegNet", "Mean difference"].startswith("missing")
+    gain = results.postprocessing_gain(results.read_per_image(tmp_path / "cpu" / "unet"))
+    assert gain["gain"] == pytest.approx(0.01) and gain["n_removed"] == 1 and gain["n_changed"] == 4
+    assert results.gain_table("cpu", tmp_path).set_index("Model").loc["SegNet", "Mean Dice gain"] == "missing"
+
+
+def test_rank_cases_and_failure_tests():
+    table = pd.DataFrame({"name": list("abcdefghij"), "dice_post": np.linspace(0.5, 0.95, 10),
+                          "brightness": [0.1, 0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], "contrast": 0.2})
+    groups = results.rank_cases(table, "dice_post", 2)
+    assert groups == {"best": ["j", "i"], "median": ["f", "e"], "worst": ["a", "b"]}
+    assert results.rank_cases(table, "dice_post", 1, present={"a", "c", "j"})["worst"] == ["a"]
+    extreme = results.extreme_brightness(table, n_worst=2)
+    assert extreme["n_extreme"] == 2 and extreme["expected"] == pytest.approx(0.4) and extreme["p"] < 0.05
+    corr = results.failure_correlations(table).set_index("feature")
+    assert corr.loc["brightness_deviation", "rho"] < 0
+    assert results.failure_correlations(None)["rho"].isna().all()
+
+
+def test_data_root_rules(tmp_path, monkeypatch):
+    synth = tmp_path / "synthetic_64"
+    (synth / "images").mkdir(parents=True)
+    fake_run(tmp_path / "runs", "smoke", "unet", [0.5, 0.6], data_root=synth, data="synthetic")
+    monkeypatch.setenv("LUNGSEG_DATA", str(tmp_path / "elsewhere"))
+    assert results.data_root("smoke", tmp_path / "runs") == synth  # synthetic runs: their data
+    other = tmp_path / "other"
+    (other / "images").mkdir(parents=True)
+    assert results.data_root("smoke", tmp_path / "runs", str(other)) == other  # explicit wins
+    monkeypatch.setenv("LUNGSEG_DATA", str(other))
+    assert results.data_root("cpu", tmp_path / "runs") == other
+
+
+def test_no_data_offline_stops_with_one_message(tmp_path, monkeypatch, capsys):
+    """Without LUNGSEG_DATA, recorded data or data/montgomery, and with the download failing."""
+    from lungseg_lib import download
+
+    monkeypatch.delenv("LUNGSEG_DATA", raising=False)
+    monkeypatch.setattr(results, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(book, "REPO_ROOT", tmp_path)
+
+    def offline(*args, **kwargs):
+        raise DataError("https://openi.nlm.nih.gov/...: download failed (network is unreachable)")
+
+    monkeypatch.setattr(download, "fetch_montgomery", offline)
+    assert cli.main(["book", "--profile", "cpu", "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lungseg: error: no chest X-ray data found")
+    assert "LUNGSEG_DATA" in err[0] and "Traceback" not in err[0]
+
+
+# ---------------------------------------------------------------- notebooks
+
+def test_book_notebooks_and_their_parameters():
+    stems = book.book_notebooks()
+    assert "00_train" not in stems and stems[-1] == book.LAST
+    for stem in [s for s in stems if s[:2] <= "09"]:
+        nb = json.loads((REPO / "notebooks" / f"{stem}.ipynb").read_text())
+        tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, stem
+        assert all(not c.get("outputs") and c.get("execution_count") is None
+                   for c in nb["cells"] if c["cell_type"] == "code"), f"{stem}.ipynb has outputs"
+        assert (REPO / "notebooks" / f"{stem}.py").exists(), f"{stem}.py (jupytext pair) is missing"
+        params = book.notebook_parameters(REPO / "notebooks" / f"{stem}.ipynb")
+        assert {"profile", "runs_dir", "data_dir", "figures_dir"} <= set(params), stem
+
+
+def test_notebooks_match_their_py_pairs():
+    import jupytext
+
+    for stem in [s for s in book.book_notebooks() if s[:2] <= "09"]:
+        ipynb = jupytext.read(REPO / "notebooks" / f"{stem}.ipynb")
+        py = jupytext.read(REPO / "notebooks" / f"{stem}.py")
+        assert [c.source for c in ipynb.cells] == [c.source for c in py.cells], \
+            f"{stem}: run `jupytext --sync notebooks/{stem}.py`"
+
+
+def test_figure_rejects_unknown_names(capsys):
+    assert cli.main(["figure", "predictions", "--set", "n_casez=3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter(s) n_casez" in err and "n_cases" in err
+    assert cli.main(["figure", "nosuch"]) == 2
+    assert "unknown notebook 'nosuch'" in capsys.readouterr().err
+
+
+def test_every_notebook_runs_with_its_defaults(tmp_path):
+    """Plain papermill defaults: the best profile in runs/ and the data found automatically."""
+    from lungseg_lib.notebooks import run_notebook
+
+    try:
+        results.data_root(results.best_profile())
+    except DataError as exc:
+        pytest.skip(f"no data for the default parameters: {exc}")
+    for stem in book.book_notebooks():
+        out = run_notebook(stem, tmp_path / f"{stem}.ipynb")
+        assert json.loads(out.read_text())["metadata"]["papermill"]["exception"] is None
+
+
+# ---------------------------------------------------------------- the built book
+
+def test_book_builds_from_smoke_runs_with_zero_warnings(built):
+    """build_book raises on any Sphinx warning (-W); here: every page and notebook is there."""
+    html = built / "_build" / "html"
+    for page in ("intro", "data", "method", "results", "failures", "reproduce", "citing", "speed", "ct"):
+        assert (html / "book" / f"{page}.html").exists(), page
+    for stem in book.book_notebooks():
+        assert (built / book.EXECUTED / f"{stem}.ipynb").exists(), stem
+        assert (html / "book" / "_executed" / f"{stem}.html").exists(), stem
+    for model in MODELS:
+        assert runs.run_status(built / "runs" / "smoke" / model) == "evaluated"
+    print(f"book built in {_BUILT['seconds']:.0f} s")
+
+
+def test_pages_show_glued_numbers_and_the_profile(built):
+    html = built / "_build" / "html" / "book"
+    page = (html / "results.html").read_text()
+    assert "smoke profile: synthetic 64 px images" in page
+    assert "{glue" not in page and "glued-" not in page
+    text = (html / "intro.html").read_text()
+    assert len(re.findall(r"\b0\.\d{3}\b", text)) >= 3
+    for name in ("fig-architecture", "fig-postprocessing", "fig-predictions", "tbl-results", "tbl-data"):
+        assert f'id="{name}"' in "".join(p.read_text() for p in html.glob("*.html")), name
+    assert (built / "_build" / "figures" / "fig4_predictions.pdf").exists()
+    status = (html / "_executed" / "09_status.html").read_text()
+    assert status.count("train.ipynb") >= len(MODELS)  # links to the executed training notebooks
+
+
+def test_remembered_parameters_are_used_by_the_build(built):
+    for stem, params in CHANGED.items():
+        meta = json.loads((built / book.EXECUTED / f"{stem}.ipynb").read_text())["metadata"]["papermill"]
+        assert params.items() <= meta["parameters"].items(), stem
+        assert meta["parameters"]["profile"] == "smoke"
+
+
+def test_figure_reexecutes_one_notebook_and_remembers(built):
+    executed = built / book.EXECUTED / "05_predictions.ipynb"
+    book.run_figure("predictions", {"n_cases": 2}, root=built)
+    assert book.load_state(built)["notebooks"]["05_predictions"] == {"n_cases": 2, "model": "unet"}
+    assert json.loads(executed.read_text())["metadata"]["papermill"]["parameters"]["n_cases"] == 2
+    with pytest.raises(ValueError, match="unknown parameter"):
+        book.run_figure("predictions", {"n_casez": 2}, root=built)
+    assert book.load_state(built)["notebooks"]["05_predictions"]["n_cases"] == 2
+    book.run_figure("05_predictions", {}, root=built, reset=True)
+    assert "05_predictions" not in book.load_state(built)["notebooks"]
+    assert json.loads(executed.read_text())["metadata"]["papermill"]["parameters"].get("n_cases") is None
+    assert os.path.getsize(executed) > 0

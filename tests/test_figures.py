@@ -1,0 +1,135 @@
+"""The book's plotting functions (lungseg_lib.figures): each returns a Figure from plain
+arrays and tables, in one style, and saves as PNG and PDF."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from lungseg_lib import figures  # noqa: E402
+from lungseg_lib.results import failure_correlations  # noqa: E402
+
+
+def _lungs(size=64):
+    yy, xx = np.mgrid[:size, :size]
+    left = (xx - size * 0.3) ** 2 / 60 + (yy - size * 0.5) ** 2 / 300 < 1
+    right = (xx - size * 0.7) ** 2 / 60 + (yy - size * 0.5) ** 2 / 300 < 1
+    return left | right
+
+
+@pytest.fixture
+def case():
+    truth = _lungs()
+    image = np.where(truth, 0.2, 0.7).astype(np.float32)
+    pred = truth.copy()
+    pred[5:9, 30:34] = True  # a stray component
+    return {"name": "IMG_1", "image": image, "truth": truth, "pred": pred, "score": 0.9}
+
+
+@pytest.fixture
+def per_image():
+    rng = np.random.default_rng(0)
+    n = 30
+    return pd.DataFrame({"name": [f"I{i}" for i in range(n)], "brightness": rng.uniform(0.3, 0.7, n),
+                         "contrast": rng.uniform(0.1, 0.3, n), "dice_post": rng.uniform(0.8, 1.0, n)})
+
+
+def _is_figure(fig):
+    assert isinstance(fig, Figure)
+    assert fig.number not in plt.get_fignums()  # closed in pyplot: shown once, where glued
+    return True
+
+
+def test_data_example_figure(case):
+    fig = figures.data_example_figure(case["image"], case["truth"], "IMG_1")
+    assert _is_figure(fig) and len(fig.axes) == 3
+    assert "IMG_1" in fig.axes[0].get_title()
+
+
+def test_postprocessing_figure_boxes_removed_components(case):
+    from lungseg_lib.postprocess import keep_largest_components
+
+    post = keep_largest_components(case["pred"], 2)
+    assert len(post.removed_boxes) == 1
+    fig = figures.postprocessing_figure(case["image"], case["pred"], post.mask, case["truth"],
+                                        post.removed_boxes, scores=(0.9, 0.95))
+    assert _is_figure(fig)
+    boxes = [p for p in fig.axes[1].patches if p.get_edgecolor()[:3] == matplotlib.colors.to_rgb(figures.REMOVED_COLOR)]
+    assert len(boxes) == 1
+    assert "0.950" in fig.axes[2].get_title()
+
+
+def test_cases_figure_grid_and_empty(case):
+    fig = figures.cases_figure({"best": [case, case], "median": [case], "worst": [case, case]})
+    assert _is_figure(fig)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 5
+    empty = figures.cases_figure({"best": []})
+    assert _is_figure(empty) and "no test image" in empty.texts[0].get_text()
+
+
+def test_distribution_and_correlation_figures(per_image):
+    long = pd.DataFrame({"title": ["A"] * 30 + ["B"] * 30, "value": np.r_[per_image.dice_post, per_image.dice_post]})
+    assert _is_figure(figures.distribution_figure(long))
+    assert "no evaluated run" in figures.distribution_figure(long.iloc[:0]).texts[0].get_text()
+    corr = failure_correlations(per_image)
+    fig = figures.correlation_figure(per_image, "dice_post", corr)
+    assert _is_figure(fig) and len(fig.axes) == 3
+    assert fig.axes[0].get_title().startswith("Spearman rho")
+
+
+def test_curves_figure():
+    history = pd.DataFrame({"title": ["A"] * 3, "epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.3],
+                            "val_loss": [1.1, 0.6, 0.4], "dice": [0.5, 0.7, 0.8], "val_dice": [0.4, 0.6, 0.7],
+                            "iou": [0.3, 0.5, 0.6], "val_iou": [0.2, 0.4, 0.5]})
+    fig = figures.curves_figure(history)
+    assert _is_figure(fig)
+    assert len(fig.axes[1].lines) == 2 and len(fig.axes) == 4  # training, validation; legend panel
+    assert "no training history" in figures.curves_figure(history.iloc[:0]).texts[0].get_text()
+
+
+def test_message_figure_and_save(tmp_path):
+    fig = figures.message_figure("run runs/cpu/x is missing")
+    assert _is_figure(fig)
+    paths = figures.save(fig, "missing", tmp_path / "figs")
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:4] == b"%PDF"
+
+
+def test_one_style():
+    figures.message_figure("x")
+    for key, value in figures.STYLE.items():
+        assert matplotlib.rcParams[key] == value
+
+
+def test_model_stages_and_architecture_figure():
+    """Stages come from the built model: decN_* layers form one block, with their output shape."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((32, 32, 1), name="image")
+    x = layers.Conv2D(4, 3, strides=4, padding="same", name="encoder")(inputs)
+    for i, filters in enumerate((8, 4)):
+        x = layers.UpSampling2D(2, name=f"dec{i}_up")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"dec{i}_conv")(x)
+        x = layers.BatchNormalization(name=f"dec{i}_bn")(x)
+    x = layers.Conv2D(2, 1, name="head_conv")(x)
+    outputs = layers.Activation("softmax", name="prediction")(x)
+    model = keras.Model(inputs, outputs, name="toy")
+
+    stages = figures.model_stages(model)
+    assert [s["name"] for s in stages] == ["image", "encoder", "dec0", "dec1", "head"]
+    assert [s["shape"] for s in stages] == [(32, 32, 1), (8, 8, 4), (16, 16, 8), (32, 32, 4), (32, 32, 2)]
+    assert stages[2]["ops"] == ["upsample x2", "conv 3x3, 8 + relu", "batch norm"]
+    assert stages[-1]["ops"] == ["conv 1x1, 2", "softmax"] and stages[0]["ops"] == [""]
+    assert sum(s["params"] for s in stages) == model.count_params()
+    fig = figures.architecture_figure(model)
+    assert _is_figure(fig)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "16x16x8" in texts and "decoder\nblock 2" in texts
