@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: book test test-slow test-browser data train bench clean-book
+.PHONY: book test test-slow test-browser browser-deps data train bench clean-book
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,16 +15,25 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/lungseg book
+	$(BIN)/lungseg book $(BOOK_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/pytest
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow
 
-test-browser: $(STAMP)
-	$(BIN)/pytest -m browser
+test-browser: $(STAMP) browser-deps
+	$(BIN)/pytest tests/test_browser.py
+
+# Debian's chromium + chromedriver for the book's browser test (installed when missing and
+# possible; without them that test is skipped with a reason).
+browser-deps:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get install -y chromium chromium-driver || \
+	      { apt-get update && apt-get install -y chromium chromium-driver; }; }; } || \
+	  echo "note: install chromium and chromium-driver to run the browser test"
 
 data: $(STAMP)
 	$(BIN)/lungseg data check $${LUNGSEG_DATA:?set LUNGSEG_DATA to a data folder}
