@@ -51,6 +51,7 @@ def message_figure(text: str, size=(6.0, 1.6)):
     """A figure that only says ``text`` (a missing run or missing data): never a fake plot."""
     apply_style()
     fig = plt.figure(figsize=size)
+    fig.add_axes((0, 0, 1, 1)).axis("off")  # IPython renders no image for a figure without axes
     fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=10, color="#444444")
     return _finish(fig)
 

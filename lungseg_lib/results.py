@@ -141,8 +141,8 @@ def read_per_image(path: Path) -> pd.DataFrame | None:
 
 def missing_message(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> str:
     """What to say (and do) when a run is not there."""
-    path = Path(runs_dir) / profile / model
-    return (f"run {path} is {runs.run_status(run_dir(profile, model, runs_dir))}: nothing to show yet "
+    path = run_dir(profile, model, runs_dir)
+    return (f"run {_relative(path)} is {runs.run_status(path)}: nothing to show yet "
             f"(lungseg train --model {model} --profile {profile})")
 
 

@@ -40,7 +40,7 @@ def html(tmp_path_factory) -> Path:
 def server(html):
     """``html`` served on 127.0.0.1 (a free port) for the module; yields the base URL."""
     handler = functools.partial(_QuietHandler, directory=str(html))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -51,6 +51,11 @@ def server(html):
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client that closes early (Chromium's favicon probe) is not a page error
 
 
 @pytest.fixture(scope="module")

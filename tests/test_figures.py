@@ -94,8 +94,11 @@ def test_curves_figure():
 
 
 def test_message_figure_and_save(tmp_path):
+    from IPython.core.pylabtools import print_figure
+
     fig = figures.message_figure("run runs/cpu/x is missing")
     assert _is_figure(fig)
+    assert print_figure(fig, "png")  # a notebook shows it as an image, not "<Figure size ...>"
     paths = figures.save(fig, "missing", tmp_path / "figs")
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert all(p.stat().st_size > 0 for p in paths)
