@@ -101,7 +101,7 @@ def _describe(layer) -> str:
         return f"upsample x{cfg['size'][0]}"
     if kind == "Conv2D":
         k = cfg["kernel_size"][0]
-        act = "" if cfg["activation"] == "linear" else f" + {cfg['activation']}"
+        act = "" if cfg["activation"] == "linear" else f"\n{cfg['activation']}"
         return f"conv {k}x{k}, {cfg['filters']}{act}"
     if kind == "BatchNormalization":
         return "batch norm"
@@ -154,7 +154,7 @@ def architecture_figure(model, title: str = ""):
     colors = plt.get_cmap(PALETTE)
     for i, stage in enumerate(stages):
         x = i * step
-        h = 0.8 + 2.2 * ((np.log2(stage["shape"][0]) - lo) / max(hi - lo, 1))
+        h = 1.3 + 1.7 * ((np.log2(stage["shape"][0]) - lo) / max(hi - lo, 1))
         color = colors(1 if stage["name"].startswith("dec") else 0 if "encoder" in stage["name"] else 7)
         ax.add_patch(patches.FancyBboxPatch((x, -h / 2), width, h, boxstyle="round,pad=0.02",
                                             fc=color, ec="black", lw=0.6, alpha=0.75))
@@ -163,7 +163,7 @@ def architecture_figure(model, title: str = ""):
         ax.text(x + width / 2, -1.7, "\n".join(o for o in stage["ops"] if o), ha="center", va="top", fontsize=6.8)
         shape = "x".join(map(str, stage["shape"]))
         params = f"{stage['params'] / 1e6:.2f} M" if stage["params"] >= 1e5 else f"{stage['params']:,}"
-        ax.text(x + width / 2, 0, f"{shape}\n{params}", ha="center", va="center", fontsize=7.5, rotation=90)
+        ax.text(x + width / 2, 0, f"{shape}\n{params}", ha="center", va="center", fontsize=7, rotation=90)
         if i:
             ax.annotate("", xy=(x - 0.02, 0), xytext=(x - step + width + 0.02, 0),
                         arrowprops={"arrowstyle": "->", "lw": 0.8})

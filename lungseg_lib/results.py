@@ -304,9 +304,9 @@ def failure_correlations(table: pd.DataFrame | None, metric: str = "dice_post") 
     rows = []
     for name in FEATURES:
         rho = p = math.nan
-        if table is not None and table[metric].nunique() > 1:
-            values = (table["brightness"] - table["brightness"].median()).abs() \
-                if name == "brightness_deviation" else table[name]
+        values = None if table is None else (table["brightness"] - table["brightness"].median()).abs() \
+            if name == "brightness_deviation" else table[name]
+        if values is not None and values.nunique() > 1 and table[metric].nunique() > 1:
             res = spearmanr(values, table[metric])
             rho, p = float(res.statistic), float(res.pvalue)
         rows.append({"feature": name, "rho": rho, "p": p,

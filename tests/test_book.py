@@ -80,8 +80,8 @@ def test_results_table_one_row_per_model_missing_runs_marked(tmp_path):
     assert row["Dice post"].startswith("0.940 [") and row["Dice raw"].startswith("0.930 [")
     segnet = table.set_index("Model").loc["SegNet"]
     assert segnet["Run"] == "cpu/segnet (missing)" and segnet["Dice post"] == "missing"
-    reported = table.set_index("Model")["Dice reported by the paper"]
-    assert reported["NASNet-Large-Decoder Net"] == "0.92"
+    reported = table.set_index("Model")["Reported by the paper"]
+    assert reported["NASNet-Large-Decoder Net"] == "Dice 0.92"
     assert (reported.drop("NASNet-Large-Decoder Net") == "not reported").all()
     values = results.metric_values("cpu", tmp_path)
     assert values["unet_dice_post_mean"] == pytest.approx(0.94)

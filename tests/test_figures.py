@@ -129,7 +129,7 @@ def test_model_stages_and_architecture_figure():
     stages = figures.model_stages(model)
     assert [s["name"] for s in stages] == ["image", "encoder", "dec0", "dec1", "head"]
     assert [s["shape"] for s in stages] == [(32, 32, 1), (8, 8, 4), (16, 16, 8), (32, 32, 4), (32, 32, 2)]
-    assert stages[2]["ops"] == ["upsample x2", "conv 3x3, 8 + relu", "batch norm"]
+    assert stages[2]["ops"] == ["upsample x2", "conv 3x3, 8\nrelu", "batch norm"]
     assert stages[-1]["ops"] == ["conv 1x1, 2", "softmax"] and stages[0]["ops"] == [""]
     assert sum(s["params"] for s in stages) == model.count_params()
     fig = figures.architecture_figure(model)
