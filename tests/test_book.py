@@ -23,7 +23,9 @@ from lungseg_lib.errors import DataError
 REPO = Path(__file__).resolve().parents[1]
 MODELS = results.registry_models()
 # Remembered parameters the session's build must use (as if set by `lungseg figure`).
-CHANGED = {"02_architecture": {"image_size": 64}, "05_predictions": {"n_cases": 1, "model": "unet"}}
+CHANGED = {"01_data": {"example": "SYN_0002_1"}, "02_architecture": {"image_size": 64},
+           "03_results": {"metric": "dice"}, "04_postprocessing": {"model": "unet"},
+           "05_predictions": {"n_cases": 1, "model": "unet"}, "06_failures": {"n_worst": 2, "metric": "dice"}}
 SMOKE_EPOCHS = 1  # the smoke profile with one epoch: the build, not the training, is under test
 _BUILT: dict = {}
 

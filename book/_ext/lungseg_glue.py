@@ -86,13 +86,15 @@ EXECUTED, COMMITTED = "book/_executed/", "notebooks/"
 
 
 def _point_to_committed(item) -> None:
-    """Rewrite http(s) URLs of ``book/_executed/X`` to ``notebooks/X`` in the header buttons."""
+    """Rewrite http(s) URLs of ``book/_executed/X.ipynb`` to ``notebooks/X.ipynb`` in the
+    header buttons."""
     if isinstance(item, list):
         for child in item:
             _point_to_committed(child)
     elif isinstance(item, dict):
         for key, value in item.items():
-            if isinstance(value, str) and value.startswith("http") and EXECUTED in value:
+            if isinstance(value, str) and value.startswith("http") and f"{EXECUTED}" in value \
+                    and ".ipynb" in value:  # launch and source links, not the issue title
                 item[key] = value.replace(EXECUTED, COMMITTED)
             else:
                 _point_to_committed(value)
