@@ -77,9 +77,9 @@ def _train(args) -> int:
     check_input_shape(args.model, (config["image_size"], config["image_size"], 1))
     run_dir = Path(args.run_dir) if args.run_dir else runs.run_dir_for(args.profile, args.model)
     if not args.force and runs.run_status(run_dir) == "evaluated":
-        from .training import _check_same_config
+        from .training import check_same_config
 
-        _check_same_config(run_dir, config)
+        check_same_config(run_dir, config)
         print(f"{run_dir}: already trained and evaluated; nothing to do (--force trains again)")
         return 0
     if config["data"] != "synthetic":

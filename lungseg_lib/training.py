@@ -132,7 +132,8 @@ def _setup_device(config: dict):
     return tf.distribute.get_strategy()
 
 
-def _check_same_config(run_dir: Path, config: dict) -> None:
+def check_same_config(run_dir: Path, config: dict) -> None:
+    """Raise TrainingError when the run folder was made with other parameters than ``config``."""
     old = runs.read_json(run_dir / runs.CONFIG)["config"]
     new = json.loads(json.dumps(config, default=str))
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -159,14 +160,14 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
         for name in (runs.CONFIG, runs.MODEL, runs.METRICS, runs.HISTORY, runs.PER_IMAGE, runs.ROC, "training.json"):
             (run_dir / name).unlink(missing_ok=True)
     if (run_dir / runs.MODEL).exists() and (run_dir / "training.json").exists():
-        _check_same_config(run_dir, config)
+        check_same_config(run_dir, config)
         print(f"{run_dir}: already trained; nothing to do (use --force to train again)")
         return runs.read_json(run_dir / "training.json")
 
     root, split_path = data_and_split(config)
     split = load_split(split_path, root)
     if (run_dir / runs.CONFIG).exists():
-        _check_same_config(run_dir, config)
+        check_same_config(run_dir, config)
     else:
         runs.write_json(run_dir / runs.CONFIG, {
             "config": config, "data_root": str(root), "split_file": str(split_path),

@@ -25,3 +25,13 @@ def real_data_dir() -> Path:
     if not path or not Path(path, "images").is_dir():
         pytest.skip("LUNGSEG_DATA is not set to a data folder (set it to run the real-data tests)")
     return Path(path)
+
+
+@pytest.fixture(scope="session")
+def real_ct_dir() -> Path:
+    """The real CT folder (ct-64.nrrd + wholeLung-64.nrrd) from LUNGSEG_CT_DATA or ../shared."""
+    for d in (os.environ.get("LUNGSEG_CT_DATA"), REPO.parent / "shared/data/ct_cip"):
+        if d and (Path(d) / "ct-64.nrrd").is_file() and (Path(d) / "wholeLung-64.nrrd").is_file():
+            return Path(d)
+    pytest.skip("real CT (ct-64.nrrd, wholeLung-64.nrrd) not found: set LUNGSEG_CT_DATA or put it "
+                "in ../shared/data/ct_cip")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 
 import cv2
@@ -527,22 +526,10 @@ def test_predict_volume_rejects_wrong_model_output(chest, tmp_path):
 # --------------------------------------------------------------------------- real CT
 
 
-def _real_ct_dir() -> Path | None:
-    for d in (os.environ.get("LUNGSEG_CT_DATA"), Path(__file__).resolve().parents[2] / "shared/data/ct_cip"):
-        if d and (Path(d) / "ct-64.nrrd").is_file() and (Path(d) / "wholeLung-64.nrrd").is_file():
-            return Path(d)
-    return None
-
-
-REAL = _real_ct_dir()
-
-
-@pytest.mark.skipif(REAL is None, reason="real CT (ct-64.nrrd, wholeLung-64.nrrd) not found: set "
-                    "LUNGSEG_CT_DATA or put it in ../shared/data/ct_cip")
-def test_real_ct_central_slice_shows_both_lungs(tmp_path):
-    image = ct.read_volume(REAL / "ct-64.nrrd")
+def test_real_ct_central_slice_shows_both_lungs(tmp_path, real_ct_dir):
+    image = ct.read_volume(real_ct_dir / "ct-64.nrrd")
     assert sitk.GetArrayViewFromImage(ct.resample(ct.clip_hu(image), 1.0)).shape == (315, 267, 267)
-    (row,) = ct.volume_to_slices(REAL / "ct-64.nrrd", REAL / "wholeLung-64.nrrd", tmp_path)
+    (row,) = ct.volume_to_slices(real_ct_dir / "ct-64.nrrd", real_ct_dir / "wholeLung-64.nrrd", tmp_path)
     assert row["slice_index"] == 157
     mask = cv2.imread(str(tmp_path / "masks" / row["file"]), cv2.IMREAD_UNCHANGED) > 0
     assert mask.shape == (256, 256)

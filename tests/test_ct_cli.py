@@ -7,7 +7,6 @@ found (``LUNGSEG_CT_DATA`` or ../shared/data/ct_cip beside the repository).
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import cv2
@@ -137,20 +136,8 @@ def test_from_ct_bad_options_exit_2(chest, tmp_path, capsys, args, what):
     assert what in capsys.readouterr().err
 
 
-def _real_ct_dir() -> Path | None:
-    for d in (os.environ.get("LUNGSEG_CT_DATA"), Path(__file__).resolve().parents[2] / "shared/data/ct_cip"):
-        if d and (Path(d) / "ct-64.nrrd").is_file() and (Path(d) / "wholeLung-64.nrrd").is_file():
-            return Path(d)
-    return None
-
-
-REAL = _real_ct_dir()
-
-
-@pytest.mark.skipif(REAL is None, reason="real CT (ct-64.nrrd, wholeLung-64.nrrd) not found: set "
-                    "LUNGSEG_CT_DATA or put it in ../shared/data/ct_cip")
-def test_from_ct_real_ct64(tmp_path):
-    assert _from_ct(REAL / "ct-64.nrrd", "--mask", REAL / "wholeLung-64.nrrd", "--out", tmp_path) == 0
+def test_from_ct_real_ct64(tmp_path, real_ct_dir):
+    assert _from_ct(real_ct_dir / "ct-64.nrrd", "--mask", real_ct_dir / "wholeLung-64.nrrd", "--out", tmp_path) == 0
     (row,) = _manifest(tmp_path)
     assert row["file"] == "ct-64_z157.png"
     mask = cv2.imread(str(tmp_path / "masks" / row["file"]), cv2.IMREAD_UNCHANGED) > 0
@@ -241,14 +228,12 @@ def test_ct_notebook_is_stripped_with_one_parameters_cell():
 
 
 @pytest.mark.parametrize("data", ["missing", "real"])
-def test_ct_notebook_runs(tmp_path, data):
+def test_ct_notebook_runs(tmp_path, data, request):
     import json
 
     from lungseg_lib.notebooks import run_notebook
 
-    if data == "real" and REAL is None:
-        pytest.skip("real CT not found: set LUNGSEG_CT_DATA or put it in ../shared/data/ct_cip")
-    ct_dir = str(REAL) if data == "real" else str(tmp_path / "nothing")
+    ct_dir = str(request.getfixturevalue("real_ct_dir") if data == "real" else tmp_path / "nothing")
     out = run_notebook("ct", tmp_path / "ct.ipynb", {"ct_dir": ct_dir, "figures_dir": str(tmp_path)})
     records = {o["metadata"]["scrapbook"]["name"]: o["data"]
                for c in json.loads(out.read_text(encoding="utf-8"))["cells"] for o in c.get("outputs", [])
