@@ -224,31 +224,43 @@ def per_image_long(profile: str, runs_dir: str | os.PathLike = "runs",
         columns=["model", "title", "name", "value"])
 
 
-def paired_table(profile: str, runs_dir: str | os.PathLike = "runs", reference: str = REFERENCE_MODEL,
-                 metric: str = "dice_post") -> pd.DataFrame:
-    """Each evaluated model against ``reference`` on the same test images: mean difference
-    (model - reference) with its bootstrap 95% CI and the Wilcoxon signed-rank p-value."""
+def paired_comparisons(profile: str, runs_dir: str | os.PathLike = "runs", reference: str = REFERENCE_MODEL,
+                       metric: str = "dice_post") -> pd.DataFrame:
+    """Each registry model other than ``reference`` compared with it on the same test images:
+    columns model, title, n, mean_diff (model - reference), ci_low, ci_high (bootstrap 95%),
+    wilcoxon_p; NaN for a model whose run (or the reference's) is not evaluated."""
     from .stats import paired_comparison
 
     scores = per_image_long(profile, runs_dir, metric).pivot(index="name", columns="model", values="value")
     rows = []
     for _, spec in registry().iterrows():
         name = spec["name"]
-        row = {"Model": spec["title"], "model": name}
         if name == reference:
             continue
-        if name not in scores or reference not in scores:
-            missing = name if name not in scores else reference
-            row.update({"n": "", "Mean difference": f"missing ({missing} not evaluated)",
-                        "95% CI": "", "Wilcoxon p": ""})
-        else:
+        row = {"model": name, "title": spec["title"]}
+        if name in scores and reference in scores:
             both = scores[[name, reference]].dropna()
-            c = paired_comparison(both[name], both[reference])
-            row.update({"n": str(c["n"]), "Mean difference": f"{c['mean_diff']:+.4f}",
-                        "95% CI": f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
-                        "Wilcoxon p": f"{c['wilcoxon_p']:.2g}"})
+            row.update(paired_comparison(both[name], both[reference]))
         rows.append(row)
-    return pd.DataFrame(rows).drop(columns="model")
+    columns = ["model", "title", "n", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def paired_table(profile: str, runs_dir: str | os.PathLike = "runs", reference: str = REFERENCE_MODEL,
+                 metric: str = "dice_post") -> pd.DataFrame:
+    """:func:`paired_comparisons` as text: mean difference (model - reference) with its
+    bootstrap 95% CI and the Wilcoxon signed-rank p-value; missing runs marked."""
+    rows, evaluated = [], evaluated_models(profile, runs_dir)
+    for _, c in paired_comparisons(profile, runs_dir, reference, metric).iterrows():
+        if pd.isna(c["mean_diff"]):
+            missing = c["model"] if c["model"] not in evaluated else reference
+            rows.append({"Model": c["title"], "n": "", "Mean difference": f"missing ({missing} not evaluated)",
+                         "95% CI": "", "Wilcoxon p": ""})
+        else:
+            rows.append({"Model": c["title"], "n": f"{c['n']:.0f}", "Mean difference": f"{c['mean_diff']:+.4f}",
+                         "95% CI": f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
+                         "Wilcoxon p": f"{c['wilcoxon_p']:.2g}"})
+    return pd.DataFrame(rows)
 
 
 def postprocessing_gain(table: pd.DataFrame, metric: str = "dice") -> dict[str, float]:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungseg_lib import book, cli, results, runs
+from lungseg_lib import book, claims, cli, results, runs
 from lungseg_lib.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def fake_run(runs_dir: Path, profile: str, model: str, dice: list[float], data_r
         "model": model, "profile": profile, "n_images": len(dice), "image_size": 64,
         "raw": {"dice": summarize(table.dice), "iou": summarize(table.iou)},
         "post": {"dice": summarize(table.dice_post), "iou": summarize(table.iou_post)}, "timings": {}})
-    (path / runs.PREDICTIONS).mkdir()
+    (path / runs.PREDICTIONS).mkdir(exist_ok=True)
     for name in names:
         cv2.imwrite(str(path / runs.PREDICTIONS / f"{name}.png"), np.zeros((8, 8), np.uint8))
     return path
@@ -118,6 +118,34 @@ def test_paired_and_gain_tables(tmp_path):
     gain = results.postprocessing_gain(results.read_per_image(tmp_path / "cpu" / "unet"))
     assert gain["gain"] == pytest.approx(0.01) and gain["n_removed"] == 1 and gain["n_changed"] == 4
     assert results.gain_table("cpu", tmp_path).set_index("Model").loc["SegNet", "Mean Dice gain"] == "missing"
+
+
+def test_claims_verdicts_follow_the_numbers(tmp_path):
+    table = claims.claims_table("cpu", tmp_path).set_index("Claim")
+    assert (table["Verdict"] == claims.NOT_MEASURED).all()  # no runs: nothing is claimed
+    fake_run(tmp_path, "cpu", "nasnet_decoder", [0.93, 0.94, 0.95, 0.96])
+    fake_run(tmp_path, "cpu", "unet", [0.80, 0.82, 0.84, 0.86])
+    table = claims.claims_table("cpu", tmp_path).set_index("Claim")["Verdict"]
+    assert table["Dice of the NASNet-Large decoder"].startswith("reproduces")  # CI above 0.92
+    assert table["Better than every other model"] == "reproduces: better than all 1 evaluated models"
+    assert table["Post-processing helps"].startswith("reproduces: Dice +0.0100")  # fake raw = post - 0.01
+    fake_run(tmp_path, "cpu", "segnet", [0.99, 0.99, 0.995, 0.999])
+    comparison = claims.comparison_claim("cpu", tmp_path)
+    assert comparison["Verdict"] == "does not reproduce: worse than 1 of 2 models"
+    assert "worse than SegNet (-0.0" in comparison["Measured here"] and "5 model(s) not evaluated" in comparison["Measured here"]
+    fake_run(tmp_path, "cpu", "nasnet_decoder", [0.5, 0.6, 0.7, 0.8])
+    assert claims.accuracy_claim("cpu", tmp_path)["Verdict"].startswith("does not reproduce")
+    assert [claims.direction(*ci) for ci in ((0.1, 0.2), (-0.2, -0.1), (-0.1, 0.1))] == [
+        "better", "worse", "no clear difference"]
+
+
+def test_claims_failure_verdict(tmp_path):
+    path = fake_run(tmp_path, "cpu", "nasnet_decoder", list(np.linspace(0.8, 0.99, 30)))
+    assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("not supported")  # monotone brightness
+    table = results.read_per_image(path)
+    table["brightness"] = 0.5 + np.linspace(0.3, 0.0, 30) * np.resize([1, -1], 30)  # best images: typical
+    runs.write_csv(path / runs.PER_IMAGE, table)
+    assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("reproduces")
 
 
 def test_rank_cases_and_failure_tests():
@@ -177,7 +205,7 @@ def test_book_notebooks_and_their_parameters():
                    for c in nb["cells"] if c["cell_type"] == "code"), f"{stem}.ipynb has outputs"
         assert (REPO / "notebooks" / f"{stem}.py").exists(), f"{stem}.py (jupytext pair) is missing"
         params = book.notebook_parameters(REPO / "notebooks" / f"{stem}.ipynb")
-        assert {"profile", "runs_dir", "data_dir", "figures_dir"} <= set(params), stem
+        assert {"profile", "runs_dir"} <= set(params), stem
 
 
 def test_notebooks_match_their_py_pairs():
@@ -233,7 +261,7 @@ def test_pages_show_glued_numbers_and_the_profile(built):
     assert "{glue" not in page and "glued-" not in page
     text = (html / "intro.html").read_text()
     assert len(re.findall(r"\b0\.\d{3}\b", text)) >= 3
-    for name in ("fig-architecture", "fig-postprocessing", "fig-predictions", "tbl-results", "tbl-data"):
+    for name in ("fig-architecture", "fig-postprocessing", "fig-predictions", "tbl-results", "tbl-data", "tbl-claims"):
         assert f'id="{name}"' in "".join(p.read_text() for p in html.glob("*.html")), name
     assert (built / "_build" / "figures" / "fig4_predictions.pdf").exists()
     status = (html / "_executed" / "09_status.html").read_text()

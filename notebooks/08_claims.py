@@ -1,0 +1,36 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # What reproduces: the paper's claims against the runs
+# One row per claim of the paper: what the paper says, what the runs of one profile measure,
+# and a verdict computed from those numbers by the rules of `lungseg_lib.claims` (a value is
+# reached when the 95% CI lies at or above it; a model is better when the CI of the paired
+# per-image difference excludes zero). The prose is in the [introduction](../intro.md).
+
+# %% tags=["parameters"]
+profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
+runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
+reference = "nasnet_decoder"  # the model whose claims are checked
+metric = "dice_post"  # per-image column of per_image.csv for the comparison and the failures
+
+# %%
+from myst_nb import glue
+
+from lungseg_lib import claims, results
+
+profile = results.resolve_profile(profile, runs_dir)
+table = claims.claims_table(profile, runs_dir, reference, metric)
+glue("claims_table", results.html_table(table, "Claim"))
+glue("claims_profile", results.PROFILE_NOTES[profile], display=False)
+table
