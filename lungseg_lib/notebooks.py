@@ -29,6 +29,21 @@ def notebook_parameters(path: str | os.PathLike) -> dict:
     return {k: v["default"] for k, v in papermill.inspect_notebook(str(path)).items()}
 
 
+def _kernel_manager_class():
+    """A kernel manager that encrypts the kernel's TCP sockets (CurveZMQ) when pyzmq can, so
+    ipykernel >= 7.3 does not warn "Kernel is running over TCP without encryption" each run."""
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class EncryptedKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _transport_encryption_default(self):
+            return "auto" if zmq.has("curve") else "disabled"
+
+    return EncryptedKernelManager
+
+
 def run_notebook(name: str, output: str | os.PathLike, parameters: dict | None = None,
                  log_output: bool = False, cwd: str | os.PathLike | None = None) -> Path:
     """Execute notebook ``name`` into ``output`` with ``parameters``.
@@ -60,6 +75,6 @@ def run_notebook(name: str, output: str | os.PathLike, parameters: dict | None =
     tmp = output.with_name(f".{output.stem}.running.ipynb")
     papermill.execute_notebook(str(path), str(tmp), parameters=parameters, kernel_name="python3",
                                cwd=str(cwd or REPO_ROOT), log_output=log_output,
-                               progress_bar=log_output)
+                               progress_bar=log_output, kernel_manager_class=_kernel_manager_class())
     os.replace(tmp, output)
     return output

@@ -218,6 +218,15 @@ def test_notebooks_match_their_py_pairs():
             f"{stem}: run `jupytext --sync notebooks/{stem}.py`"
 
 
+def test_notebooks_run_without_the_kernel_encryption_warning(tmp_path, capfd):
+    """ipykernel >= 7.3 warns on every kernel start over unencrypted TCP; run_notebook encrypts."""
+    from lungseg_lib.notebooks import run_notebook
+
+    out = run_notebook("claims", tmp_path / "claims.ipynb", {"profile": "cpu", "runs_dir": str(tmp_path)})
+    assert "not measured yet" in out.read_text()
+    assert "without encryption" not in capfd.readouterr().err
+
+
 def test_figure_rejects_unknown_names(capsys):
     assert cli.main(["figure", "predictions", "--set", "n_casez=3"]) == 2
     err = capsys.readouterr().err
