@@ -350,6 +350,42 @@ def extreme_brightness(table: pd.DataFrame, metric: str = "dice_post", n_worst: 
     return {"n_extreme": float(k), "n": float(n), "expected": float(2 * tail * n), "p": float(p)}
 
 
+def failure_modes(table: pd.DataFrame, metric: str = "dice_post", n_worst: int = 10) -> dict[str, float]:
+    """Of the ``n_worst`` images by ``metric``, how many miss lung (recall below precision: the
+    prediction is smaller than the manual mask) and how many add area (precision below recall)."""
+    suffix = "_post" if metric.endswith("_post") else ""
+    worst = table.sort_values([metric, "name"]).head(n_worst)
+    recall, precision = worst[f"recall{suffix}"], worst[f"precision{suffix}"]
+    return {"n": float(len(worst)), "n_under": float((recall < precision).sum()),
+            "n_over": float((precision < recall).sum()),
+            "recall": float(recall.mean()), "precision": float(precision.mean())}
+
+
+GROUPS = {"label": {"0": "normal", "1": "tuberculosis"}, "source": {}}
+
+
+def group_table(table: pd.DataFrame | None, metric: str = "dice_post") -> pd.DataFrame:
+    """``metric`` by image group (TB label, source): images, mean [95% CI], and the two-sided
+    Mann-Whitney U p-value between the two groups of each kind (blank with other than two).
+    ``table`` None (a missing run): one row saying so."""
+    from scipy.stats import mannwhitneyu
+
+    from .stats import summarize
+
+    rows = []
+    if table is None:
+        return pd.DataFrame([{"Group": "missing run", "Images": "", metric_label(metric): "missing",
+                              "Mann-Whitney p": ""}])
+    for column, names in GROUPS.items():
+        groups = {str(k): g[metric].to_numpy() for k, g in table.groupby(table[column].astype(str))}
+        p = mannwhitneyu(*groups.values()).pvalue if len(groups) == 2 else math.nan
+        for key, values in groups.items():
+            rows.append({"Group": f"{column}: {names.get(key, key)}", "Images": f"{len(values)}",
+                         metric_label(metric): fmt_ci(summarize(values)),
+                         "Mann-Whitney p": "" if math.isnan(p) else f"{p:.2g}"})
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------- training curves
 
 def history_long(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -26,7 +28,7 @@ data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs
 figures_dir = "_build/figures"  # PNG and PDF copies of the figures
 model = "nasnet_decoder"  # the run analysed
 n_worst = 4  # worst images shown
-n_extreme = 10  # worst images tested for extreme brightness (lightest or darkest 10%)
+n_extreme = 10  # worst images tested for extreme brightness and for missed or added lung
 metric = "dice_post"  # per-image column of per_image.csv
 
 # %%
@@ -50,6 +52,8 @@ if table is None:
     fig_worst, fig_corr = figures.message_figure(message), figures.message_figure(message)
     corr = results.failure_correlations(None)
     extremes = dict.fromkeys(["n_extreme", "n", "expected", "p"], math.nan)
+    modes = dict.fromkeys(["n", "n_under", "n_over", "recall", "precision"], math.nan)
+    groups = results.group_table(None)
 else:
     root = results.data_root(profile, runs_dir, data_dir)
     present = set(results.pairs_in(root)) & set(table["name"])
@@ -58,6 +62,8 @@ else:
     corr = results.failure_correlations(table, metric)
     fig_corr = figures.correlation_figure(table, metric, corr, results.metric_label(metric))
     extremes = results.extreme_brightness(table, metric, n_extreme)
+    modes = results.failure_modes(table, metric, n_extreme)
+    groups = results.group_table(table, metric)
 figures.save(fig_worst, "fig5_worst_cases", results.repo_path(figures_dir))
 figures.save(fig_corr, "failures_correlation", results.repo_path(figures_dir))
 glue("fig_worst", fig_worst)
@@ -70,3 +76,6 @@ for _, row in corr.iterrows():
 for key, value in extremes.items():
     glue(f"extreme_{key}", float(value), display=False)
 glue("correlation_table", results.html_table(results.correlation_table(corr), "Feature"))
+for key, value in modes.items():
+    glue(f"mode_{key}", float(value), display=False)
+glue("group_table", results.html_table(groups, "Group"))

@@ -161,6 +161,20 @@ def test_rank_cases_and_failure_tests():
     assert results.failure_correlations(None)["rho"].isna().all()
 
 
+def test_failure_modes_and_groups():
+    table = pd.DataFrame({"name": list("abcd"), "dice_post": [0.5, 0.6, 0.9, 0.95],
+                          "recall_post": [0.4, 0.9, 0.9, 0.95], "precision_post": [0.9, 0.5, 0.9, 0.95],
+                          "label": [0, 1, 0, 1], "source": ["shenzhen"] * 3 + ["montgomery"]})
+    modes = results.failure_modes(table, n_worst=3)
+    assert (modes["n"], modes["n_under"], modes["n_over"]) == (3, 1, 1)
+    assert modes["recall"] == pytest.approx(2.2 / 3)
+    groups = results.group_table(table).set_index("Group")
+    assert groups.loc["label: normal", "Images"] == "2" and groups.loc["label: tuberculosis", "Images"] == "2"
+    assert groups.loc["label: normal", "Dice (post-processed)"].startswith("0.700 [")
+    assert groups.loc["source: montgomery", "Images"] == "1" and groups["Mann-Whitney p"].str.len().gt(0).all()
+    assert results.group_table(None)["Group"].tolist() == ["missing run"]
+
+
 def test_data_root_rules(tmp_path, monkeypatch):
     synth = tmp_path / "synthetic_64"
     (synth / "images").mkdir(parents=True)
