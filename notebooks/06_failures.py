@@ -5,8 +5,6 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -36,7 +34,7 @@ import math
 
 from myst_nb import glue
 
-from lungseg_lib import figures, results
+from lungseg_lib import failures, figures, results
 
 profile = results.resolve_profile(profile, runs_dir)
 run = results.run_dir(profile, model, runs_dir)
@@ -50,20 +48,20 @@ glue("fail_n_worst", float(n_worst), display=False)
 if table is None:
     message = results.missing_message(profile, model, runs_dir)
     fig_worst, fig_corr = figures.message_figure(message), figures.message_figure(message)
-    corr = results.failure_correlations(None)
+    corr = failures.failure_correlations(None)
     extremes = dict.fromkeys(["n_extreme", "n", "expected", "p"], math.nan)
     modes = dict.fromkeys(["n", "n_under", "n_over", "recall", "precision"], math.nan)
-    groups = results.group_table(None)
+    groups = failures.group_table(None)
 else:
     root = results.data_root(profile, runs_dir, data_dir)
     present = set(results.pairs_in(root)) & set(table["name"])
     worst = {"worst": results.rank_cases(table, metric, n_worst, present)["worst"]}
     fig_worst = figures.cases_figure(results.case_rows(root, run, table, worst, metric))
-    corr = results.failure_correlations(table, metric)
+    corr = failures.failure_correlations(table, metric)
     fig_corr = figures.correlation_figure(table, metric, corr, results.metric_label(metric))
-    extremes = results.extreme_brightness(table, metric, n_extreme)
-    modes = results.failure_modes(table, metric, n_extreme)
-    groups = results.group_table(table, metric)
+    extremes = failures.extreme_brightness(table, metric, n_extreme)
+    modes = failures.failure_modes(table, metric, n_extreme)
+    groups = failures.group_table(table, metric)
 figures.save(fig_worst, "fig5_worst_cases", results.repo_path(figures_dir))
 figures.save(fig_corr, "failures_correlation", results.repo_path(figures_dir))
 glue("fig_worst", fig_worst)
@@ -75,7 +73,7 @@ for _, row in corr.iterrows():
     glue(f"p_{row['feature']}", float(row["p"]), display=False)
 for key, value in extremes.items():
     glue(f"extreme_{key}", float(value), display=False)
-glue("correlation_table", results.html_table(results.correlation_table(corr), "Feature"))
+glue("correlation_table", results.html_table(failures.correlation_table(corr), "Feature"))
 for key, value in modes.items():
     glue(f"mode_{key}", float(value), display=False)
 glue("group_table", results.html_table(groups, "Group"))

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungseg_lib import book, claims, cli, results, runs
+from lungseg_lib import book, claims, cli, failures, results, runs
 from lungseg_lib.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,29 +123,60 @@ def test_paired_and_gain_tables(tmp_path):
 def test_claims_verdicts_follow_the_numbers(tmp_path):
     table = claims.claims_table("cpu", tmp_path).set_index("Claim")
     assert (table["Verdict"] == claims.NOT_MEASURED).all()  # no runs: nothing is claimed
+    assert "Measured (cpu profile)" in table
     fake_run(tmp_path, "cpu", "nasnet_decoder", [0.93, 0.94, 0.95, 0.96])
     fake_run(tmp_path, "cpu", "unet", [0.80, 0.82, 0.84, 0.86])
     table = claims.claims_table("cpu", tmp_path).set_index("Claim")["Verdict"]
-    assert table["Dice of the NASNet-Large decoder"].startswith("reproduces")  # CI above 0.92
-    assert table["Better than every other model"] == "reproduces: better than all 1 evaluated models"
+    assert table["Dice of the NASNet-Large-Decoder Net"].startswith("reproduces")  # CI above 0.92
+    assert table["Better than every other model"] == "incomplete: better than 1 of the 1 models evaluated so far"
     assert table["Post-processing helps"].startswith("reproduces: Dice +0.0100")  # fake raw = post - 0.01
     fake_run(tmp_path, "cpu", "segnet", [0.99, 0.99, 0.995, 0.999])
     comparison = claims.comparison_claim("cpu", tmp_path)
     assert comparison["Verdict"] == "does not reproduce: worse than 1 of 2 models"
-    assert "worse than SegNet (-0.0" in comparison["Measured here"] and "5 model(s) not evaluated" in comparison["Measured here"]
+    assert "worse than SegNet (-0.0" in comparison["Measured"] and "better than U-Net (+0.1" in comparison["Measured"]
+    assert "5 model(s) not evaluated" in comparison["Measured"]
     fake_run(tmp_path, "cpu", "nasnet_decoder", [0.5, 0.6, 0.7, 0.8])
     assert claims.accuracy_claim("cpu", tmp_path)["Verdict"].startswith("does not reproduce")
     assert [claims.direction(*ci) for ci in ((0.1, 0.2), (-0.2, -0.1), (-0.1, 0.1))] == [
         "better", "worse", "no clear difference"]
 
 
+def test_comparison_verdict_once_every_model_is_evaluated(tmp_path):
+    reference = [0.90, 0.91, 0.92, 0.93, 0.94]
+    fake_run(tmp_path, "cpu", "nasnet_decoder", reference)
+    for model in MODELS[1:]:
+        fake_run(tmp_path, "cpu", model, [v - 0.05 for v in reference])
+    assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == f"reproduces: better than all {len(MODELS) - 1} other models"
+    fake_run(tmp_path, "cpu", "unet", [0.95, 0.86, 0.97, 0.88, 0.94])  # differences straddle 0
+    assert claims.comparison_claim("cpu", tmp_path)["Verdict"].startswith(f"partly: better than {len(MODELS) - 2} of")
+    for model in MODELS[1:]:
+        fake_run(tmp_path, "cpu", model, [0.95, 0.86, 0.97, 0.88, 0.94])
+    assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == "not shown: no clear difference from any model"
+
+
+def test_postprocessing_verdict_calls_tiny_gains_negligible(tmp_path):
+    path = fake_run(tmp_path, "cpu", "nasnet_decoder", list(np.linspace(0.9, 0.95, 40)))
+    table = results.read_per_image(path)
+    table["dice"] = table["dice_post"] - np.r_[np.full(5, 0.001), np.zeros(35)]  # 5 images gain 0.001
+    runs.write_csv(path / runs.PER_IMAGE, table)
+    verdict = claims.postprocessing_claim("cpu", tmp_path)["Verdict"]
+    assert verdict.startswith("negligible: Dice +0.0001") and "5 of 40 images changed" in verdict
+    table["dice"] = table["dice_post"] + np.r_[0.02, -0.02, np.zeros(38)]  # ups and downs: CI contains 0
+    runs.write_csv(path / runs.PER_IMAGE, table)
+    assert claims.postprocessing_claim("cpu", tmp_path)["Verdict"].startswith("not shown: the CI contains 0")
+
+
 def test_claims_failure_verdict(tmp_path):
     path = fake_run(tmp_path, "cpu", "nasnet_decoder", list(np.linspace(0.8, 0.99, 30)))
-    assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("not supported")  # monotone brightness
+    claim = claims.failures_claim("cpu", tmp_path)
+    assert claim["Verdict"].startswith("not supported") and "worst images among the lightest" in claim["Measured"]
     table = results.read_per_image(path)
     table["brightness"] = 0.5 + np.linspace(0.3, 0.0, 30) * np.resize([1, -1], 30)  # best images: typical
     runs.write_csv(path / runs.PER_IMAGE, table)
     assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("reproduces")
+    table["brightness"] = 0.5 + np.linspace(0.0, 0.3, 30) * np.resize([1, -1], 30)  # best images: extreme
+    runs.write_csv(path / runs.PER_IMAGE, table)
+    assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("contradicted")
 
 
 def test_rank_cases_and_failure_tests():
@@ -154,25 +185,25 @@ def test_rank_cases_and_failure_tests():
     groups = results.rank_cases(table, "dice_post", 2)
     assert groups == {"best": ["j", "i"], "median": ["f", "e"], "worst": ["a", "b"]}
     assert results.rank_cases(table, "dice_post", 1, present={"a", "c", "j"})["worst"] == ["a"]
-    extreme = results.extreme_brightness(table, n_worst=2)
+    extreme = failures.extreme_brightness(table, n_worst=2)
     assert extreme["n_extreme"] == 2 and extreme["expected"] == pytest.approx(0.4) and extreme["p"] < 0.05
-    corr = results.failure_correlations(table).set_index("feature")
+    corr = failures.failure_correlations(table).set_index("feature")
     assert corr.loc["brightness_deviation", "rho"] < 0
-    assert results.failure_correlations(None)["rho"].isna().all()
+    assert failures.failure_correlations(None)["rho"].isna().all()
 
 
 def test_failure_modes_and_groups():
     table = pd.DataFrame({"name": list("abcd"), "dice_post": [0.5, 0.6, 0.9, 0.95],
                           "recall_post": [0.4, 0.9, 0.9, 0.95], "precision_post": [0.9, 0.5, 0.9, 0.95],
                           "label": [0, 1, 0, 1], "source": ["shenzhen"] * 3 + ["montgomery"]})
-    modes = results.failure_modes(table, n_worst=3)
+    modes = failures.failure_modes(table, n_worst=3)
     assert (modes["n"], modes["n_under"], modes["n_over"]) == (3, 1, 1)
     assert modes["recall"] == pytest.approx(2.2 / 3)
-    groups = results.group_table(table).set_index("Group")
+    groups = failures.group_table(table).set_index("Group")
     assert groups.loc["label: normal", "Images"] == "2" and groups.loc["label: tuberculosis", "Images"] == "2"
     assert groups.loc["label: normal", "Dice (post-processed)"].startswith("0.700 [")
     assert groups.loc["source: montgomery", "Images"] == "1" and groups["Mann-Whitney p"].str.len().gt(0).all()
-    assert results.group_table(None)["Group"].tolist() == ["missing run"]
+    assert failures.group_table(None)["Group"].tolist() == ["missing run"]
 
 
 def test_data_root_rules(tmp_path, monkeypatch):
@@ -219,7 +250,8 @@ def test_book_notebooks_and_their_parameters():
                    for c in nb["cells"] if c["cell_type"] == "code"), f"{stem}.ipynb has outputs"
         assert (REPO / "notebooks" / f"{stem}.py").exists(), f"{stem}.py (jupytext pair) is missing"
         params = book.notebook_parameters(REPO / "notebooks" / f"{stem}.ipynb")
-        assert {"profile", "runs_dir"} <= set(params), stem
+        required = {"profile", "runs_dir"} | (set() if stem == "08_claims" else {"data_dir", "figures_dir"})
+        assert required <= set(params), stem
 
 
 def test_notebooks_match_their_py_pairs():
