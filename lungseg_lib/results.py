@@ -228,7 +228,8 @@ def paired_comparisons(profile: str, runs_dir: str | os.PathLike = "runs", refer
                        metric: str = "dice_post") -> pd.DataFrame:
     """Each registry model other than ``reference`` compared with it on the same test images:
     columns model, title, n, mean_diff (model - reference), ci_low, ci_high (bootstrap 95%),
-    wilcoxon_p; NaN for a model whose run (or the reference's) is not evaluated."""
+    wilcoxon_p; NaN for a model whose per-image scores (or the reference's) are missing, and
+    for runs with fewer than two test images in common (n says how many)."""
     from .stats import paired_comparison
 
     scores = per_image_long(profile, runs_dir, metric).pivot(index="name", columns="model", values="value")
@@ -240,7 +241,7 @@ def paired_comparisons(profile: str, runs_dir: str | os.PathLike = "runs", refer
         row = {"model": name, "title": spec["title"]}
         if name in scores and reference in scores:
             both = scores[[name, reference]].dropna()
-            row.update(paired_comparison(both[name], both[reference]))
+            row.update(paired_comparison(both[name], both[reference]) if len(both) >= 2 else {"n": len(both)})
         rows.append(row)
     columns = ["model", "title", "n", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"]
     return pd.DataFrame(rows).reindex(columns=columns)
@@ -254,8 +255,9 @@ def paired_table(profile: str, runs_dir: str | os.PathLike = "runs", reference: 
     for _, c in paired_comparisons(profile, runs_dir, reference, metric).iterrows():
         if pd.isna(c["mean_diff"]):
             missing = c["model"] if c["model"] not in evaluated else reference
-            rows.append({"Model": c["title"], "n": "", "Mean difference": f"missing ({missing} not evaluated)",
-                         "95% CI": "", "Wilcoxon p": ""})
+            reason = f"missing ({missing} not evaluated)" if pd.isna(c["n"]) else \
+                f"{c['n']:.0f} shared test images: too few to compare"
+            rows.append({"Model": c["title"], "n": "", "Mean difference": reason, "95% CI": "", "Wilcoxon p": ""})
         else:
             rows.append({"Model": c["title"], "n": f"{c['n']:.0f}", "Mean difference": f"{c['mean_diff']:+.4f}",
                          "95% CI": f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",

@@ -120,6 +120,17 @@ def test_paired_and_gain_tables(tmp_path):
     assert results.gain_table("cpu", tmp_path).set_index("Model").loc["SegNet", "Mean Dice gain"] == "missing"
 
 
+def test_paired_comparison_needs_shared_test_images(tmp_path):
+    fake_run(tmp_path, "cpu", "nasnet_decoder", [0.90, 0.92])
+    path = fake_run(tmp_path, "cpu", "unet", [0.80, 0.82])
+    table = results.read_per_image(path)
+    table["name"] = ["OTHER_0", "IMG_1"]  # one image in common
+    runs.write_csv(path / runs.PER_IMAGE, table)
+    assert results.paired_table("cpu", tmp_path).set_index("Model").loc["U-Net", "Mean difference"] == \
+        "1 shared test images: too few to compare"
+    assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == claims.NOT_MEASURED
+
+
 def test_claims_verdicts_follow_the_numbers(tmp_path):
     table = claims.claims_table("cpu", tmp_path).set_index("Claim")
     assert (table["Verdict"] == claims.NOT_MEASURED).all()  # no runs: nothing is claimed
