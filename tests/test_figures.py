@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from lungseg_lib import figures  # noqa: E402
-from lungseg_lib.results import failure_correlations  # noqa: E402
+from lungseg_lib.failures import failure_correlations  # noqa: E402
 
 
 def _lungs(size=64):
