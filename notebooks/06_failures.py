@@ -26,7 +26,7 @@ data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs
 figures_dir = "_build/figures"  # PNG and PDF copies of the figures
 model = "nasnet_decoder"  # the run analysed
 n_worst = 4  # worst images shown
-n_extreme = 10  # worst images tested for extreme brightness and for missed or added lung
+n_extreme = 10  # worst images tested for extreme brightness and for under- or over-segmentation
 metric = "dice_post"  # per-image column of per_image.csv
 
 # %%
