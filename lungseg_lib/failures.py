@@ -45,13 +45,15 @@ def correlation_table(corr: pd.DataFrame) -> pd.DataFrame:
                          "p": [f"{p:.2g}" for p in corr["p"]], "Images": [f"{n:.0f}" for n in corr["n"]]})
 
 
-def extreme_brightness(table: pd.DataFrame, metric: str = "dice_post", n_worst: int = 10,
+def extreme_brightness(table: pd.DataFrame | None, metric: str = "dice_post", n_worst: int = 10,
                        tail: float = 0.1) -> dict[str, float]:
     """How many of the ``n_worst`` images by ``metric`` are among the ``tail`` lightest or
     darkest of the test set, against the ``2 * tail * n`` expected by chance (one-sided
-    binomial p-value)."""
+    binomial p-value). ``table`` None (a missing run): NaN values."""
     from scipy.stats import binomtest
 
+    if table is None:
+        return dict.fromkeys(["n_extreme", "n", "expected", "p"], math.nan)
     low, high = table["brightness"].quantile([tail, 1 - tail])
     worst = table.sort_values([metric, "name"]).head(n_worst)
     k = int(((worst["brightness"] < low) | (worst["brightness"] > high)).sum())
@@ -60,9 +62,12 @@ def extreme_brightness(table: pd.DataFrame, metric: str = "dice_post", n_worst: 
     return {"n_extreme": float(k), "n": float(n), "expected": float(2 * tail * n), "p": float(p)}
 
 
-def failure_modes(table: pd.DataFrame, metric: str = "dice_post", n_worst: int = 10) -> dict[str, float]:
+def failure_modes(table: pd.DataFrame | None, metric: str = "dice_post", n_worst: int = 10) -> dict[str, float]:
     """Of the ``n_worst`` images by ``metric``, how many under-segment (recall below precision:
-    the prediction is smaller than the manual mask) and how many over-segment (larger)."""
+    the prediction is smaller than the manual mask) and how many over-segment (larger).
+    ``table`` None (a missing run): NaN values."""
+    if table is None:
+        return dict.fromkeys(["n", "n_under", "n_over", "recall", "precision"], math.nan)
     suffix = "_post" if metric.endswith("_post") else ""
     worst = table.sort_values([metric, "name"]).head(n_worst)
     recall, precision = worst[f"recall{suffix}"], worst[f"precision{suffix}"]

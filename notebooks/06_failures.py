@@ -30,8 +30,6 @@ n_extreme = 10  # worst images tested for extreme brightness and for under- or o
 metric = "dice_post"  # per-image column of per_image.csv
 
 # %%
-import math
-
 from myst_nb import glue
 
 from lungseg_lib import failures, figures, results
@@ -48,26 +46,23 @@ glue("fail_n_worst", float(n_worst), display=False)
 if table is None:
     message = results.missing_message(profile, model, runs_dir)
     fig_worst, fig_corr = figures.message_figure(message), figures.message_figure(message)
-    corr = failures.failure_correlations(None)
-    extremes = dict.fromkeys(["n_extreme", "n", "expected", "p"], math.nan)
-    modes = dict.fromkeys(["n", "n_under", "n_over", "recall", "precision"], math.nan)
-    groups = failures.group_table(None)
 else:
     root = results.data_root(profile, runs_dir, data_dir)
     present = set(results.pairs_in(root)) & set(table["name"])
     worst = {"worst": results.rank_cases(table, metric, n_worst, present)["worst"]}
     fig_worst = figures.cases_figure(results.case_rows(root, run, table, worst, metric))
-    corr = failures.failure_correlations(table, metric)
-    fig_corr = figures.correlation_figure(table, metric, corr, results.metric_label(metric))
-    extremes = failures.extreme_brightness(table, metric, n_extreme)
-    modes = failures.failure_modes(table, metric, n_extreme)
-    groups = failures.group_table(table, metric)
+    fig_corr = figures.correlation_figure(table, metric, failures.failure_correlations(table, metric),
+                                          results.metric_label(metric))
 figures.save(fig_worst, "fig5_worst_cases", results.repo_path(figures_dir))
 figures.save(fig_corr, "failures_correlation", results.repo_path(figures_dir))
 glue("fig_worst", fig_worst)
 glue("fig_correlation", fig_corr)
 
 # %%
+corr = failures.failure_correlations(table, metric)
+extremes = failures.extreme_brightness(table, metric, n_extreme)
+modes = failures.failure_modes(table, metric, n_extreme)
+groups = failures.group_table(table, metric)
 for _, row in corr.iterrows():
     glue(f"rho_{row['feature']}", float(row["rho"]), display=False)
     glue(f"p_{row['feature']}", float(row["p"]), display=False)

@@ -14,17 +14,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from scipy import ndimage
-from test_ct import _write_dicom_series, make_chest
+from test_ct import _write_dicom_series, chest, make_chest  # noqa: F401 (chest: a fixture)
 
 from lungseg_lib.cli import main
-
-
-@pytest.fixture
-def chest(tmp_path):
-    image, mask = make_chest()
-    sitk.WriteImage(image, str(tmp_path / "chest.nrrd"))
-    sitk.WriteImage(mask, str(tmp_path / "chest_mask.nrrd"))
-    return tmp_path / "chest.nrrd", tmp_path / "chest_mask.nrrd"
 
 
 def _manifest(out: Path) -> list[dict]:
