@@ -317,6 +317,8 @@ def test_book_builds_from_smoke_runs_with_zero_warnings(built):
         assert (html / "book" / "_executed" / f"{stem}.html").exists(), stem
     for model in MODELS:
         assert runs.run_status(built / "runs" / "smoke" / model) == "evaluated"
+    # the redirect page index.html declares no icon, so browsers fetch /favicon.ico
+    assert (html / "favicon.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"  # an ICO file
     print(f"book built in {_BUILT['seconds']:.0f} s")
 
 
