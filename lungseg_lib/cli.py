@@ -125,7 +125,7 @@ def _predict(args) -> int:
 
 def _is_ct_volume(path: str) -> bool:
     """A CT volume file (NIfTI, NRRD, MetaImage) or a folder (a DICOM series)."""
-    from .ct import VOLUME_SUFFIXES
+    from .ct_io import VOLUME_SUFFIXES
 
     return Path(path).is_dir() or path.lower().endswith(VOLUME_SUFFIXES)
 

@@ -307,3 +307,36 @@ def curves_figure(history: pd.DataFrame):
     legend_ax.axis("off")
     fig.tight_layout()
     return _finish(fig)
+
+
+def ct_preprocessing_figure(steps: dict):
+    """The CT preprocessing of :func:`lungseg_lib.ct.preprocessing_steps`: (a) the original
+    slice, (b) after the HU window, (c) the resampled central slice with its lung mask outline.
+    Axes in mm."""
+    apply_style()
+    fig = plt.figure(figsize=(11, 3.9), layout="constrained")
+    axes = fig.subplots(1, 3)
+    sx, sy = steps["spacing_before"][:2]
+    ny, nx = steps["raw"].shape
+    extent = (0, nx * sx, ny * sy, 0)
+    lo, hi = steps["window"]
+    raw = steps["raw"]
+    panels = [(raw, float(raw.min()), float(raw.max()),
+               f"(a) original slice {steps['original_index']}\n{nx} x {ny} px of {sx:.2f} mm, "
+               f"{raw.min():.0f}..{raw.max():.0f} HU"),
+              (steps["clipped"], lo, hi, f"(b) clipped to [{lo:g}, {hi:g}] HU\n(same slice)")]
+    for ax, (img, vmin, vmax, title) in zip(axes, panels):
+        im = ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest")
+        fig.colorbar(im, ax=ax, shrink=0.8, label="HU")
+        ax.set_title(title, fontsize=9)
+    s = steps["slice"]
+    n = s.shape[0]
+    mm = steps["spacing_after"][0]
+    axes[2].imshow(s, cmap="gray", vmin=lo, vmax=hi, extent=(0, n * mm, n * mm, 0))
+    axes[2].contour(np.linspace(0, n * mm, n), np.linspace(0, n * mm, n), steps["mask"],
+                    levels=[0.5], colors="orange", linewidths=1)
+    axes[2].set_title(f"(c) resampled to {mm:g} mm: central slice {steps['slice_index']},\n"
+                      f"{n} x {n} px, lung mask outlined", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("mm")
+    return _finish(fig)

@@ -5,8 +5,6 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -45,13 +43,11 @@ figures_dir = "_build/figures"  # relative to the repository root
 from IPython.display import Image
 from myst_nb import glue
 
-from lungseg_lib import ct
+from lungseg_lib import ct, figures
 from lungseg_lib.config import REPO_ROOT
 
 volume_path, mask_path = REPO_ROOT / ct_dir / volume, REPO_ROOT / ct_dir / mask
 missing = [str(p) for p in (volume_path, mask_path) if not p.exists()]
-figures = REPO_ROOT / figures_dir
-figures.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
 # ## The three steps
@@ -73,7 +69,7 @@ if missing:
     glue("ct_status", f"The CT data is missing ({', '.join(missing)} not found): the figure "
          "and table are placeholders. Set the notebook parameter ct_dir to the CIP data folder.",
          display=False)
-    fig = ct.message_figure("CT data not found: " + ", ".join(missing))
+    fig = figures.message_figure("CT data not found: " + ", ".join(missing))
 else:
     steps = ct.preprocessing_steps(volume_path, mask_path, window=window, spacing=spacing, size=size)
     glue("ct_status", f"Volume {volume} with mask {mask}, from {ct_dir}.", display=False)
@@ -82,10 +78,9 @@ else:
     for i, axis in enumerate("xyz"):
         glue(f"ct_spacing_{axis}_before", float(steps["spacing_before"][i]), display=False)
         glue(f"ct_size_{axis}_after", float(steps["shape_after"][2 - i]), display=False)
-    fig = ct.preprocessing_figure(steps)
-fig.savefig(figures / "ct_preprocessing.png", dpi=150)
-fig.savefig(figures / "ct_preprocessing.pdf")
-glue("ct_preprocessing", Image(filename=figures / "ct_preprocessing.png"), display=False)
+    fig = figures.ct_preprocessing_figure(steps)
+png, _ = figures.save(fig, "ct_preprocessing", REPO_ROOT / figures_dir)
+glue("ct_preprocessing", Image(filename=png), display=False)
 
 # %% [markdown]
 # ## Geometry

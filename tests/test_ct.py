@@ -1,4 +1,4 @@
-"""Tests of the CT path (lungseg_lib.ct) on synthetic volumes, plus one check on real CT.
+"""Tests of the CT path (lungseg_lib.ct_io, lungseg_lib.ct) on synthetic volumes, plus one check on real CT.
 
 The synthetic chest: air at -1000 HU, an elliptic body at 40 HU, two ellipsoid lungs at
 -850 HU (the right one wider, so flips are visible), anisotropic 0.7 x 0.7 x 2.5 mm voxels.
@@ -16,7 +16,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lungseg_lib import ct
+from lungseg_lib import ct, ct_io
 from lungseg_lib.errors import DataError
 
 SPACING = (0.7, 0.7, 2.5)
@@ -180,13 +180,13 @@ def test_format_round_trip(tmp_path, suffix):
     image, _ = make_chest()
     path = tmp_path / f"vol{suffix}"
     sitk.WriteImage(image, str(path))
-    back = ct.read_volume(path)
+    back = ct_io.read_volume(path)
     assert back.GetSize() == image.GetSize()
     np.testing.assert_allclose(back.GetSpacing(), SPACING, atol=1e-5)
     np.testing.assert_allclose(back.GetOrigin(), ORIGIN, atol=1e-4)
     np.testing.assert_allclose(back.GetDirection(), image.GetDirection(), atol=1e-6)
     assert np.array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(image))
-    assert ct.volume_stem(path) == "vol"
+    assert ct_io.volume_stem(path) == "vol"
 
 
 def _write_dicom_series(image: sitk.Image, folder: Path) -> list[Path]:
@@ -220,19 +220,19 @@ def dicom_chest(tmp_path):
 
 def test_dicom_series_round_trip(dicom_chest):
     image, files = dicom_chest
-    back = ct.read_volume(files[0].parent)
+    back = ct_io.read_volume(files[0].parent)
     assert back.GetSize() == image.GetSize()
     np.testing.assert_allclose(back.GetSpacing(), SPACING, atol=1e-3)
     np.testing.assert_allclose(back.GetOrigin(), image.GetOrigin(), atol=1e-3)
     assert np.array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(image))
-    ct.check_hu(back, files[0].parent)
+    ct_io.check_hu(back, files[0].parent)
 
 
 def test_dicom_missing_slice_is_refused(dicom_chest):
     _, files = dicom_chest
     files[5].unlink()
     with pytest.raises(DataError, match="missing slices") as err:
-        ct.read_volume(files[0].parent)
+        ct_io.read_volume(files[0].parent)
     assert str(files[0].parent) in str(err.value)
 
 
@@ -245,13 +245,13 @@ def test_dicom_without_pixel_spacing_is_refused(dicom_chest):
         del ds.PixelSpacing
         ds.save_as(f)
     with pytest.raises(DataError, match="PixelSpacing") as err:
-        ct.read_volume(files[0].parent)
+        ct_io.read_volume(files[0].parent)
     assert str(files[0].parent) in str(err.value)
 
 
 def test_empty_folder_is_refused(tmp_path):
     with pytest.raises(DataError, match="no DICOM series") as err:
-        ct.read_volume(tmp_path)
+        ct_io.read_volume(tmp_path)
     assert str(tmp_path) in str(err.value)
 
 
@@ -266,7 +266,7 @@ def test_nrrd_without_spacing_is_refused(tmp_path):
                             "sizes: 6 5 4\nendian: little\nencoding: raw\n\n", arr)
     assert sitk.ReadImage(str(path)).GetSpacing() == (1.0, 1.0, 1.0)  # what ITK would make of it
     with pytest.raises(DataError, match="spacing") as err:
-        ct.read_volume(path)
+        ct_io.read_volume(path)
     assert str(path) in str(err.value)
 
 
@@ -277,7 +277,7 @@ def test_mha_without_spacing_is_refused(tmp_path):
                             "ElementType = MET_SHORT\nElementDataFile = LOCAL\n", arr)
     assert sitk.ReadImage(str(path)).GetSpacing() == (1.0, 1.0, 1.0)
     with pytest.raises(DataError, match="ElementSpacing") as err:
-        ct.read_volume(path)
+        ct_io.read_volume(path)
     assert str(path) in str(err.value)
 
 
@@ -286,7 +286,7 @@ def test_unreadable_file_is_refused(tmp_path, name):
     path = tmp_path / name
     path.write_bytes(b"\x00\x01 this is not a volume \xff" * 10)
     with pytest.raises(DataError) as err:
-        ct.read_volume(path)
+        ct_io.read_volume(path)
     assert str(path) in str(err.value)
 
 
@@ -296,17 +296,17 @@ def test_truncated_nrrd_is_refused(tmp_path):
     sitk.WriteImage(image, str(path))
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(DataError, match="unreadable") as err:
-        ct.read_volume(path)
+        ct_io.read_volume(path)
     assert str(path) in str(err.value)
 
 
 def test_missing_file_and_2d_image_are_refused(tmp_path):
     with pytest.raises(DataError, match="not found"):
-        ct.read_volume(tmp_path / "nothere.nrrd")
+        ct_io.read_volume(tmp_path / "nothere.nrrd")
     flat = sitk.GetImageFromArray(np.zeros((8, 8), np.int16))
     sitk.WriteImage(flat, str(tmp_path / "flat.nrrd"))
     with pytest.raises(DataError, match="3-D") as err:
-        ct.read_volume(tmp_path / "flat.nrrd")
+        ct_io.read_volume(tmp_path / "flat.nrrd")
     assert "flat.nrrd" in str(err.value)
 
 
@@ -315,11 +315,11 @@ def test_missing_file_and_2d_image_are_refused(tmp_path):
 
 def test_check_hu_refuses_display_images_and_raw_values():
     image, _ = make_chest()
-    assert ct.check_hu(image, "chest.nrrd") == (-1000, 40)
+    assert ct_io.check_hu(image, "chest.nrrd") == (-1000, 40)
     arr = sitk.GetArrayFromImage(image)
     for bad, what in [((arr + 1000) // 5, "8-bit"), (arr + 1024, "below -500")]:
         with pytest.raises(DataError, match=what) as err:
-            ct.check_hu(sitk.GetImageFromArray(bad), "/data/bad.nii.gz")
+            ct_io.check_hu(sitk.GetImageFromArray(bad), "/data/bad.nii.gz")
         assert "/data/bad.nii.gz" in str(err.value)
 
 
@@ -330,19 +330,19 @@ def test_check_hu_refuses_display_images_and_raw_values():
 ])
 def test_check_same_geometry_names_files_and_property(prop, change):
     image, mask = make_chest()
-    ct.check_same_geometry(image, mask, "a.nrrd", "a_mask.nrrd")
+    ct_io.check_same_geometry(image, mask, "a.nrrd", "a_mask.nrrd")
     change(mask)
     with pytest.raises(DataError, match=prop) as err:
-        ct.check_same_geometry(image, mask, "a.nrrd", "a_mask.nrrd")
+        ct_io.check_same_geometry(image, mask, "a.nrrd", "a_mask.nrrd")
     assert "a.nrrd" in str(err.value) and "a_mask.nrrd" in str(err.value)
 
 
 def test_check_same_geometry_size():
     image, mask = make_chest()
     with pytest.raises(DataError, match="size"):
-        ct.check_same_geometry(image, mask[:, :, :10], "a.nrrd", "a_mask.nrrd")
+        ct_io.check_same_geometry(image, mask[:, :, :10], "a.nrrd", "a_mask.nrrd")
     mask.SetOrigin(tuple(o + 5e-4 for o in ORIGIN))  # within tolerance
-    ct.check_same_geometry(image, mask, "a.nrrd", "a_mask.nrrd")
+    ct_io.check_same_geometry(image, mask, "a.nrrd", "a_mask.nrrd")
 
 
 # --------------------------------------------------------------------------- slices
@@ -527,7 +527,7 @@ def test_predict_volume_rejects_wrong_model_output(chest, tmp_path):
 
 
 def test_real_ct_central_slice_shows_both_lungs(tmp_path, real_ct_dir):
-    image = ct.read_volume(real_ct_dir / "ct-64.nrrd")
+    image = ct_io.read_volume(real_ct_dir / "ct-64.nrrd")
     assert sitk.GetArrayViewFromImage(ct.resample(ct.clip_hu(image), 1.0)).shape == (315, 267, 267)
     (row,) = ct.volume_to_slices(real_ct_dir / "ct-64.nrrd", real_ct_dir / "wholeLung-64.nrrd", tmp_path)
     assert row["slice_index"] == 157
@@ -558,10 +558,10 @@ def test_dicom_two_series_in_one_folder_needs_a_choice(dicom_chest):
         writer.SetFileName(str(folder / f"other{i}.dcm"))
         writer.Execute(s)
     with pytest.raises(DataError, match="2 DICOM series") as err:
-        ct.read_volume(folder)
+        ct_io.read_volume(folder)
     assert str(folder) in str(err.value)
-    assert ct.read_volume(files[3]).GetSize() == image.GetSize()  # a file picks its series
-    assert ct.read_volume(folder / "other1.dcm").GetSize() == (120, 100, 4)
+    assert ct_io.read_volume(files[3]).GetSize() == image.GetSize()  # a file picks its series
+    assert ct_io.read_volume(folder / "other1.dcm").GetSize() == (120, 100, 4)
 
 
 def test_convert_ct_folder_with_dicom_series(tmp_path):
@@ -584,7 +584,7 @@ def test_nifti_without_spacing_is_refused(tmp_path, patch):
     image = sitk.GetImageFromArray(np.full((4, 5, 6), -1000, np.int16))  # spacing 1, 1, 1
     path = tmp_path / f"{patch}.nii"
     sitk.WriteImage(image, str(path))
-    ct.read_volume(path)  # with its geometry it is fine
+    ct_io.read_volume(path)  # with its geometry it is fine
     header = bytearray(path.read_bytes())
     if patch == "no_xform":
         header[252:256] = np.zeros(2, "<i2").tobytes()  # qform_code, sform_code = 0
@@ -593,5 +593,5 @@ def test_nifti_without_spacing_is_refused(tmp_path, patch):
         header[252:256] = np.zeros(2, "<i2").tobytes()
     path.write_bytes(bytes(header))
     with pytest.raises(DataError) as err:
-        ct.read_volume(path)
+        ct_io.read_volume(path)
     assert str(path) in str(err.value) and "spacing" in str(err.value)

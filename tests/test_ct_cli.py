@@ -198,7 +198,7 @@ def test_predict_bad_volume_exit_2(smoke_run, tmp_path, capsys):
 
 
 def test_preprocessing_steps_table_and_figure(chest):
-    from lungseg_lib import ct
+    from lungseg_lib import ct, figures
 
     steps = ct.preprocessing_steps(*chest)
     assert steps["shape_before"] == (24, 100, 120) and steps["shape_after"] == (60, 70, 84)
@@ -207,7 +207,7 @@ def test_preprocessing_steps_table_and_figure(chest):
     assert steps["clipped"].min() == -125 and steps["raw"].min() == -1000
     table = ct.preprocessing_table(steps)
     assert table.loc["axial slice index"].tolist() == ["12", "30"]
-    assert len(ct.preprocessing_figure(steps).axes) == 5  # three panels, two colour bars
+    assert len(figures.ct_preprocessing_figure(steps).axes) == 5  # three panels, two colour bars
 
 
 def test_ct_notebook_is_stripped_with_one_parameters_cell():
