@@ -43,6 +43,7 @@ glue("fail_metric", results.metric_label(metric), display=False)
 glue("fail_n_worst", float(n_worst), display=False)
 
 # %%
+corr = failures.failure_correlations(table, metric)
 if table is None:
     message = results.missing_message(profile, model, runs_dir)
     fig_worst, fig_corr = figures.message_figure(message), figures.message_figure(message)
@@ -51,15 +52,13 @@ else:
     present = set(results.pairs_in(root)) & set(table["name"])
     worst = {"worst": results.rank_cases(table, metric, n_worst, present)["worst"]}
     fig_worst = figures.cases_figure(results.case_rows(root, run, table, worst, metric))
-    fig_corr = figures.correlation_figure(table, metric, failures.failure_correlations(table, metric),
-                                          results.metric_label(metric))
+    fig_corr = figures.correlation_figure(table, metric, corr, results.metric_label(metric))
 figures.save(fig_worst, "fig5_worst_cases", results.repo_path(figures_dir))
 figures.save(fig_corr, "failures_correlation", results.repo_path(figures_dir))
 glue("fig_worst", fig_worst)
 glue("fig_correlation", fig_corr)
 
 # %%
-corr = failures.failure_correlations(table, metric)
 extremes = failures.extreme_brightness(table, metric, n_extreme)
 modes = failures.failure_modes(table, metric, n_extreme)
 groups = failures.group_table(table, metric)
