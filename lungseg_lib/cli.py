@@ -54,8 +54,11 @@ def _data_convert(args) -> int:
 
 
 def _models(args) -> int:
-    from .models import model_table
+    from .models import list_models, model_table
 
+    if args.names:
+        print(" ".join(list_models()))
+        return 0
     table = model_table()
     print(table.to_string(index=False))
     return 0
@@ -71,11 +74,13 @@ def _train(args) -> int:
     overrides = parse_set(args.set)
     if args.data:
         overrides["data"] = args.data
+    if args.seed is not None:
+        overrides["seed"] = args.seed
     config = resolve_config(args.model, args.profile, overrides)  # fails early on bad names
     from .models import check_input_shape
 
     check_input_shape(args.model, (config["image_size"], config["image_size"], 1))
-    run_dir = Path(args.run_dir) if args.run_dir else runs.run_dir_for(args.profile, args.model)
+    run_dir = Path(args.run_dir) if args.run_dir else runs.run_dir_for(args.profile, args.model, config["seed"])
     if not args.force and runs.run_status(run_dir) == "evaluated":
         from .training import check_same_config
 
@@ -96,11 +101,23 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from .evaluation import evaluate
 
-    metrics = evaluate(args.run_dir, data=args.data, split=args.split, out=args.out)
+    metrics = evaluate(args.run_dir, data=args.data, split=args.split, out=args.out,
+                       robustness=not args.no_robustness)
     post, raw = metrics["post"], metrics["raw"]
     print(f"{metrics['model']} on {metrics['n_images']} images ({metrics['split']}): "
           f"Dice {raw['dice']['mean']:.4f} -> {post['dice']['mean']:.4f} with post-processing, "
           f"IoU {raw['iou']['mean']:.4f} -> {post['iou']['mean']:.4f}")
+    return 0
+
+
+def _robustness(args) -> int:
+    from .robustness import run_robustness
+
+    words = lambda text: text.replace(",", " ").split() if text else None
+    summary = run_robustness(args.run_dir, data=args.data, split=args.split, out=args.out,
+                             families=words(args.families), severities=words(args.severities))
+    print(f"{summary['path']}: {summary['rows']} rows, {summary['predictions']} predictions "
+          f"in {summary['seconds']} s")
     return 0
 
 
@@ -268,13 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_data_from_ct)
 
     p = sub.add_parser("models", help="list the registry's models with parameter counts")
+    p.add_argument("--names", action="store_true", help="only the names, in registry order")
     p.set_defaults(func=_models)
 
     p = sub.add_parser("train", help="train (or resume) a model; runs notebooks/00_train.ipynb")
     p.add_argument("--model", required=True)
     p.add_argument("--profile", required=True, help="smoke, cpu or paper (params/*.yaml)")
     p.add_argument("--data", help="data folder (default: $LUNGSEG_DATA; smoke uses synthetic data)")
-    p.add_argument("--run-dir", help="default: runs/PROFILE/MODEL")
+    p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation "
+                   "(default: the config's, 0)")
+    p.add_argument("--run-dir", help="default: runs/PROFILE/MODEL/seedSEED")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter, e.g. --set epochs=5 (repeatable)")
     p.add_argument("--force", action="store_true", help="train again from scratch")
@@ -286,7 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="another data folder (cross-data-set evaluation)")
     p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
     p.add_argument("--out", help="write results here instead of the run folder")
+    p.add_argument("--no-robustness", action="store_true", help="skip the perturbation grid")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("robustness", help="score a trained run on perturbed images (brightness, "
+                       "contrast, gamma, noise, blur, JPEG, pixelation; MedMNIST-C severities)")
+    p.add_argument("run_dir")
+    p.add_argument("--data", help="another data folder (with --split all)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--families", help="comma-separated families (default: all)")
+    p.add_argument("--severities", help="comma-separated severities 0-5 (default: all)")
+    p.add_argument("--out", help="folder for robustness.csv (default: the run folder)")
+    p.set_defaults(func=_robustness)
 
     p = sub.add_parser("predict", help="predict lung masks for image files of any size, or for CT "
                        "volumes (.nii/.nii.gz/.nrrd/.mha/.mhd, DICOM series folders) slice by slice")

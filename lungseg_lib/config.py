@@ -22,6 +22,9 @@ DEFAULTS: dict = {
     "image_size": 256, "batch_size": 4, "epochs": 100,
     "loss": "softmax_ce", "optimizer": "adam", "learning_rate": 1e-4, "momentum": None,
     "weight_decay": None, "l2": None, "lr_schedule": None, "early_stopping_patience": None,
+    "early_stopping_monitor": "val_dice",  # val_dice (higher is better) or val_loss (lower)
+    "schedule_scaling": None,  # None, or "proportional": a recipe's step schedule is stretched
+                               # or compressed by epochs / the recipe's epochs
     "augment": True, "seed": 0, "deterministic": True,
     "mixed_precision": "auto",   # auto: on when a GPU is visible
     "strategy": "auto",          # auto | default | mirrored (all visible GPUs)
@@ -77,6 +80,21 @@ def resolve_config(model: str, profile: str, overrides: dict | None = None) -> d
     _check_keys(overrides, "the overrides")
     config.update(overrides)
     config["model"], config["profile"] = model, profile
-    if config["data"] is None:
-        config["data"] = os.environ.get("LUNGSEG_DATA")
+    if config["schedule_scaling"] not in (None, "proportional"):
+        raise ValueError(f"schedule_scaling {config['schedule_scaling']!r} in {profile}; valid: null, proportional")
+    if config["early_stopping_monitor"] not in ("val_dice", "val_loss"):
+        raise ValueError(f"early_stopping_monitor {config['early_stopping_monitor']!r}; valid: val_dice, val_loss")
+    if config["schedule_scaling"] == "proportional" and config["lr_schedule"]:
+        config["lr_schedule"] = scale_schedule(config["lr_schedule"], spec.recipe["epochs"], config["epochs"])
     return config
+
+
+def scale_schedule(schedule: dict, recipe_epochs: int, epochs: int) -> dict:
+    """A step schedule made for ``recipe_epochs`` stretched to ``epochs`` (same steps per run).
+
+    The rule of the fair protocol: the learning rate takes the same values at the same fraction
+    of training, so a run of 30 epochs goes through the whole schedule of a 100-epoch recipe.
+    """
+    scaled = dict(schedule)
+    scaled["step_epochs"] = round(schedule["step_epochs"] * epochs / recipe_epochs, 6)
+    return scaled

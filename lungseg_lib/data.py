@@ -68,6 +68,39 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
     return root
 
 
+def portable_path(path: str | os.PathLike, repo_root: Path) -> str:
+    """``path`` as committed run files record it: relative to the repository when inside it,
+    else the folder's name alone (a data root is then found by :func:`locate_data`)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(repo_root.resolve()))
+    except ValueError:
+        return path.name
+
+
+def locate_data(recorded: str, repo_root: Path, fingerprint_of=None) -> Path:
+    """The data folder a run recorded (see :func:`portable_path`) on this machine.
+
+    Looked for as the recorded path itself, then inside the repository, then under its
+    ``data/`` folder, then ``$LUNGSEG_DATA``. ``fingerprint_of``: an optional
+    ``(root -> fingerprint, expected)`` pair; a folder whose fingerprint differs is an error.
+    """
+    candidates = [Path(recorded), repo_root / recorded, repo_root / "data" / Path(recorded).name]
+    if os.environ.get(DATA_ENV):
+        candidates.append(Path(os.environ[DATA_ENV]).expanduser())
+    found = next((c for c in candidates if (c / "images").is_dir()), None)
+    if found is None:
+        raise DataError(f"the data folder {recorded!r} of this run is not here: set {DATA_ENV} to "
+                        f"it (looked in {', '.join(str(c) for c in candidates)})")
+    if fingerprint_of is not None:
+        compute, expected = fingerprint_of
+        actual = compute(found)
+        if expected and actual != expected:
+            raise DataError(f"{found}: data fingerprint {actual} differs from the run's {expected}: "
+                            "not the data this run was trained on")
+    return found
+
+
 def _stem_of_mask(path: Path) -> str:
     return path.stem[: -len("_mask")] if path.stem.endswith("_mask") else path.stem
 

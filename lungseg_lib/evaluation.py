@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import runs
+from .config import REPO_ROOT
 from .imageio import write_png
 from .metrics import image_metrics
 from .postprocess import keep_largest_components
@@ -24,15 +25,29 @@ from .stats import summarize
 REPORTED = ("dice", "iou", "precision", "recall", "hd95", "assd")
 
 
-def _pairs(run_dir: Path, data, split: str):
-    from .data import check_folder, load_split, resolve_data_dir
+def check_fingerprint(root: Path, split: dict, expected: str | None) -> None:
+    """Raise DataError when the split's files under ``root`` are not the ones a run was trained on."""
+    from .data import fingerprint
+    from .errors import DataError
+
+    actual = fingerprint(sum(split.values(), []))
+    if expected and actual != expected:
+        raise DataError(f"{root}: data fingerprint {actual} differs from the run's {expected}; "
+                        "these are not the images the run was trained and scored on")
+
+
+def evaluation_pairs(run_dir: Path, data, split: str):
+    """The data folder and the pairs to evaluate a run on: its own split, or all of ``data``."""
+    from .data import check_folder, load_split, locate_data, resolve_data_dir
 
     info = runs.read_json(run_dir / runs.CONFIG)
     if data is None:
-        root, split_file = Path(info["data_root"]), Path(info["split_file"])
-        if not root.exists():  # a run made elsewhere: fall back to the data the user points to
-            root = resolve_data_dir(None)
+        root = locate_data(info["data_root"], REPO_ROOT)
+        split_file = Path(info["split_file"])
+        if not split_file.is_absolute():
+            split_file = REPO_ROOT / split_file
         pairs = load_split(split_file, root)
+        check_fingerprint(root, pairs, info.get("data_fingerprint"))
         return root, (sum(pairs.values(), []) if split == "all" else pairs[split])
     root = resolve_data_dir(data)
     if split != "all":
@@ -45,17 +60,21 @@ def _pairs(run_dir: Path, data, split: str):
 
 
 def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "test",
-             out: str | os.PathLike | None = None, batch_size: int = 8) -> dict:
-    """Evaluate the run in ``run_dir``; results go to ``out`` (default: the run folder)."""
+             out: str | os.PathLike | None = None, batch_size: int = 8, robustness: bool = True) -> dict:
+    """Evaluate the run in ``run_dir``; results go to ``out`` (default: the run folder).
+
+    With ``robustness`` the perturbation grid of :mod:`lungseg_lib.robustness` is scored too
+    (``robustness.csv``; its severity-0 rows are this evaluation's own predictions).
+    """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .data import load_arrays
+    from .data import load_arrays, portable_path
     from .inference import TrainedModel
 
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir
     model = TrainedModel(run_dir)
-    root, pairs = _pairs(run_dir, data, split)
+    root, pairs = evaluation_pairs(run_dir, data, split)
     if not pairs:
         raise ValueError(f"{root}: no image/mask pairs to evaluate")
     images, masks = load_arrays(pairs, model.size)
@@ -84,15 +103,25 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 500)).astype(int))
     runs.write_csv(out / runs.ROC, pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep],
                                                  "threshold": np.minimum(thr[keep], 1.0)}))
+    robust_seconds = None
+    if robustness:
+        from .robustness import ROBUSTNESS, robustness_table
+
+        t0 = time.perf_counter()
+        grid = robustness_table(model, [p.name for p in pairs], images, truth, clean_prob=prob,
+                                batch_size=batch_size)
+        runs.write_csv(out / ROBUSTNESS, grid)
+        robust_seconds = round(time.perf_counter() - t0, 1)
     training = runs.read_json(run_dir / "training.json") if (run_dir / "training.json").exists() else {}
     metrics = {
-        "model": model.config["model"], "profile": model.config["profile"], "run_dir": str(run_dir),
-        "data_root": str(root), "split": split, "n_images": len(pairs), "image_size": model.size,
+        "model": model.config["model"], "profile": model.config["profile"],
+        "run_dir": portable_path(run_dir, REPO_ROOT), "data_root": portable_path(root, REPO_ROOT), "split": split, "n_images": len(pairs), "image_size": model.size,
         "raw": {k: summarize(table[k]) for k in REPORTED if np.isfinite(table[k]).all()},
         "post": {k: summarize(table[f"{k}_post"]) for k in REPORTED if np.isfinite(table[f"{k}_post"]).all()},
         "roc_auc": float(roc_auc_score(y, p)) if 0 < y.mean() < 1 else None,
         "timings": {"train_seconds": training.get("train_seconds"), "epochs_run": training.get("epochs_run"),
-                    "inference_ms_per_image": infer_ms, "post_ms_per_image": 1000 * post_seconds / len(pairs)},
+                    "inference_ms_per_image": infer_ms, "post_ms_per_image": 1000 * post_seconds / len(pairs),
+                    "robustness_seconds": robust_seconds},
         "training": training,
     }
     runs.write_json(out / runs.METRICS, metrics)

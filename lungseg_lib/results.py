@@ -121,7 +121,7 @@ def resolve_profile(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
 
 def run_dir(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> Path:
     """The run folder of ``model`` under ``profile``."""
-    return runs.run_dir_for(profile, model, repo_path(runs_dir))
+    return repo_path(runs_dir) / profile / model
 
 
 def read_metrics(path: Path) -> dict | None:

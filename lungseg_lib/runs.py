@@ -18,9 +18,10 @@ CONFIG, HISTORY, METRICS, PER_IMAGE, ROC = "config.json", "history.csv", "metric
 CHECKPOINTS, STATE, MODEL, PREDICTIONS = "checkpoints", "checkpoints/state.json", "model.keras", "predictions"
 
 
-def run_dir_for(profile: str, model: str, root: str | os.PathLike = RUNS_DIR) -> Path:
-    """The default run folder of ``model`` trained with ``profile``."""
-    return Path(root) / profile / model
+def run_dir_for(profile: str, model: str, seed: int = 0, root: str | os.PathLike = RUNS_DIR) -> Path:
+    """The default run folder of ``model`` trained with ``profile`` and ``seed``:
+    ``runs/<profile>/<model>/seed<seed>``."""
+    return Path(root) / profile / model / f"seed{int(seed)}"
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -71,7 +71,25 @@ def environment() -> dict:
     return {"git_commit": commit, "git_dirty_library": dirty, "tensorflow": tf.__version__,
             "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version(),
             "device": ", ".join(gpu_names) if gpus else f"CPU ({platform.processor() or platform.machine()},"
-                      f" {os.cpu_count()} cores)", "gpus": len(gpus)}
+                      f" {os.cpu_count()} cores)", "gpus": len(gpus), **cpu_info()}
+
+
+def cpu_info() -> dict:
+    """The CPU's model, its widest vector instruction set and oneDNN's settings: TensorFlow's
+    oneDNN kernels pick their code path by instruction set, so results can differ between CPUs."""
+    flags, name = set(), platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+            elif line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    isa = next((i for i in ("avx512_bf16", "avx512_vnni", "avx512f", "avx2", "avx", "sse4_2") if i in flags),
+               "unknown")
+    return {"cpu_model": name, "cpu_isa": isa,
+            "onednn": {k: os.environ.get(k, "unset") for k in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")}}
 
 
 def _optimizer(config: dict):
@@ -96,7 +114,7 @@ def learning_rate_at(config: dict, epoch: int) -> float:
         return lr
     if schedule.get("kind") != "step":
         raise ValueError(f"unknown lr_schedule {schedule!r}; supported: {{kind: step, step_epochs, factor}}")
-    return lr * schedule["factor"] ** (epoch // schedule["step_epochs"])
+    return lr * schedule["factor"] ** math.floor(epoch / schedule["step_epochs"] + 1e-9)
 
 
 def build_compiled_model(config: dict):
@@ -132,10 +150,22 @@ def _setup_device(config: dict):
     return tf.distribute.get_strategy()
 
 
+def recorded_config(config: dict) -> dict:
+    """``config`` as config.json records it: JSON types, and data and split paths relative to
+    the repository (or the data folder's name), never a machine's absolute path."""
+    from .data import portable_path
+
+    out = json.loads(json.dumps(config, default=str))
+    for key in ("data", "split"):
+        if out[key] not in (None, "synthetic"):
+            out[key] = portable_path(out[key], REPO_ROOT)
+    return out
+
+
 def check_same_config(run_dir: Path, config: dict) -> None:
     """Raise TrainingError when the run folder was made with other parameters than ``config``."""
     old = runs.read_json(run_dir / runs.CONFIG)["config"]
-    new = json.loads(json.dumps(config, default=str))
+    new = recorded_config(config)
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if diff:
         raise TrainingError(f"{run_dir} holds a run with other parameters ({', '.join(diff)}); "
@@ -150,7 +180,7 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
     """
     import shutil
 
-    from .data import fingerprint, load_arrays, load_split
+    from .data import fingerprint, load_arrays, load_split, portable_path
     from .pipeline import Augment, eval_dataset, steps_per_epoch, train_dataset
 
     run_dir = Path(run_dir)
@@ -170,7 +200,8 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
         check_same_config(run_dir, config)
     else:
         runs.write_json(run_dir / runs.CONFIG, {
-            "config": config, "data_root": str(root), "split_file": str(split_path),
+            "config": recorded_config(config), "data_root": portable_path(root, REPO_ROOT),
+            "split_file": portable_path(split_path, REPO_ROOT),
             "data_fingerprint": fingerprint(split["train"] + split["val"] + split["test"]),
             "split_sizes": {k: len(v) for k, v in split.items()}, "environment": environment()})
 
@@ -222,6 +253,8 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
     summary = {"epochs_run": saver.state["epochs_done"], "best_epoch": saver.state["best_epoch"],
                "best_val_dice": saver.state["best_val_dice"], "stopped": saver.state["stopped"] or "epochs",
                "train_seconds": round(saver.state["seconds"], 1),
+               "mean_load_1min": round(float(np.mean(saver.state["load_1min"])), 2)
+               if saver.state.get("load_1min") else None,
                "params": int(model.count_params())}
     runs.write_json(run_dir / "training.json", summary)
     return summary
@@ -278,11 +311,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.model.save_weights(self.ckpt / f"{tag}.weights.h5")
         _save_optimizer(self.model, self.ckpt / f"{tag}.optimizer.npz")
         val = logs.get("val_dice", -1.0)
-        if val > self.state["best_val_dice"]:
-            self.state.update(best_val_dice=val, best_epoch=epoch + 1, best=tag, wait=0)
-        else:
-            self.state["wait"] += 1
+        improved = val > self.state["best_val_dice"]
+        if improved:  # the selection rule: the best epoch by validation Dice
+            self.state.update(best_val_dice=val, best_epoch=epoch + 1, best=tag)
+        if self.config.get("early_stopping_monitor", "val_dice") == "val_loss":
+            loss = logs.get("val_loss", math.inf)
+            improved = loss < self.state.get("best_val_loss", math.inf)
+            if improved:
+                self.state["best_val_loss"] = loss
+        self.state["wait"] = 0 if improved else self.state["wait"] + 1
         self.history.append({"epoch": epoch + 1, **logs, "seconds": round(seconds, 2)})
+        # how busy the machine was (1-minute load average at each epoch's end), for the cost table
+        self.state["load_1min"] = self.state.get("load_1min", []) + [round(os.getloadavg()[0], 2)]
         runs.write_csv(self.run_dir / runs.HISTORY, pd.DataFrame(self.history))
         self.state.update(epochs_done=epoch + 1, last=tag, seconds=self.state["seconds"] + seconds)
         patience = self.config["early_stopping_patience"]

@@ -30,7 +30,8 @@ TRAIN_CASES = [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY_TRAINING el
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 RECIPE_KEYS = {"loss", "optimizer", "learning_rate", "momentum", "weight_decay", "l2", "batch_size",
-               "epochs", "early_stopping_patience", "lr_schedule", "image_size", "source"}
+               "epochs", "early_stopping_patience", "early_stopping_monitor", "lr_schedule", "image_size",
+               "source"}
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ def test_registry_and_recipes():
     r = M.get_spec("nasnet_decoder").recipe
     assert (r["batch_size"], r["epochs"], r["image_size"]) == (4, 100, 256)
     assert r["lr_schedule"] == {"kind": "step", "step_epochs": 5, "factor": 0.5}
-    assert M.get_spec("unet3_compact").recipe["l2"] == 0.01
+    compact = M.get_spec("unet3_compact").recipe
+    assert compact["l2"] == 0.01 and compact["early_stopping_monitor"] == "val_loss"  # Ainala: "validation loss"
     M.get_spec("unet").recipe["epochs"] = -1  # get_spec hands out a copy
     assert M.get_spec("unet").recipe["epochs"] == 50
 
@@ -122,9 +124,9 @@ def test_head_and_l2_overrides(tmp_path):
     m = M.build_model("unet22", (32, 32), head="logits", base_filters=4)
     assert m.output.shape == (None, 32, 32, 1) and m.layers[-1].get_config()["activation"] == "linear"
     m = M.build_model("unet3_compact", (64, 64, 1), filters=4, l2=0.01)
-    assert len(m.losses) == 11  # 10 conv kernels + the head conv
+    assert len(m.losses) == 13  # 10 conv kernels, 2 transposed-conv kernels, the head conv
     m.save(tmp_path / "l2.keras")
-    assert len(keras.models.load_model(tmp_path / "l2.keras").losses) == 11
+    assert len(keras.models.load_model(tmp_path / "l2.keras").losses) == 13
 
 
 def test_mixed_precision_head_is_float32(batch):
@@ -145,7 +147,7 @@ def test_param_table_at_256_matches_committed_csv(tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "params.csv"]  # no temp file left
     params = dict(zip(table.name, table.params))
     assert abs(params["nasnet_decoder"] - 6.66e6) < 0.01e6
-    assert params["unet22"] == 5_432_961  # paper: 5,469,473 (see unet22 docstring)
+    assert params["unet22"] == 5_473_345  # paper: 5,469,473 (our Table I reading, see unet22 docstring)
     with open(REPO / "docs/model_params.csv") as f:
         assert [r["name"] for r in csv.DictReader(f)] == M.list_models()
 
@@ -193,3 +195,20 @@ def test_keras_save_load_and_weights_path(name, tiny, batch, tmp_path):
     keras.utils.set_random_seed(1)
     again = M.build_model(name, (64, 64, 1), weights_path=tmp_path / "m.weights.h5", **TINY[name])
     np.testing.assert_array_equal(model.predict(batch[0], verbose=0), again.predict(batch[0], verbose=0))
+
+
+def test_compact_unet_upsamples_with_transposed_convolutions(tiny):
+    """Ainala's abstract: "the decoder uses transposed convolutions to up-sample"."""
+    kinds = {type(layer).__name__ for layer in tiny("unet3_compact").layers}
+    assert "Conv2DTranspose" in kinds and "UpSampling2D" not in kinds
+
+
+def test_unet22_follows_table_one_layer_names():
+    """The Table I reading: conv2d_1..conv2d_21 + head, 4 max-pools, 4 up-samplings, 3 channels in."""
+    model = M.build_model("unet22", (64, 64, 1), base_filters=4)
+    names = [layer.name for layer in model.layers]
+    assert [n for n in names if n.startswith("conv2d_")] == [f"conv2d_{i}" for i in range(1, 22)]
+    assert sum(n.startswith("max_pooling2d_") for n in names) == 4
+    assert sum(n.startswith("up_sampling2d_") for n in names) == 4
+    assert model.get_layer("conv2d_1").input.shape[-1] == 3
+    assert model.get_layer("conv2d_9").filters == 8 and model.get_layer("conv2d_18").filters == 16

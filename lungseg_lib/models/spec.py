@@ -32,10 +32,11 @@ class ModelSpec:
 
 def recipe(*, loss, optimizer, learning_rate, batch_size, epochs, source, image_size=256,
            momentum=None, weight_decay=None, l2=None, early_stopping_patience=None,
-           lr_schedule=None) -> dict:
+           early_stopping_monitor="val_dice", lr_schedule=None) -> dict:
     """Build a training-recipe dict with every key the training engine reads."""
     assert loss in LOSSES and optimizer in OPTIMIZERS, (loss, optimizer)
     return dict(loss=loss, optimizer=optimizer, learning_rate=learning_rate, momentum=momentum,
                 weight_decay=weight_decay, l2=l2, batch_size=batch_size, epochs=epochs,
-                early_stopping_patience=early_stopping_patience, lr_schedule=lr_schedule,
+                early_stopping_patience=early_stopping_patience,
+                early_stopping_monitor=early_stopping_monitor, lr_schedule=lr_schedule,
                 image_size=image_size, source=source)

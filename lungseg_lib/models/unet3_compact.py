@@ -11,10 +11,13 @@ from .spec import ModelSpec, recipe
 
 def build_unet3_compact(input_shape=(256, 256, 1), num_classes=2, head="sigmoid", filters=64,
                         levels=3):
-    """`levels` (3) resolution levels of `filters` (64) channels each, 2x conv-BN-ReLU per level,
-    2x2 max-pool down, UpSampling2D(2) + concatenated skip up, 1x1 conv + sigmoid.
+    """`levels` (3) resolution levels of `filters` (64) channels each (the paper's numbers).
 
-    The paper's L2 0.01 kernel regularizer is in the recipe; `build_model(..., l2=0.01)` applies it.
+    Encoder: 2x conv-BN-ReLU per level, 2x2 max-pool down. Decoder: a 2x2 stride-2
+    transposed convolution up ("the decoder uses transposed convolutions to up-sample", the
+    paper's abstract), the skip concatenated, 2x conv-BN-ReLU. Head: 1x1 conv + sigmoid.
+    Two convolutions per level and batch normalisation are our choice (the paper is silent).
+    The paper's L2 0.01 is in the recipe; `build_model(..., l2=0.01)` puts it on every kernel.
     """
     inputs = keras.Input(input_shape, name="image")
     x, skips = inputs, []
@@ -25,7 +28,7 @@ def build_unet3_compact(input_shape=(256, 256, 1), num_classes=2, head="sigmoid"
         for i in range(2):
             x = conv_bn_relu(x, filters, name=f"enc{level}_{i}")
     for level in reversed(range(levels - 1)):
-        x = layers.UpSampling2D(2, name=f"up{level}")(x)
+        x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         for i in range(2):
             x = conv_bn_relu(x, filters, name=f"dec{level}_{i}")
@@ -40,7 +43,7 @@ SPEC = ModelSpec(
     head="sigmoid",
     recipe=recipe(
         loss="bce", optimizer="adam", learning_rate=1e-4, batch_size=4, epochs=50,
-        early_stopping_patience=5, l2=0.01, image_size=256,
+        early_stopping_patience=5, early_stopping_monitor="val_loss", l2=0.01, image_size=256,
         source=("paper: BCE, Adam lr 1e-4, 50 epochs with early stopping (patience 5), batch 4, "
                 "L2 0.01 on conv kernels; our choice: 256 px")),
     size_multiple=4,
