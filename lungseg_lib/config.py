@@ -7,7 +7,6 @@ Precedence (later wins): :data:`DEFAULTS` < the model's recipe (``get_spec(name)
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
@@ -25,7 +24,8 @@ DEFAULTS: dict = {
     "early_stopping_monitor": "val_dice",  # val_dice (higher is better) or val_loss (lower)
     "schedule_scaling": None,  # None, or "proportional": a recipe's step schedule is stretched
                                # or compressed by epochs / the recipe's epochs
-    "augment": True, "seed": 0, "deterministic": True,
+    "augment": True, "augment_strength": "default",  # default | strong (pipeline.AUGMENTS)
+    "seed": 0, "deterministic": True,
     "mixed_precision": "auto",   # auto: on when a GPU is visible
     "strategy": "auto",          # auto | default | mirrored (all visible GPUs)
     "model_kwargs": {}, "post_k": 2, "recipe_source": "",

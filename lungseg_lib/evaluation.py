@@ -105,13 +105,15 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
                                                  "threshold": np.minimum(thr[keep], 1.0)}))
     robust_seconds = None
     if robustness:
-        from .robustness import ROBUSTNESS, robustness_table
+        from .robustness import EXAMPLE, ROBUSTNESS, robustness_table, save_example
 
         t0 = time.perf_counter()
         grid = robustness_table(model, [p.name for p in pairs], images, truth, clean_prob=prob,
                                 batch_size=batch_size)
-        runs.write_csv(out / ROBUSTNESS, grid)
         robust_seconds = round(time.perf_counter() - t0, 1)
+        runs.write_csv(out / ROBUSTNESS, grid)
+        first = int(np.argmin([p.name for p in pairs]))  # the example image: the first by name
+        save_example(model, pairs[first].name, images[first], out / EXAMPLE)
     training = runs.read_json(run_dir / "training.json") if (run_dir / "training.json").exists() else {}
     metrics = {
         "model": model.config["model"], "profile": model.config["profile"],

@@ -31,6 +31,21 @@ class Augment:
     gamma: float = 0.1
 
 
+#: named augmentation strengths (config key ``augment_strength``). "strong" widens only the
+#: intensity ranges (brightness, contrast, gamma): the robustness remedy of the book.
+AUGMENTS = {"default": Augment(), "strong": Augment(brightness=0.3, contrast=0.5, gamma=0.5)}
+
+
+def augment_for(config: dict) -> Augment | None:
+    """The config's augmentation (None when ``augment`` is off); unknown strengths raise ValueError."""
+    if not config["augment"]:
+        return None
+    strength = config.get("augment_strength", "default")
+    if strength not in AUGMENTS:
+        raise ValueError(f"unknown augment_strength {strength!r}; valid: {', '.join(AUGMENTS)}")
+    return AUGMENTS[strength]
+
+
 def _affine(seed, size: int, aug: Augment):
     """A projective-transform vector (8 numbers) mapping output to input coordinates."""
     u = tf.random.stateless_uniform([4], seed=seed, minval=-1.0, maxval=1.0)

@@ -28,7 +28,7 @@ from . import runs
 from .metrics import dice, iou
 from .postprocess import keep_largest_components
 
-ROBUSTNESS = "robustness.csv"
+ROBUSTNESS, EXAMPLE = "robustness.csv", "robustness_example.npz"
 SEVERITIES = (0, 1, 2, 3, 4, 5)
 
 #: family -> its parameter at severities 1..5 (MedMNIST-C, ChestMNIST).
@@ -140,6 +140,35 @@ def robustness_table(model, names: list[str], images: np.ndarray, truth: np.ndar
     return pd.DataFrame(rows)
 
 
+def save_example(model, name: str, image: np.ndarray, path: str | os.PathLike,
+                 families=tuple(DIRECTION) + ("contrast_up", "contrast_down"), seed: int = 0) -> Path:
+    """Predicted masks (after post-processing) of one image at every severity of ``families``,
+    saved as ``NAME`` + one packed-bit array per ``family/severity`` (the book draws them
+    without TensorFlow). The perturbed image itself is ``perturb(image, family, severity)``."""
+    families, _ = check_grid(families)
+    keys, batch = [], []
+    for family in families:
+        for severity in SEVERITIES:
+            keys.append(f"{family}/{severity}")
+            batch.append(perturb(image, family, severity, image_seed(name, seed)))
+    prob = model.probability(np.stack(batch))
+    masks = {k: np.packbits(keep_largest_components(p > 0.5, model.post_k).mask) for k, p in zip(keys, prob)}
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez_compressed(tmp, name=np.array(name), shape=np.array(image.shape[:2]), **masks)
+    os.replace(tmp, path)
+    return path
+
+
+def load_example(path: str | os.PathLike) -> tuple[str, dict[tuple[str, int], np.ndarray]]:
+    """The image name and ``{(family, severity): mask}`` of a :func:`save_example` file."""
+    with np.load(path) as z:
+        shape = tuple(z["shape"])
+        masks = {(k.split("/")[0], int(k.split("/")[1])): np.unpackbits(z[k])[: shape[0] * shape[1]]
+                 .reshape(shape).astype(bool) for k in z.files if "/" in k}
+        return str(z["name"]), masks
+
+
 def run_robustness(run_dir: str | os.PathLike, data: str | None = None, split: str = "test",
                    out: str | os.PathLike | None = None, families=None, severities=None,
                    seed: int = 0) -> dict:
@@ -158,6 +187,8 @@ def run_robustness(run_dir: str | os.PathLike, data: str | None = None, split: s
                              families, severities, seed)
     seconds = time.perf_counter() - t0
     path = runs.write_csv(Path(out or run_dir) / ROBUSTNESS, table)
+    first = int(np.argmin([p.name for p in pairs]))
+    save_example(model, pairs[first].name, images[first], Path(out or run_dir) / EXAMPLE, seed=seed)
     return {"path": str(path), "rows": len(table), "predictions": len(pairs) * len(families) * len(
         [s for s in severities if s]) + (len(pairs) if 0 in severities else 0), "seconds": round(seconds, 1)}
 

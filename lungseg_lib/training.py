@@ -164,8 +164,13 @@ def recorded_config(config: dict) -> dict:
 
 def check_same_config(run_dir: Path, config: dict) -> None:
     """Raise TrainingError when the run folder was made with other parameters than ``config``."""
+    from .config import DEFAULTS
+
     old = runs.read_json(run_dir / runs.CONFIG)["config"]
     new = recorded_config(config)
+    # a key added to the engine after the run started counts as its default there
+    old = {**{k: v for k, v in recorded_config({**DEFAULTS, "data": None, "split": None}).items()
+              if k not in old}, **old}
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if diff:
         raise TrainingError(f"{run_dir} holds a run with other parameters ({', '.join(diff)}); "
@@ -181,7 +186,7 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
     import shutil
 
     from .data import fingerprint, load_arrays, load_split, portable_path
-    from .pipeline import Augment, eval_dataset, steps_per_epoch, train_dataset
+    from .pipeline import augment_for, eval_dataset, steps_per_epoch, train_dataset
 
     run_dir = Path(run_dir)
     if force and run_dir.exists():
@@ -231,7 +236,7 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
     if state["stopped"] is None and state["epochs_done"] < config["epochs"]:
         try:
             model.fit(train_dataset(x_train, y_train, batch, config["seed"], state["epochs_done"],
-                                    config["epochs"], Augment() if config["augment"] else None),
+                                    config["epochs"], augment_for(config)),
                       steps_per_epoch=steps_per_epoch(len(x_train), batch),
                       initial_epoch=state["epochs_done"], epochs=config["epochs"],
                       validation_data=eval_dataset(x_val, y_val, batch), callbacks=callbacks, shuffle=False,

@@ -35,3 +35,13 @@ def real_ct_dir() -> Path:
             return Path(d)
     pytest.skip("real CT (ct-64.nrrd, wholeLung-64.nrrd) not found: set LUNGSEG_CT_DATA or put it "
                 "in ../shared/data/ct_cip")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """`lungseg train --model unet --profile smoke` into a fresh folder (through papermill)."""
+    from lungseg_lib import cli
+
+    run_dir = tmp_path_factory.mktemp("runs") / "unet"
+    assert cli.main(["train", "--model", "unet", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
+    return run_dir

@@ -19,15 +19,7 @@ from lungseg_lib.config import resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_FILES = ("config.json", "history.csv", "train.ipynb", "metrics.json", "per_image.csv", "roc.csv",
-             "model.keras", "training.json")
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """`lungseg train --model unet --profile smoke` into a fresh folder (through papermill)."""
-    run_dir = tmp_path_factory.mktemp("runs") / "unet"
-    assert cli.main(["train", "--model", "unet", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
-    return run_dir
+             "model.keras", "training.json", "robustness.csv", "robustness_example.npz")
 
 
 def test_smoke_train_makes_complete_run_folder(smoke_run, capsys):
