@@ -284,17 +284,23 @@ def correlation_figure(table: pd.DataFrame, metric: str, correlations: pd.DataFr
 
 def curves_figure(history: pd.DataFrame):
     """Loss, Dice and IoU against epoch for every run (2 x 2 grid, the legend in the fourth
-    panel): training solid, validation dashed."""
+    panel): training solid, validation dashed; one colour per model, one line per seed."""
     apply_style()
     if history.empty:
         return message_figure("no training history yet")
+    if "seed" not in history:
+        history = history.assign(seed=0)
     fig, axes = plt.subplots(2, 2, figsize=(8.4, 6.2))
     panels, legend_ax = axes.ravel()[:3], axes.ravel()[3]
     colors = plt.get_cmap(PALETTE)
-    for i, (title, run) in enumerate(history.groupby("title", sort=False)):
-        for ax, key in zip(panels, ("loss", "dice", "iou")):
-            ax.plot(run["epoch"], run[key], color=colors(i), lw=1.2, marker="o", ms=2.5, label=title)
-            ax.plot(run["epoch"], run[f"val_{key}"], color=colors(i), lw=1.2, ls="--", marker="o", ms=2.5)
+    for i, (title, model_runs) in enumerate(history.groupby("title", sort=False)):
+        n_seeds = model_runs["seed"].nunique()
+        label = title + (f" ({n_seeds} seeds)" if n_seeds > 1 else "")
+        for j, (_, run) in enumerate(model_runs.groupby("seed")):
+            for ax, key in zip(panels, ("loss", "dice", "iou")):
+                ax.plot(run["epoch"], run[key], color=colors(i), lw=1.0, marker="o", ms=2,
+                        label=label if j == 0 else None)
+                ax.plot(run["epoch"], run[f"val_{key}"], color=colors(i), lw=1.0, ls="--", marker="o", ms=2)
     for ax, name in zip(panels, ("loss", "Dice", "IoU")):
         ax.set_xlabel("epoch")
         ax.set_title(name)
@@ -339,4 +345,62 @@ def ct_preprocessing_figure(steps: dict):
                       f"{n} x {n} px, lung mask outlined", fontsize=9)
     for ax in axes:
         ax.set_xlabel("mm")
+    return _finish(fig)
+
+
+# ---------------------------------------------------------------- robustness
+
+def robustness_figure(curves: pd.DataFrame, label: str = "Dice (post-processed)"):
+    """Small multiples, one panel per perturbation family: mean ``value`` against severity
+    (0 = clean) for every model (columns model, title, family, severity, value)."""
+    apply_style()
+    if curves.empty:
+        return message_figure("no robustness grid yet (robustness.csv in the run folders)")
+    families = list(dict.fromkeys(curves["family"]))
+    ncols = 5
+    nrows = -(-len(families) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(9.6, 2.1 * nrows + 0.6), sharex=True, sharey=True,
+                             squeeze=False)
+    colors = plt.get_cmap(PALETTE)
+    titles = list(dict.fromkeys(curves["title"]))
+    for ax, family in zip(axes.ravel(), families):
+        for i, title in enumerate(titles):
+            run = curves[(curves["family"] == family) & (curves["title"] == title)].sort_values("severity")
+            ax.plot(run["severity"], run["value"], color=colors(i), lw=1.2, marker="o", ms=2.5, label=title)
+        ax.set_title(family.replace("_", " "))
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    for ax in axes.ravel()[len(families):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("severity")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(label)
+    handles, labels = axes.ravel()[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 + 0.03 / nrows, 1, 1))
+    return _finish(fig)
+
+
+def severity_example_figure(images: dict, masks: dict, truth: np.ndarray, name: str = ""):
+    """One image at every severity (columns) of some perturbation families (rows), with the
+    prediction (after post-processing) outlined and the manual mask in green:
+    ``images[(family, severity)]``, ``masks[(family, severity)]``."""
+    apply_style()
+    families = list(dict.fromkeys(f for f, _ in images))
+    severities = sorted({s for _, s in images})
+    fig, axes = plt.subplots(len(families), len(severities), figsize=(1.5 * len(severities), 1.55 * len(families)),
+                             squeeze=False)
+    for r, family in enumerate(families):
+        for c, severity in enumerate(severities):
+            ax = axes[r, c]
+            ax.imshow(_rgb_overlay(images[(family, severity)], masks[(family, severity)], truth))
+            _off(ax)
+            if r == 0:
+                ax.set_title("clean" if severity == 0 else f"severity {severity}")
+            if c == 0:
+                ax.set_ylabel(family.replace("_", " "))
+    if name:
+        fig.suptitle(name, fontsize=9)
+    _legend(fig)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return _finish(fig)

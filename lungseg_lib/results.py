@@ -97,9 +97,17 @@ def metric_label(metric: str) -> str:
 # ---------------------------------------------------------------- profiles and runs
 
 def evaluated_models(profile: str, runs_dir: str | os.PathLike = "runs") -> list[str]:
-    """Registry models whose ``runs_dir/profile/model`` run has its metrics."""
-    root = repo_path(runs_dir)
-    return [m for m in registry_models() if runs.run_status(root / profile / m) == "evaluated"]
+    """Registry models with at least one evaluated seed under ``runs_dir/profile/model/``."""
+    return [m for m in registry_models() if seed_dirs(profile, m, runs_dir)]
+
+
+def seed_dirs(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> dict[int, Path]:
+    """``{seed: run folder}`` of the evaluated runs ``runs_dir/profile/model/seed<k>``, by seed."""
+    found = {}
+    for path in (repo_path(runs_dir) / profile / model).glob("seed*"):
+        if path.name[4:].isdigit() and runs.run_status(path) == "evaluated":
+            found[int(path.name[4:])] = path
+    return dict(sorted(found.items()))
 
 
 def best_profile(runs_dir: str | os.PathLike = "runs") -> str:
@@ -119,9 +127,10 @@ def resolve_profile(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
     return profile
 
 
-def run_dir(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> Path:
-    """The run folder of ``model`` under ``profile``."""
-    return repo_path(runs_dir) / profile / model
+def run_dir(profile: str, model: str, runs_dir: str | os.PathLike = "runs", seed: int = 0) -> Path:
+    """The run folder of ``model`` under ``profile`` with ``seed`` (the figures of single runs
+    show seed 0)."""
+    return runs.run_dir_for(profile, model, seed, repo_path(runs_dir))
 
 
 def read_metrics(path: Path) -> dict | None:
@@ -137,6 +146,36 @@ def read_config(path: Path) -> dict | None:
 def read_per_image(path: Path) -> pd.DataFrame | None:
     """``per_image.csv`` of a run folder, or None when missing."""
     return pd.read_csv(path / runs.PER_IMAGE) if (path / runs.PER_IMAGE).exists() else None
+
+
+def seed_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame | None:
+    """``per_image.csv`` of every evaluated seed, stacked with a ``seed`` column (None if none)."""
+    frames = [read_per_image(path).assign(seed=seed) for seed, path in seed_dirs(profile, model, runs_dir).items()]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def mean_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame | None:
+    """Per-image scores averaged over the evaluated seeds (one row per test image, the seed count
+    in ``n_seeds``); the descriptive columns (source, label, brightness, ...) are the images'."""
+    stacked = seed_per_image(profile, model, runs_dir)
+    if stacked is None:
+        return None
+    keys = ["name", "source", "label"]
+    scores = stacked.drop(columns="seed").groupby(keys, as_index=False, sort=False).mean(numeric_only=True)
+    return scores.assign(n_seeds=stacked["seed"].nunique())
+
+
+def seed_spread(profile: str, model: str, runs_dir: str | os.PathLike = "runs",
+                metric: str = "dice_post") -> dict[str, float]:
+    """The test mean of ``metric`` in each seed, and their mean, standard deviation and range."""
+    stacked = seed_per_image(profile, model, runs_dir)
+    if stacked is None:
+        return {"n_seeds": 0.0, "mean": math.nan, "sd": math.nan, "min": math.nan, "max": math.nan}
+    per_seed = stacked.groupby("seed")[metric].mean()
+    return {"n_seeds": float(len(per_seed)), "mean": float(per_seed.mean()),
+            "sd": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else math.nan,
+            "min": float(per_seed.min()), "max": float(per_seed.max()),
+            **{f"seed{k}": float(v) for k, v in per_seed.items()}}
 
 
 def missing_message(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> str:
@@ -162,43 +201,63 @@ def _reported(model: str) -> str:
 
 
 def summary_frame(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
-    """One row per registry model with its run status and, when evaluated, raw/post Dice and
-    IoU summaries (dicts), test-set size, image size and training time."""
+    """One row per registry model: the status of its seed-0 run, its evaluated seeds, raw/post
+    Dice and IoU summaries (dicts: mean and bootstrap CI over the test images of the
+    seed-averaged per-image scores; ``*_seeds``: the spread of the test means over seeds),
+    test-set size, image size and the seed-0 training time."""
+    from .stats import summarize
+
     rows = []
     for _, spec in registry().iterrows():
         path = run_dir(profile, spec["name"], runs_dir)
         metrics = read_metrics(path) or {}
-        timings = metrics.get("timings", {})
+        scores = mean_per_image(profile, spec["name"], runs_dir)
+        columns = {f"{m}{suffix}": f"{m}_{kind}" for m in METRICS for kind, suffix in (("raw", ""), ("post", "_post"))}
         rows.append({
             "model": spec["name"], "title": spec["title"], "profile": profile,
             "status": runs.run_status(path), "n_images": metrics.get("n_images"),
-            "image_size": metrics.get("image_size"), "train_seconds": timings.get("train_seconds"),
-            **{f"{m}_{kind}": metrics.get(kind, {}).get(m) for m in METRICS for kind in ("raw", "post")},
+            "image_size": metrics.get("image_size"),
+            "train_seconds": metrics.get("timings", {}).get("train_seconds"),
+            "seeds": " ".join(map(str, seed_dirs(profile, spec["name"], runs_dir))),
+            **{key: None if scores is None else summarize(scores[col]) for col, key in columns.items()},
+            **{f"{key}_seeds": seed_spread(profile, spec["name"], runs_dir, col) for col, key in columns.items()},
         })
     return pd.DataFrame(rows)
 
 
+def fmt_spread(spread: dict, digits: int = 4) -> str:
+    """``sd (min-max)`` of a :func:`seed_spread` over several seeds; ``one seed`` or ``missing``."""
+    if not spread["n_seeds"]:
+        return "missing"
+    if spread["n_seeds"] < 2:
+        return "one seed"
+    return f"{spread['sd']:.{digits}f} ({spread['min']:.3f}-{spread['max']:.3f})"
+
+
 def results_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
-    """Table 1: every registry model, Dice and IoU (mean [95% CI]) without and with
-    post-processing, next to the values the paper reports (labelled as reported). One row
-    per model; a run that does not exist says so in ``Run`` and ``missing`` in the scores."""
+    """Table 1: every registry model, Dice and IoU (mean over seeds [95% bootstrap CI over the
+    test images]) without and with post-processing, the seed spread, next to the values the
+    paper reports (labelled as reported). One row per model; a run that does not exist says so
+    in ``Run`` and ``missing`` in the scores."""
     frame = summary_frame(profile, runs_dir)
     table = pd.DataFrame({
         "Model": frame["title"],
         "Run": [f"{p}/{m}" + ("" if s == "evaluated" else f" ({s})")
                 for p, m, s in zip(frame["profile"], frame["model"], frame["status"])],
+        "Seeds": frame["seeds"],
         "Test images": [("" if n is None or pd.isna(n) else str(int(n))) for n in frame["n_images"]],
     })
     for m, label in METRICS.items():
         table[f"{label} raw"] = [fmt_ci(s) for s in frame[f"{m}_raw"]]
         table[f"{label} post"] = [fmt_ci(s) for s in frame[f"{m}_post"]]
+        table[f"{label} post, seed SD (range)"] = [fmt_spread(s) for s in frame[f"{m}_post_seeds"]]
     table["Reported by the paper"] = [_reported(name) for name in frame["model"]]
     return table
 
 
 def metric_values(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[str, float]:
-    """Flat ``{f"{model}_{metric}_{raw|post}_{mean|ci_low|ci_high}": float}`` for gluing
-    (NaN for runs that are missing)."""
+    """Flat ``{f"{model}_{metric}_{raw|post}_{mean|ci_low|ci_high}": float}`` and the seed
+    spread ``..._seed_{n_seeds|sd|min|max}`` for gluing (NaN for runs that are missing)."""
     out = {}
     for _, row in summary_frame(profile, runs_dir).iterrows():
         for m in METRICS:
@@ -206,6 +265,8 @@ def metric_values(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[st
                 stat = row[f"{m}_{kind}"] if isinstance(row[f"{m}_{kind}"], dict) else {}
                 for key in ("mean", "ci_low", "ci_high"):
                     out[f"{row['model']}_{m}_{kind}_{key}"] = float(stat.get(key, math.nan))
+                for key in ("n_seeds", "sd", "min", "max"):
+                    out[f"{row['model']}_{m}_{kind}_seed_{key}"] = row[f"{m}_{kind}_seeds"][key]
     return out
 
 
@@ -213,10 +274,11 @@ def metric_values(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[st
 
 def per_image_long(profile: str, runs_dir: str | os.PathLike = "runs",
                    metric: str = "dice_post") -> pd.DataFrame:
-    """Long table (model, title, name, value) of one per-image metric over every evaluated run."""
+    """Long table (model, title, name, value) of one per-image metric, averaged over each model's
+    evaluated seeds."""
     frames = []
     for _, spec in registry().iterrows():
-        table = read_per_image(run_dir(profile, spec["name"], runs_dir))
+        table = mean_per_image(profile, spec["name"], runs_dir)
         if table is not None:
             frames.append(pd.DataFrame({"model": spec["name"], "title": spec["title"],
                                         "name": table["name"], "value": table[metric]}))
@@ -242,9 +304,25 @@ def paired_comparisons(profile: str, runs_dir: str | os.PathLike = "runs", refer
         if name in scores and reference in scores:
             both = scores[[name, reference]].dropna()
             row.update(paired_comparison(both[name], both[reference]) if len(both) >= 2 else {"n": len(both)})
+            row.update(seed_signs(profile, name, reference, runs_dir, metric))
         rows.append(row)
-    columns = ["model", "title", "n", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"]
+    columns = ["model", "title", "n", "mean_diff", "ci_low", "ci_high", "wilcoxon_p", "seeds", "seed_signs"]
     return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def seed_signs(profile: str, model: str, reference: str, runs_dir: str | os.PathLike = "runs",
+               metric: str = "dice_post") -> dict:
+    """The sign (``+``, ``-`` or ``0``) of the mean per-image difference model - reference in
+    every seed that both have, e.g. ``{"seeds": "0 1 2", "seed_signs": "+ + -"}``."""
+    a, b = seed_per_image(profile, model, runs_dir), seed_per_image(profile, reference, runs_dir)
+    shared = sorted(set(a["seed"]) & set(b["seed"])) if a is not None and b is not None else []
+    signs = []
+    for seed in shared:
+        pair = a[a.seed == seed].set_index("name")[metric].to_frame("a").join(
+            b[b.seed == seed].set_index("name")[metric].to_frame("b"), how="inner")
+        diff = float((pair["a"] - pair["b"]).mean())
+        signs.append("+" if diff > 0 else "-" if diff < 0 else "0")
+    return {"seeds": " ".join(map(str, shared)), "seed_signs": " ".join(signs)}
 
 
 def paired_table(profile: str, runs_dir: str | os.PathLike = "runs", reference: str = REFERENCE_MODEL,
@@ -281,7 +359,7 @@ def gain_table(profile: str, runs_dir: str | os.PathLike = "runs", metric: str =
     """:func:`postprocessing_gain` for every registry model (missing runs marked)."""
     rows = []
     for _, spec in registry().iterrows():
-        table = read_per_image(run_dir(profile, spec["name"], runs_dir))
+        table = mean_per_image(profile, spec["name"], runs_dir)
         row = {"Model": spec["title"]}
         if table is None:
             row.update({"Images with removed components": "", "Images changed": "",
@@ -308,33 +386,55 @@ def rank_cases(table: pd.DataFrame, metric: str, n: int, present: set[str] | Non
 
 # ---------------------------------------------------------------- training curves
 
+def run_folders(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> dict[int, Path]:
+    """``{seed: run folder}`` of every started run of ``model`` (finished or not), by seed."""
+    found = {int(p.name[4:]): p for p in (repo_path(runs_dir) / profile / model).glob("seed*")
+             if p.name[4:].isdigit() and (p / runs.CONFIG).exists()}
+    return dict(sorted(found.items()))
+
+
 def history_long(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
-    """Every run's history.csv stacked, with columns model, title (marked when the run is
-    unfinished), epoch and the metrics."""
+    """Every run's history.csv stacked (every seed), with columns model, title (marked when the
+    run is unfinished), seed, epoch and the metrics."""
     frames = []
     for _, spec in registry().iterrows():
-        path = run_dir(profile, spec["name"], runs_dir)
-        if (path / runs.HISTORY).exists():
-            done = runs.run_status(path) in ("trained", "evaluated")
-            title = spec["title"] + ("" if done else " (unfinished)")
-            frames.append(pd.read_csv(path / runs.HISTORY).assign(model=spec["name"], title=title))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "title", "epoch"])
+        for seed, path in run_folders(profile, spec["name"], runs_dir).items():
+            if (path / runs.HISTORY).exists():
+                done = runs.run_status(path) in ("trained", "evaluated")
+                title = spec["title"] + ("" if done else " (unfinished)")
+                frames.append(pd.read_csv(path / runs.HISTORY).assign(model=spec["name"], title=title, seed=seed))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["model", "title", "seed", "epoch"])
 
 
 def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
-    """Per model: status, epochs run, best epoch and validation Dice, training time, parameters."""
+    """One row per run (model and seed): status, epochs run, best epoch and validation Dice,
+    wall time of training, how busy the machine was (mean 1-minute load average over the
+    epochs, on a machine with the run's cores), and parameters."""
     rows = []
     for _, spec in registry().iterrows():
-        path = run_dir(profile, spec["name"], runs_dir)
-        info = runs.read_json(path / "training.json") if (path / "training.json").exists() else {}
-        config = (read_config(path) or {}).get("config", {})
-        rows.append({"Model": spec["title"], "Status": runs.run_status(path),
-                     "Epochs": info.get("epochs_run", ""), "Planned": config.get("epochs", ""),
-                     "Best epoch": info.get("best_epoch", ""),
-                     "Best val. Dice": f"{info['best_val_dice']:.4f}" if "best_val_dice" in info else "",
-                     "Train time (min)": f"{info['train_seconds'] / 60:.1f}" if info.get("train_seconds") else "",
-                     "Parameters": f"{info['params'] / 1e6:.2f} M" if info.get("params") else ""})
+        for seed, path in run_folders(profile, spec["name"], runs_dir).items():
+            info = runs.read_json(path / "training.json") if (path / "training.json").exists() else {}
+            config = (read_config(path) or {}).get("config", {})
+            rows.append({"Model": spec["title"], "Seed": seed, "Status": runs.run_status(path),
+                         "Epochs": info.get("epochs_run", ""), "Planned": config.get("epochs", ""),
+                         "Best epoch": info.get("best_epoch", ""),
+                         "Best val. Dice": f"{info['best_val_dice']:.4f}" if "best_val_dice" in info else "",
+                         "Train time (min)": f"{info['train_seconds'] / 60:.1f}" if info.get("train_seconds") else "",
+                         "Mean load": f"{info['mean_load_1min']:.2f}" if info.get("mean_load_1min") else "",
+                         "Parameters": f"{info['params'] / 1e6:.2f} M" if info.get("params") else ""})
     return pd.DataFrame(rows)
+
+
+def training_seconds(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[str, float]:
+    """Total training wall time of every finished run of ``profile``, and how many runs."""
+    total, n = 0.0, 0
+    for model in registry_models():
+        for path in run_folders(profile, model, runs_dir).values():
+            if (path / "training.json").exists():
+                total += runs.read_json(path / "training.json").get("train_seconds") or 0.0
+                n += 1
+    return {"seconds": total, "runs": float(n)}
 
 
 # ---------------------------------------------------------------- data
@@ -353,11 +453,13 @@ def data_root(profile: str, runs_dir: str | os.PathLike = "runs", data_dir: str 
     configs = [c for c in (read_config(run_dir(profile, m, runs_dir)) for m in registry_models()) if c]
     synthetic = [c for c in configs if c["config"].get("data") == "synthetic"]
     if synthetic:
-        recorded = Path(synthetic[0]["data_root"])
+        recorded = repo_path(synthetic[0]["data_root"])
         return recorded if recorded.is_dir() else REPO_ROOT / "data" / recorded.name
     if os.environ.get("LUNGSEG_DATA"):
         return resolve_data_dir(None)
-    for candidate in [Path(c["data_root"]) for c in configs] + [REPO_ROOT / "data" / "montgomery"]:
+    recorded = [c for conf in configs for c in (repo_path(conf["data_root"]),
+                                                  REPO_ROOT / "data" / Path(conf["data_root"]).name)]
+    for candidate in recorded + [REPO_ROOT / "data" / "montgomery"]:
         if (candidate / "images").is_dir():
             return candidate
     raise DataError(NO_DATA)

@@ -196,3 +196,17 @@ def run_robustness(run_dir: str | os.PathLike, data: str | None = None, split: s
 def severity_means(table: pd.DataFrame, metric: str = "dice_post") -> pd.DataFrame:
     """Mean ``metric`` per family and severity (long form)."""
     return table.groupby(["family", "severity"], as_index=False)[metric].mean()
+
+
+def parameter_table() -> pd.DataFrame:
+    """The grid's families with their parameter at severities 1-5 and what it does."""
+    how = {"brightness": "x * f", "contrast": "(x - mean) * f + mean", "gamma": "x ** g",
+           "gaussian_noise": "x + N(0, sigma)", "gaussian_blur": "Gaussian kernel k, sigma = 0.15 k + 0.35",
+           "jpeg": "JPEG at quality q", "pixelate": "down by f (area), up (nearest)"}
+    rows = []
+    for family, values in FAMILIES.items():
+        rule = next(v for k, v in how.items() if family.startswith(k))
+        rows.append({"Family": family.replace("_", " "), "Operation": rule,
+                     **{f"severity {i}": f"{v:g}" for i, v in enumerate(values, start=1)},
+                     "Direction": DIRECTION.get(family, "")})
+    return pd.DataFrame(rows)

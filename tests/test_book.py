@@ -48,12 +48,12 @@ def built(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------- fake run folders
 
-def fake_run(runs_dir: Path, profile: str, model: str, dice: list[float], data_root="/nowhere",
-             data="/nowhere") -> Path:
+def fake_run(runs_dir: Path, profile: str, model: str, dice: list[float], data_root="nowhere",
+             data="nowhere", seed: int = 0) -> Path:
     """A minimal evaluated run folder with per-image Dice values ``dice`` (IoU = Dice / 2)."""
     from lungseg_lib.stats import summarize
 
-    path = runs_dir / profile / model
+    path = runs.run_dir_for(profile, model, seed, runs_dir)
     names = [f"IMG_{i}" for i in range(len(dice))]
     table = pd.DataFrame({"name": names, "source": "s", "label": "0", "brightness": np.linspace(0.2, 0.8, len(dice)),
                           "contrast": 0.2, "mask_fraction": 0.25, "removed_components": [1] + [0] * (len(dice) - 1),
@@ -61,7 +61,7 @@ def fake_run(runs_dir: Path, profile: str, model: str, dice: list[float], data_r
                           "iou": np.array(dice) / 2, "dice_post": dice, "iou_post": np.array(dice) / 2})
     runs.write_csv(path / runs.PER_IMAGE, table)
     runs.write_json(path / runs.CONFIG, {"config": {"model": model, "profile": profile, "data": data, "epochs": 3},
-                                         "data_root": str(data_root), "split_file": "/nowhere/split.csv",
+                                         "data_root": str(data_root), "split_file": "data/splits/nowhere.csv",
                                          "data_fingerprint": "abc", "environment": {"git_commit": "1234567890ab"}})
     runs.write_json(path / runs.METRICS, {
         "model": model, "profile": profile, "n_images": len(dice), "image_size": 64,
@@ -115,7 +115,7 @@ def test_paired_and_gain_tables(tmp_path):
     assert len(paired) == len(MODELS) - 1
     assert paired.loc["U-Net", "Mean difference"] == "-0.1000" and paired.loc["U-Net", "n"] == "4"
     assert paired.loc["SegNet", "Mean difference"].startswith("missing")
-    gain = results.postprocessing_gain(results.read_per_image(tmp_path / "cpu" / "unet"))
+    gain = results.postprocessing_gain(results.read_per_image(tmp_path / "cpu" / "unet" / "seed0"))
     assert gain["gain"] == pytest.approx(0.01) and gain["n_removed"] == 1 and gain["n_changed"] == 4
     assert results.gain_table("cpu", tmp_path).set_index("Model").loc["SegNet", "Mean Dice gain"] == "missing"
 
@@ -152,6 +152,61 @@ def test_claims_verdicts_follow_the_numbers(tmp_path):
         "better", "worse", "no clear difference"]
 
 
+def test_seeds_are_averaged_per_image_and_spread_is_reported(tmp_path):
+    fake_run(tmp_path, "cpu", "unet", [0.90, 0.92, 0.94], seed=0)
+    fake_run(tmp_path, "cpu", "unet", [0.80, 0.84, 0.88], seed=2)
+    runs.write_json(tmp_path / "cpu/unet/seed1" / runs.CONFIG, {"config": {}})  # started, not evaluated
+    assert list(results.seed_dirs("cpu", "unet", tmp_path)) == [0, 2]
+    mean = results.mean_per_image("cpu", "unet", tmp_path)
+    assert mean["dice_post"].tolist() == pytest.approx([0.85, 0.88, 0.91]) and (mean["n_seeds"] == 2).all()
+    spread = results.seed_spread("cpu", "unet", tmp_path)
+    assert (spread["mean"], spread["min"], spread["max"]) == pytest.approx((0.88, 0.84, 0.92))
+    assert spread["sd"] == pytest.approx(np.std([0.92, 0.84], ddof=1))
+    row = results.results_table("cpu", tmp_path).set_index("Model").loc["U-Net"]
+    assert row["Seeds"] == "0 2" and row["Dice post"].startswith("0.880 [")
+    assert row["Dice post, seed SD (range)"] == f"{spread['sd']:.4f} (0.840-0.920)"
+    assert results.metric_values("cpu", tmp_path)["unet_dice_post_seed_n_seeds"] == 2
+
+
+def test_verdicts_need_the_same_sign_in_every_seed(tmp_path):
+    assert claims.seed_direction(0.01, 0.02, "+ + +") == "better"
+    assert claims.seed_direction(0.01, 0.02, "+ - +") == "not separable"
+    assert claims.seed_direction(-0.02, -0.01, "- -") == "worse"
+    assert claims.seed_direction(-0.01, 0.02, "+ +") == "not separable"
+    reference = [0.90, 0.91, 0.92, 0.93, 0.94]
+    for seed, shift in ((0, 0.03), (1, 0.03), (2, -0.01)):  # better on average, not in seed 2
+        fake_run(tmp_path, "cpu", "nasnet_decoder", reference, seed=seed)
+        fake_run(tmp_path, "cpu", "unet", [v + shift for v in reference], seed=seed)
+    c = results.paired_comparisons("cpu", tmp_path).set_index("model").loc["unet"]
+    assert c["seeds"] == "0 1 2" and c["seed_signs"] == "+ + -" and c["ci_low"] > 0
+    assert "not separable from U-Net" in claims.comparison_claim("cpu", tmp_path)["Measured"]
+
+
+def test_intervention_verdict_from_the_robustness_grid(tmp_path):
+    from lungseg_lib import robustness_report
+
+    path = fake_run(tmp_path, "cpu", "nasnet_decoder", [0.9] * 6)
+    rows = []
+    for i in range(6):
+        for family in ("brightness_down", "brightness_up", "jpeg"):
+            for severity in (0, 3, 5):
+                hit = {"brightness_down": 0.05, "brightness_up": 0.002}.get(family, 0.0) * (severity > 0)
+                value = 0.9 - hit - 0.001 * i * (severity > 0)
+                rows.append({"name": f"IMG_{i}", "family": family, "severity": severity, "dice": value,
+                             "iou": value / 2, "dice_post": value, "iou_post": value / 2})
+    runs.write_csv(path / "robustness.csv", pd.DataFrame(rows))
+    verdict = claims.intervention_claim("cpu", tmp_path)
+    assert verdict["Verdict"] == f"partly: only darker images lose more than {claims.MIN_EFFECT} Dice"
+    assert "darker (brightness x0.7): Dice (post-processed) drop +0.05" in verdict["Measured"]
+    table = robustness_report.drop_table("cpu", tmp_path).set_index("Model")
+    assert table.loc["NASNet-Large-Decoder Net, severity 3", "brightness down"].startswith("+0.053 [")
+    assert table.loc["NASNet-Large-Decoder Net, severity 3", "gamma up"] == "not scored"
+    assert table.loc["U-Net, severity 5", "jpeg"] == "missing"
+    curves = robustness_report.curves("cpu", tmp_path)
+    assert set(curves["severity"]) == {0, 3, 5} and set(curves["model"]) == {"nasnet_decoder"}
+    assert claims.intervention_claim("cpu", tmp_path / "none")["Verdict"] == claims.NOT_MEASURED
+
+
 def test_comparison_verdict_once_every_model_is_evaluated(tmp_path):
     reference = [0.90, 0.91, 0.92, 0.93, 0.94]
     fake_run(tmp_path, "cpu", "nasnet_decoder", reference)
@@ -162,7 +217,7 @@ def test_comparison_verdict_once_every_model_is_evaluated(tmp_path):
     assert claims.comparison_claim("cpu", tmp_path)["Verdict"].startswith(f"partly: better than {len(MODELS) - 2} of")
     for model in MODELS[1:]:
         fake_run(tmp_path, "cpu", model, [0.95, 0.86, 0.97, 0.88, 0.94])
-    assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == "not shown: no clear difference from any model"
+    assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == "not shown: not separable from any model"
 
 
 def test_postprocessing_verdict_calls_tiny_gains_negligible(tmp_path):
@@ -316,7 +371,7 @@ def test_book_builds_from_smoke_runs_with_zero_warnings(built):
         assert (built / book.EXECUTED / f"{stem}.ipynb").exists(), stem
         assert (html / "book" / "_executed" / f"{stem}.html").exists(), stem
     for model in MODELS:
-        assert runs.run_status(built / "runs" / "smoke" / model) == "evaluated"
+        assert runs.run_status(built / "runs" / "smoke" / model / "seed0") == "evaluated"
     # the redirect page index.html declares no icon, so browsers fetch /favicon.ico
     assert (html / "favicon.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"  # an ICO file
     print(f"book built in {_BUILT['seconds']:.0f} s")

@@ -136,3 +136,19 @@ def test_model_stages_and_architecture_figure():
     assert _is_figure(fig)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "16x16x8" in texts and "decoder\nblock 2" in texts
+
+
+def test_robustness_figures(case):
+    rows = [{"model": m, "title": m.upper(), "family": f, "severity": s, "value": 0.9 - 0.01 * s}
+            for m in ("a", "b") for f in ("jpeg", "gamma_up", "pixelate") for s in range(6)]
+    fig = figures.robustness_figure(pd.DataFrame(rows))
+    panels = [ax for ax in fig.axes if ax.has_data()]
+    assert len(panels) == 3 and [ax.get_title() for ax in panels] == ["jpeg", "gamma up", "pixelate"]
+    assert len(panels[0].lines) == 2 and list(panels[0].lines[0].get_xdata()) == list(range(6))
+    assert figures.robustness_figure(pd.DataFrame(columns=["model"])).texts  # a message, no plot
+    images = {(f, s): case["image"] * (1 - 0.1 * s) for f in ("brightness_down", "gamma_up") for s in range(3)}
+    masks = {k: case["truth"] for k in images}
+    fig = figures.severity_example_figure(images, masks, case["truth"], "IMG_1")
+    grid = [ax for ax in fig.axes if ax.images]
+    assert len(grid) == 6 and grid[0].get_title() == "clean" and grid[2].get_title() == "severity 2"
+    assert grid[3].get_ylabel() == "gamma up"

@@ -1,0 +1,69 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Robustness: the same test images, perturbed
+# Dice against severity for every perturbation family and every model, each model's mean
+# drop at two severities with paired bootstrap CIs, and one test image at every severity of
+# the intensity families. The grid was scored when each run was evaluated
+# (`robustness.csv`, `lungseg robustness`); the prose is in the
+# [robustness chapter](../robustness.md).
+
+# %% tags=["parameters"]
+profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
+runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/seed<k>/ (relative to the repository root)
+data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, the fetched set
+figures_dir = "_build/figures"  # PNG and PDF copies of the figures
+model = "nasnet_decoder"  # the run whose example image is shown
+metric = "dice_post"  # per-image column of robustness.csv
+severities = [3, 5]  # severities of the drop table
+
+# %%
+from myst_nb import glue
+
+from lungseg_lib import claims, figures, results, robustness, robustness_report
+
+profile = results.resolve_profile(profile, runs_dir)
+curves = robustness_report.curves(profile, runs_dir, metric)
+fig = figures.robustness_figure(curves, results.metric_label(metric))
+figures.save(fig, "robustness_curves", results.repo_path(figures_dir))
+glue("fig_robustness", fig)
+glue("drop_table", results.html_table(robustness_report.drop_table(profile, runs_dir, severities, metric)))
+for key, value in robustness_report.drop_values(profile, runs_dir, severities, metric).items():
+    glue(f"rob_{key}", value, display=False)
+
+# %%
+example = robustness_report.example(profile, model, results.data_root(profile, runs_dir, data_dir), runs_dir)
+if example is None:
+    fig_example = figures.message_figure(results.missing_message(profile, model, runs_dir)
+                                         + " (or its robustness example)")
+else:
+    fig_example = figures.severity_example_figure(example["images"], example["masks"], example["truth"],
+                                                  example["name"])
+figures.save(fig_example, "robustness_example", results.repo_path(figures_dir))
+glue("fig_robustness_example", fig_example)
+glue("rob_model", results.title_of(model), display=False)
+glue("rob_example", example["name"] if example else "missing", display=False)
+
+# %%
+intervention = claims.intervention_claim(profile, runs_dir, metric)
+glue("rob_verdict", intervention["Verdict"], display=False)
+glue("rob_measured", intervention["Measured"], display=False)
+glue("rob_severity", float(claims.INTERVENTION_SEVERITY), display=False)
+glue("rob_darker", float(robustness.FAMILIES[claims.DARKER][claims.INTERVENTION_SEVERITY - 1]), display=False)
+glue("rob_lighter", float(robustness.FAMILIES[claims.LIGHTER][claims.INTERVENTION_SEVERITY - 1]), display=False)
+glue("rob_min_effect", claims.MIN_EFFECT, display=False)
+glue("rob_n_families", float(len(robustness.FAMILIES)), display=False)
+glue("rob_n_severities", float(len(robustness.SEVERITIES) - 1), display=False)
+glue("rob_reference", robustness.REFERENCE, display=False)
+glue("rob_parameters", results.html_table(robustness.parameter_table(), "Family"))
