@@ -519,6 +519,84 @@ def test_cli_fetch_sm512(tmp_path, sm_archive, monkeypatch, capsys):
     assert "--size: not for shenzhen-montgomery-512" in capsys.readouterr().err
 
 
+# ----------------------------------------------------------------------------- the shared copy
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shenzhen_montgomery_dir(real_data_dir: Path) -> Path:
+    if not any((real_data_dir / "images").glob("CHNCXR_*")):
+        pytest.skip(f"LUNGSEG_DATA={real_data_dir} is not the Shenzhen + Montgomery set")
+    return real_data_dir
+
+
+def recorded_fingerprints() -> set[str]:
+    """``data_fingerprint`` of every committed run trained on the Shenzhen + Montgomery set."""
+    found = set()
+    for path in REPO.glob("runs/*/**/config.json"):
+        info = json.loads(path.read_text())
+        if Path(str(info.get("data_root", ""))).name == "shenzhen_montgomery_512":
+            found.add(info["data_fingerprint"])
+    return found
+
+
+def shared_manifest(root: Path, names=None) -> list[dict]:
+    rows = [{k: r[k] for k in ("file", "source", "tb_label")} for r in manifest(root)]
+    return [r for r in rows if names is None or r["file"][:-4] in names]
+
+
+def test_layout_of_the_shared_copy_has_the_runs_fingerprint(real_data_dir, tmp_path):
+    """The archive's layout (data/cxr, data/masks) made from the shared copy, laid out by the
+    fetch code: the same pairs, bytes, manifest and fingerprint as the shared copy and the runs."""
+    from lungseg_lib.data import find_pairs, fingerprint
+
+    shared = shenzhen_montgomery_dir(real_data_dir)
+    assert verify_sums(shared) == 1408  # the committed list describes the shared copy
+    repo = tmp_path / f"MultiResUNet-lung-segmentation-{download.SM512_COMMIT}"
+    for src, dst in (("images", "cxr"), ("masks", "masks")):
+        (repo / "data" / dst).mkdir(parents=True)
+        for f in (shared / src).glob("*.png"):
+            (repo / "data" / dst / f.name).symlink_to(f)
+    out = layout_shenzhen_montgomery(repo, tmp_path / "shenzhen_montgomery_512", progress=False).out
+
+    for folder in ("images", "masks"):
+        assert sorted(p.name for p in (out / folder).iterdir()) == sorted(p.name for p in (shared / folder).iterdir())
+    assert manifest(out) == shared_manifest(shared)
+    ours, theirs = find_pairs(out), find_pairs(shared)
+    assert not ours.problems and len(ours.pairs) == 704
+    assert [(p.name, p.source, p.label) for p in ours.pairs] == [(p.name, p.source, p.label) for p in theirs.pairs]
+    recorded = recorded_fingerprints()
+    assert len(recorded) == 1, f"the committed runs record several data fingerprints: {recorded}"
+    assert fingerprint(ours.pairs) == fingerprint(theirs.pairs) == recorded.pop()
+    assert verify_sums(out) == 1408
+
+
+def test_fetched_subset_matches_the_shared_copy(real_data_dir, tmp_path, serve):
+    """A few real pairs in the pinned archive's layout, checked against the committed list
+    (those lines only), fetched over HTTP: the same bytes, manifest rows and fingerprint."""
+    from lungseg_lib.data import find_pairs, fingerprint
+
+    shared = shenzhen_montgomery_dir(real_data_dir)
+    names = ["CHNCXR_0001_0", "CHNCXR_0003_0", "MCUCXR_0001_0"]
+    names += [p.stem for p in sorted((shared / "images").glob("*_1.png"))[:1]]
+    files = {f"{SM_TOP}/data/{dst}/{n}.png": (shared / src / f"{n}.png").read_bytes()
+             for src, dst in (("images", "cxr"), ("masks", "masks")) for n in names}
+    sums = tmp_path / "subset.sha256"
+    sums.write_text("".join(line for line in download.SM512_SUMS.read_text().splitlines(keepends=True)
+                            if line.split()[1][:-4].split("/")[1] in names))
+    url, handler = serve(make_tar_gz(tmp_path / "subset.tar.gz", files).read_bytes(), cuts=1)
+    out = fetch_shenzhen_montgomery_512(tmp_path / "data" / "sm", url=url, sums=sums, progress=False).out
+
+    assert len(read_sums(sums)) == 2 * len(names) and len(handler.requests) == 2
+    for folder in ("images", "masks"):
+        assert sorted(p.name for p in (out / folder).iterdir()) == sorted(f"{n}.png" for n in names)
+        for n in names:
+            assert (out / folder / f"{n}.png").read_bytes() == (shared / folder / f"{n}.png").read_bytes()
+    assert manifest(out) == shared_manifest(shared, names)
+    subset = [p for p in find_pairs(shared).pairs if p.name in names]
+    assert fingerprint(find_pairs(out).pairs) == fingerprint(subset)
+
+
 # ----------------------------------------------------------------------------- safe extraction
 
 
