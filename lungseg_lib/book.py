@@ -109,19 +109,21 @@ def _differs(path: Path, config: dict) -> bool:
 
 def ensure_data(profile: str, runs_dir: str | os.PathLike, data_dir: str = "") -> Path:
     """The data folder the figures read: see :func:`results.data_root`; when there is none,
-    download the Montgomery set once into ``data/montgomery``. Offline and without data:
-    one DataError saying how to point the book at data."""
+    download the Shenzhen + Montgomery set the runs were trained on (every file checked) once
+    into ``data/shenzhen_montgomery_512``, so that a laptop and the published book show the
+    same images. Offline and without data: one DataError saying how to point the book at data."""
     try:
         return results.data_root(profile, runs_dir, data_dir)
     except DataError:
         if data_dir:
             raise
-    from .download import fetch_montgomery
+    from .download import fetch_shenzhen_montgomery_512
 
-    out = REPO_ROOT / "data" / "montgomery"
-    print(f"no data folder given: downloading the public Montgomery set into {out} (once)", flush=True)
+    out = REPO_ROOT / "data" / results.DEFAULT_DATA
+    print(f"no data folder given: downloading the Shenzhen + Montgomery set the runs were trained on "
+          f"into {out} (once, about 104 MB)", flush=True)
     try:
-        return Path(fetch_montgomery(out).out)
+        return Path(fetch_shenzhen_montgomery_512(out).out)
     except (DataError, OSError) as exc:
         raise DataError(f"{results.NO_DATA} (the download failed: {exc})") from None
 
