@@ -219,11 +219,12 @@ def _book(args) -> int:
     from .book import BookError, build_book
 
     try:
-        index = build_book(args.profile, runs_dir=args.runs_dir, execute_notebooks=not args.no_execute)
+        index = build_book(args.profile, runs_dir=args.runs_dir, execute_notebooks=not args.no_execute,
+                           builder=args.builder)
     except BookError as exc:
         print(f"lungseg: error: {exc}", file=sys.stderr)
         return 1
-    print(f"the book: {index}")
+    print(f"the link check: {index}" if args.builder == "linkcheck" else f"the book: {index}")
     return 0
 
 
@@ -362,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default="runs", help="folder of the run folders (default: runs)")
     p.add_argument("--no-execute", action="store_true", help="rebuild the HTML from the notebooks "
                    "executed last time")
+    p.add_argument("--builder", default="html", choices=["html", "linkcheck"], help="html (default), "
+                   "or linkcheck: check every link of the book (report in _build/linkcheck/)")
     p.set_defaults(func=_book)
 
     p = sub.add_parser("figure", help="re-execute one figure notebook with other parameters "
