@@ -103,3 +103,21 @@ def test_the_book_is_built_with_the_url(tmp_path, monkeypatch):
     monkeypatch.setattr(book.subprocess, "run", broken)
     with pytest.raises(book.BookError, match=r"link check found problems .*linkcheck/output\.txt.*\n.*broken link"):
         book.jupyter_book(root, "linkcheck")
+
+
+def test_pages_workflow_builds_with_the_runs_data_and_checks_links_on_a_schedule():
+    workflow = yaml.safe_load((REPO / ".github/workflows/book.yml").read_text())
+    jobs, triggers = workflow["jobs"], workflow[True]  # YAML 1.1 reads the key `on` as True
+    build = jobs["build"]
+    assert "LUNGSEG_DATA" not in yaml.safe_dump(build)  # `make book` falls back to the fetched set
+    caches = [s["with"]["path"] for s in build["steps"] if str(s.get("uses", "")).startswith("actions/cache")]
+    assert caches == ["data/shenzhen_montgomery_512"]
+    assert any(s.get("run") == "make book" for s in build["steps"])
+
+    assert triggers["schedule"] and "cron" in triggers["schedule"][0]
+    check = jobs["linkcheck"]
+    assert check["continue-on-error"] is True and "schedule" in check["if"]
+    assert [s.get("run") for s in check["steps"] if s.get("run", "").startswith("make")] == \
+        ["make book", "make linkcheck"]
+    makefile = (REPO / "Makefile").read_text()
+    assert "\nlinkcheck: " in makefile and "lungseg book --no-execute --builder linkcheck" in makefile
