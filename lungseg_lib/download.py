@@ -71,6 +71,27 @@ SM512_DATASET = "shenzhen-montgomery-512"
 SM512_FOLDERS = {"cxr": "images", "masks": "masks"}  # archive's data/<folder> -> standard layout
 _SM512_MEMBER_RE = re.compile(r"(?:^|/)data/(cxr|masks)/([^/]+\.png)$")
 _SUM_LINE_RE = re.compile(r"^([0-9a-fA-F]{64}) [ *]((?:images|masks)/[^/]+)$")
+SM512_README = f"""\
+# Shenzhen + Montgomery chest X-rays with manual lung masks (512 x 512)
+
+Written by `lungseg data fetch {SM512_DATASET}` from the public repository
+https://github.com/{SM512_REPOSITORY} at commit {SM512_COMMIT}
+(folders data/cxr and data/masks: the layout of the Kaggle set "Chest Xray Masks and Labels",
+resized to 512 x 512); every file matched the SHA-256 list {SM512_SUMS.name}.
+
+Images: U.S. National Library of Medicine (NIH), Bethesda MD; Department of Health and Human
+Services, Montgomery County MD; Shenzhen No.3 People's Hospital. Released publicly for
+research; credit these institutions and cite:
+- S. Jaeger et al., "Automatic tuberculosis screening using chest radiographs",
+  IEEE Transactions on Medical Imaging 33(2):233-245, 2014.
+- S. Candemir et al., "Lung segmentation in chest radiographs using anatomical atlases with
+  nonrigid registration", IEEE Transactions on Medical Imaging 33(2):577-590, 2014.
+- S. Jaeger et al., "Two public chest X-ray datasets for computer-aided screening of
+  pulmonary diseases", Quantitative Imaging in Medicine and Surgery 4(6):475-477, 2014.
+Montgomery masks: manual, from the National Library of Medicine (both lungs in one file).
+Shenzhen masks: S. Stirenko et al., "Chest X-ray analysis of tuberculosis by deep learning
+with segmentation and augmentation", arXiv:1803.01199, 2018 (CC BY-NC-SA 4.0).
+"""
 RETRY_WAIT_S = 2.0  # seconds before the second try of a download, doubled for each later one
 MARKER = ".complete"
 NAME_RE = re.compile(r"^(MCUCXR|CHNCXR)_\d+_([01])$")
@@ -545,7 +566,8 @@ def layout_shenzhen_montgomery(src: str | os.PathLike, out: str | os.PathLike, *
     ``data/cxr`` and ``data/masks``. Every file of ``sums`` (default: the committed list of
     the 704 pairs) must be there with its SHA-256; other files are ignored. ``manifest.csv``
     gets ``source`` from the name prefix (CHNCXR_ shenzhen, MCUCXR_ montgomery) and
-    ``tb_label`` from the ``_0``/``_1`` suffix. ``out`` appears only when complete; a
+    ``tb_label`` from the ``_0``/``_1`` suffix; ``README.md`` says where the files come from
+    and how to credit and cite them. ``out`` appears only when complete; a
     complete ``out`` made from the same list is left as it is.
     """
     src, out = Path(src).expanduser(), Path(out).expanduser()
@@ -569,6 +591,8 @@ def layout_shenzhen_montgomery(src: str | os.PathLike, out: str | os.PathLike, *
                 if (m := NAME_RE.match(stem))]
         with open(stage / "manifest.csv", "w", newline="") as f:
             csv.writer(f, lineterminator="\n").writerows([("file", "source", "tb_label"), *rows])
+        # where the files come from and whom to credit, with the list they were checked against
+        (stage / "README.md").write_text(SM512_README.replace(SM512_SUMS.name, sums_path.name))
         notes = [f"every file matches {sums_path.name} ({len(expected)} files)"]
         (stage / MARKER).write_text(json.dumps({**params, "source": src.name, "written": len(rows),
                                                 "skipped": [], "notes": notes}, indent=2) + "\n")

@@ -385,7 +385,9 @@ def test_fetch_sm512_over_http_writes_checked_standard_layout(tmp_path, serve, s
     assert verify_sums(out, sums) == 8
     # the archive is gone once the folder is written; nothing partial is left
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["shenzhen_montgomery_512"]
-    assert sorted(p.name for p in out.iterdir()) == [".complete", "images", "manifest.csv", "masks"]
+    assert sorted(p.name for p in out.iterdir()) == [".complete", "README.md", "images", "manifest.csv", "masks"]
+    credits = (out / "README.md").read_text()  # the data's credits travel with it
+    assert download.SM512_COMMIT in credits and "Jaeger" in credits and "arXiv:1803.01199" in credits
 
     from lungseg_lib.data import check_folder
 
