@@ -233,13 +233,17 @@ def _download(url: str, dest: Path, progress: bool) -> None:
 
 def _download_retrying(url: str, dest: Path, progress: bool, tries: int) -> None:
     """:func:`_download` up to ``tries`` times, each try resuming the ``.part`` file; an HTTP
-    4xx answer (wrong URL, gone) is not retried."""
+    4xx answer (wrong URL, gone) is not retried, but 416 (the ``.part`` file is as long as
+    the file or longer) deletes the ``.part`` file and starts again."""
     for attempt in range(1, tries + 1):
         try:
             return _download(url, dest, progress)
         except DataError as exc:
             cause = exc.__cause__
-            if attempt >= tries or (isinstance(cause, urllib.error.HTTPError) and 400 <= cause.code < 500):
+            code = cause.code if isinstance(cause, urllib.error.HTTPError) else None
+            if code == 416:
+                dest.with_name(dest.name + ".part").unlink(missing_ok=True)
+            if attempt >= tries or (code is not None and 400 <= code < 500 and code != 416):
                 raise
             log.warning("%s (try %d of %d); trying again", exc, attempt, tries)
             time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))

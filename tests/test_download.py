@@ -302,6 +302,9 @@ class _ArchiveHandler(http.server.BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         type(self).requests.append(rng)
         start = int(rng.split("=")[1].rstrip("-")) if rng and self.ranges_ok else 0
+        if start >= len(self.payload):
+            self.send_error(416)
+            return
         body = self.payload[start:]
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(body)))
@@ -429,6 +432,19 @@ def test_interrupted_fetch_leaves_no_output_and_a_rerun_resumes(tmp_path, serve,
     assert summary.written == 4 and handler.cuts == 0
     first, second = len(payload) // 2, len(payload) // 2 + (len(payload) - len(payload) // 2) // 2
     assert handler.requests == [None, f"bytes={first}-", f"bytes={second}-"]
+    check_sm_output(out, files)
+    assert leftovers(tmp_path) == []
+
+
+def test_fetch_sm512_restarts_when_the_part_file_is_too_long(tmp_path, serve, sm_archive):
+    """A .part file as long as the archive or longer (e.g. another file's): 416, then a restart."""
+    payload, sums, files = sm_archive
+    url, handler = serve(payload)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / f"MultiResUNet-lung-segmentation-{download.SM512_COMMIT}.tar.gz.part").write_bytes(payload + b"junk")
+    out = fetch_shenzhen_montgomery_512(tmp_path / "out", url=url, sums=sums, cache_dir=cache, progress=False).out
+    assert handler.requests == [f"bytes={len(payload) + 4}-", None]
     check_sm_output(out, files)
     assert leftovers(tmp_path) == []
 
