@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: book test test-slow test-browser browser-deps data train bench clean-book
+.PHONY: book linkcheck test test-slow test-browser browser-deps data train bench clean-book
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: $(STAMP)
 	$(BIN)/lungseg book $(BOOK_ARGS)
+
+# Check every link of the book built last (`make book` first); report in _build/linkcheck/.
+linkcheck: $(STAMP)
+	$(BIN)/lungseg book --no-execute --builder linkcheck
 
 test: $(STAMP) browser-deps
 	$(BIN)/pytest

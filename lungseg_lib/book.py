@@ -12,6 +12,9 @@ Layout (relative to the book root, the repository root by default):
   ``lungseg figure NAME --reset``.
 * Figures are also written as PNG and PDF to ``_build/figures/``; the HTML goes to
   ``_build/html/``.
+* ``jupyter-book`` reads ``_build/_config.yml``, written from ``_config.yml`` with the
+  repository URL of ``[tool.lungseg]`` in ``pyproject.toml`` (:mod:`lungseg_lib.project`), the
+  one place that URL is set; ``CITATION.cff`` is brought in line with it too.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import results, runs
+import yaml
+
+from . import project, results, runs
 from .config import REPO_ROOT
 from .errors import DataError
 from .notebooks import NOTEBOOKS_DIR, notebook_parameters, notebook_path, run_notebook
@@ -33,6 +38,8 @@ STATE_FILE = "params.json"
 NOT_IN_BOOK = ("00_train",)
 LAST = "09_status"  # reads the run times of the others
 SOURCES = ("_config.yml", "_toc.yml", "book")  # what a book root holds besides the notebooks
+BUILT_CONFIG = Path("_build") / "_config.yml"  # what jupyter-book reads (write_book_config)
+BUILDERS = {"html": Path("html") / "index.html", "linkcheck": Path("linkcheck") / "output.txt"}
 
 
 class BookError(RuntimeError):
@@ -109,19 +116,21 @@ def _differs(path: Path, config: dict) -> bool:
 
 def ensure_data(profile: str, runs_dir: str | os.PathLike, data_dir: str = "") -> Path:
     """The data folder the figures read: see :func:`results.data_root`; when there is none,
-    download the Montgomery set once into ``data/montgomery``. Offline and without data:
-    one DataError saying how to point the book at data."""
+    download the Shenzhen + Montgomery set the runs were trained on (every file checked) once
+    into ``data/shenzhen_montgomery_512``, so that a laptop and the published book show the
+    same images. Offline and without data: one DataError saying how to point the book at data."""
     try:
         return results.data_root(profile, runs_dir, data_dir)
     except DataError:
         if data_dir:
             raise
-    from .download import fetch_montgomery
+    from .download import fetch_shenzhen_montgomery_512
 
-    out = REPO_ROOT / "data" / "montgomery"
-    print(f"no data folder given: downloading the public Montgomery set into {out} (once)", flush=True)
+    out = REPO_ROOT / "data" / results.DEFAULT_DATA
+    print(f"no data folder given: downloading the Shenzhen + Montgomery set the runs were trained on "
+          f"into {out} (once, about 104 MB)", flush=True)
     try:
-        return Path(fetch_montgomery(out).out)
+        return Path(fetch_shenzhen_montgomery_512(out).out)
     except (DataError, OSError) as exc:
         raise DataError(f"{results.NO_DATA} (the download failed: {exc})") from None
 
@@ -151,30 +160,63 @@ def execute(stem: str, base: dict, overrides: dict, root: Path = REPO_ROOT) -> P
                         f"(the partly executed notebook is {partial})") from None
 
 
-def jupyter_book(root: Path = REPO_ROOT) -> Path:
-    """``jupyter-book build ROOT --all -W -n --keep-going``: any warning fails the build.
+def write_book_config(root: Path = REPO_ROOT) -> Path:
+    """Write ``_build/_config.yml``: the book's ``_config.yml`` with ``repository.url`` from
+    ``[tool.lungseg] repository_url`` in the repository's pyproject.toml and the local
+    extensions' folders made absolute (jupyter-book reads them relative to the config file)."""
+    root = Path(root)
+    source = root / "_config.yml"
+    try:
+        config = yaml.safe_load(source.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise BookError(f"{source}: cannot read the book's configuration ({exc})") from exc
+    config.setdefault("repository", {})["url"] = project.repository_url()
+    extensions = (config.get("sphinx") or {}).get("local_extensions") or {}
+    for name, folder in extensions.items():
+        extensions[name] = str((root / folder).resolve())
+    header = (f"# Written by `lungseg book` from {source} and [tool.lungseg] in pyproject.toml: "
+              "edit those, not this.\n")
+    return runs.atomic_write_text(root / BUILT_CONFIG, header + yaml.safe_dump(config, sort_keys=False))
+
+
+def jupyter_book(root: Path = REPO_ROOT, builder: str = "html") -> Path:
+    """``jupyter-book build ROOT --all -W -n --keep-going --config _build/_config.yml``: any
+    warning fails the build. ``builder``: html (returns ``index.html``) or linkcheck (checks
+    every link of the book; returns ``_build/linkcheck/output.txt``, which lists them).
 
     ``--all``: prose pages glue from notebooks, so a re-executed notebook must refresh every
     page, not only its own (Sphinx would rewrite only the changed documents)."""
+    if builder not in BUILDERS:
+        raise ValueError(f"builder {builder!r}: expected one of {', '.join(BUILDERS)}")
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe), "build", str(root), "--all", "-W", "-n", "--keep-going"]
+    config = write_book_config(root)
+    cmd = [str(exe), "build", str(root), "--all", "-W", "-n", "--keep-going", "--config", str(config),
+           "--builder", builder]
     print(" ".join(cmd), flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    report = root / "_build" / BUILDERS[builder]
     if proc.returncode != 0:
         log = (proc.stdout + proc.stderr).strip().splitlines()
         warnings = [line for line in log if "WARNING" in line or "ERROR" in line]
-        raise BookError("the book build failed:\n" + "\n".join((warnings or log)[-40:]))
-    return root / "_build" / "html" / "index.html"
+        what = f"the link check found problems (all links: {report})" if builder == "linkcheck" \
+            else "the book build failed"
+        raise BookError(f"{what}:\n" + "\n".join((warnings or log)[-40:]))
+    return report
 
 
 def build_book(profile: str = "auto", runs_dir: str | os.PathLike = "runs", root: Path = REPO_ROOT,
-               execute_notebooks: bool = True, data_dir: str = "", smoke_overrides: dict | None = None) -> Path:
+               execute_notebooks: bool = True, data_dir: str = "", smoke_overrides: dict | None = None,
+               builder: str = "html") -> Path:
     """Execute every book notebook (with the remembered parameters) and build the HTML.
 
     ``profile``: auto (paper runs if any, else cpu), or smoke (trains missing smoke runs on
-    synthetic data first, with ``smoke_overrides``), cpu, paper. Returns ``index.html``.
+    synthetic data first, with ``smoke_overrides``), cpu, paper. Returns ``index.html``
+    (``builder="linkcheck"``: the link report, see :func:`jupyter_book`).
     """
     root = Path(root)
+    if (root / project.CITATION).exists() and project.sync_citation(root):
+        print(f"{root / project.CITATION}: repository-code set to {project.repository_url()} "
+              "(from pyproject.toml)", flush=True)
     profile = results.resolve_profile(profile, runs_dir)
     if profile == "smoke":
         ensure_smoke_runs(runs_dir, smoke_overrides)
@@ -189,7 +231,7 @@ def build_book(profile: str = "auto", runs_dir: str | os.PathLike = "runs", root
         missing = [s for s in book_notebooks() if not (root / EXECUTED / f"{s}.ipynb").exists()]
         if missing:
             raise BookError(f"not executed yet: {', '.join(missing)} (run `lungseg book` without --no-execute)")
-    return jupyter_book(root)
+    return jupyter_book(root, builder)
 
 
 def run_figure(name: str, overrides: dict, root: Path = REPO_ROOT, reset: bool = False) -> Path:

@@ -40,9 +40,14 @@ def _data_synth(args) -> int:
 
 
 def _data_fetch(args) -> int:
-    from .download import fetch_montgomery
+    from .download import MONTGOMERY_URL, fetch_montgomery, fetch_shenzhen_montgomery_512
 
-    print(fetch_montgomery(args.out, size=args.size))
+    if args.name == "montgomery":
+        print(fetch_montgomery(args.out, url=args.url or MONTGOMERY_URL, size=args.size))
+    elif args.size is not None:
+        raise ValueError(f"--size: not for {args.name} (its files are used as published, 512 x 512)")
+    else:
+        print(fetch_shenzhen_montgomery_512(args.out, url=args.url))
     return 0
 
 
@@ -214,11 +219,12 @@ def _book(args) -> int:
     from .book import BookError, build_book
 
     try:
-        index = build_book(args.profile, runs_dir=args.runs_dir, execute_notebooks=not args.no_execute)
+        index = build_book(args.profile, runs_dir=args.runs_dir, execute_notebooks=not args.no_execute,
+                           builder=args.builder)
     except BookError as exc:
         print(f"lungseg: error: {exc}", file=sys.stderr)
         return 1
-    print(f"the book: {index}")
+    print(f"the link check: {index}" if args.builder == "linkcheck" else f"the book: {index}")
     return 0
 
 
@@ -257,10 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_data_synth)
-    p = dsub.add_parser("fetch", help="download a public data set (montgomery)")
-    p.add_argument("name", choices=["montgomery"])
+    p = dsub.add_parser("fetch", help="download a public data set: shenzhen-montgomery-512 (the "
+                        "704 pairs the runs were trained on, every file checked) or montgomery")
+    p.add_argument("name", choices=["shenzhen-montgomery-512", "montgomery"])
     p.add_argument("--out", required=True)
-    p.add_argument("--size", type=int, default=None, help="resize to SIZE x SIZE (default: keep)")
+    p.add_argument("--size", type=int, default=None, help="resize to SIZE x SIZE (default: keep; "
+                   "montgomery only)")
+    p.add_argument("--url", help="another URL of the same archive, or a local copy of it (archive "
+                   "or extracted folder) for machines without internet access")
     p.set_defaults(func=_data_fetch)
     p = dsub.add_parser("convert", help="convert a downloaded archive to the standard layout (kaggle)")
     p.add_argument("layout", choices=["kaggle"])
@@ -353,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default="runs", help="folder of the run folders (default: runs)")
     p.add_argument("--no-execute", action="store_true", help="rebuild the HTML from the notebooks "
                    "executed last time")
+    p.add_argument("--builder", default="html", choices=["html", "linkcheck"], help="html (default), "
+                   "or linkcheck: check every link of the book (report in _build/linkcheck/)")
     p.set_defaults(func=_book)
 
     p = sub.add_parser("figure", help="re-execute one figure notebook with other parameters "

@@ -59,8 +59,9 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
     path = path or os.environ.get(DATA_ENV)
     if not path:
         raise DataError(
-            "no data folder given: pass --data PATH or set LUNGSEG_DATA; to get the public "
-            "Montgomery set run `lungseg data fetch montgomery --out data/montgomery`"
+            "no data folder given: pass --data PATH or set LUNGSEG_DATA; to get the data the runs "
+            "were trained on run `lungseg data fetch shenzhen-montgomery-512 --out "
+            "data/shenzhen_montgomery_512`"
         )
     root = Path(path).expanduser()
     if not (root / "images").is_dir():

@@ -6,6 +6,10 @@ lung = 255, background = 0, both lungs in one file) and ``manifest.csv`` with co
 
 * :func:`fetch_montgomery` downloads the Montgomery County set from the U.S. National
   Library of Medicine (resumable, checked, SHA-256 recorded) and converts it.
+* :func:`fetch_shenzhen_montgomery_512` downloads the 704-pair Shenzhen + Montgomery set the
+  runs were trained on (512 x 512, a pinned commit of a public repository), checks every file
+  against the committed SHA-256 list ``data_sums/shenzhen_montgomery_512.sha256`` and writes
+  it unchanged (:func:`layout_shenzhen_montgomery` is its offline half).
 * :func:`convert_kaggle` converts the Kaggle "Chest Xray Masks and Labels" archive or folder
   (Shenzhen + Montgomery).
 * :func:`safe_extract` unpacks a zip or tar archive, refusing members that would land
@@ -18,8 +22,11 @@ is. Every image that is not converted is listed in :class:`ConversionSummary` ``
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gzip
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -28,11 +35,14 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import cv2
@@ -49,6 +59,40 @@ MONTGOMERY_URL = "https://openi.nlm.nih.gov/imgs/collections/NLM-MontgomeryCXRSe
 # SHA-256 of the archive at MONTGOMERY_URL as pinned by the torch-em project's loader; a
 # different hash only gives a warning (NLM may republish the archive).
 MONTGOMERY_SHA256 = "54601e952315d8f67383e9202a6e145997ade429f54f7e0af44b4e158714f424"
+# The 704 Shenzhen + Montgomery pairs at 512 x 512 the runs were trained on: folders data/cxr
+# and data/masks of this commit of a public repository, as GitHub's archive of that commit.
+# GitHub does not promise byte-identical archives over time, so every file is checked against
+# the committed SHA-256 list instead of the archive as a whole.
+SM512_REPOSITORY = "rochadiego/MultiResUNet-lung-segmentation"
+SM512_COMMIT = "234c65ba9f3cd7e4c9f84b476745ff928694470f"
+SM512_URL = f"https://codeload.github.com/{SM512_REPOSITORY}/tar.gz/{SM512_COMMIT}"
+SM512_SUMS = Path(__file__).with_name("data_sums") / "shenzhen_montgomery_512.sha256"
+SM512_DATASET = "shenzhen-montgomery-512"
+SM512_FOLDERS = {"cxr": "images", "masks": "masks"}  # archive's data/<folder> -> standard layout
+_SM512_MEMBER_RE = re.compile(r"(?:^|/)data/(cxr|masks)/([^/]+\.png)$")
+_SUM_LINE_RE = re.compile(r"^([0-9a-fA-F]{64}) [ *]((?:images|masks)/[^/]+)$")
+SM512_README = f"""\
+# Shenzhen + Montgomery chest X-rays with manual lung masks (512 x 512)
+
+Written by `lungseg data fetch {SM512_DATASET}` from the public repository
+https://github.com/{SM512_REPOSITORY} at commit {SM512_COMMIT}
+(folders data/cxr and data/masks: the layout of the Kaggle set "Chest Xray Masks and Labels",
+resized to 512 x 512); every file matched the SHA-256 list {SM512_SUMS.name}.
+
+Images: U.S. National Library of Medicine (NIH), Bethesda MD; Department of Health and Human
+Services, Montgomery County MD; Shenzhen No.3 People's Hospital. Released publicly for
+research; credit these institutions and cite:
+- S. Jaeger et al., "Automatic tuberculosis screening using chest radiographs",
+  IEEE Transactions on Medical Imaging 33(2):233-245, 2014.
+- S. Candemir et al., "Lung segmentation in chest radiographs using anatomical atlases with
+  nonrigid registration", IEEE Transactions on Medical Imaging 33(2):577-590, 2014.
+- S. Jaeger et al., "Two public chest X-ray datasets for computer-aided screening of
+  pulmonary diseases", Quantitative Imaging in Medicine and Surgery 4(6):475-477, 2014.
+Montgomery masks: manual, from the National Library of Medicine (both lungs in one file).
+Shenzhen masks: S. Stirenko et al., "Chest X-ray analysis of tuberculosis by deep learning
+with segmentation and augmentation", arXiv:1803.01199, 2018 (CC BY-NC-SA 4.0).
+"""
+RETRY_WAIT_S = 2.0  # seconds before the second try of a download, doubled for each later one
 MARKER = ".complete"
 NAME_RE = re.compile(r"^(MCUCXR|CHNCXR)_\d+_([01])$")
 SOURCES = {"MCUCXR": "montgomery", "CHNCXR": "shenzhen"}
@@ -179,12 +223,30 @@ def _download(url: str, dest: Path, progress: bool) -> None:
                 while chunk := resp.read(_CHUNK):
                     f.write(chunk)
                     bar.update(len(chunk))
-    except OSError as exc:  # URLError, HTTPError, timeouts, disk full
+    except (OSError, http.client.HTTPException) as exc:  # URLError, HTTPError, timeouts, cut
         raise DataError(f"{url}: download failed ({exc}); rerun to resume into {part}") from exc
     got = part.stat().st_size
     if total is not None and got != total:
         raise DataError(f"{url}: download incomplete ({got} of {total} bytes); rerun to resume into {part}")
     os.replace(part, dest)
+
+
+def _download_retrying(url: str, dest: Path, progress: bool, tries: int) -> None:
+    """:func:`_download` up to ``tries`` times, each try resuming the ``.part`` file; an HTTP
+    4xx answer (wrong URL, gone) is not retried, but 416 (the ``.part`` file is as long as
+    the file or longer) deletes the ``.part`` file and starts again."""
+    for attempt in range(1, tries + 1):
+        try:
+            return _download(url, dest, progress)
+        except DataError as exc:
+            cause = exc.__cause__
+            code = cause.code if isinstance(cause, urllib.error.HTTPError) else None
+            if code == 416:
+                dest.with_name(dest.name + ".part").unlink(missing_ok=True)
+            if attempt >= tries or (code is not None and 400 <= code < 500 and code != 416):
+                raise
+            log.warning("%s (try %d of %d); trying again", exc, attempt, tries)
+            time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))
 
 
 def _fetch_archive(url: str, cache_dir: Path, progress: bool) -> tuple[Path, str]:
@@ -386,3 +448,210 @@ def convert_kaggle(src: str | os.PathLike, out: str | os.PathLike, *, size: int 
         if (test := _pngs(root / "test")):
             notes.append(f"ignored {len(test)} unlabelled image(s) in {root.name}/test/")
         return _convert(pairs, out, {**params, "source": src.name}, size, skipped, notes, progress)
+
+
+# ----------------------------------------------------------------------------- Shenzhen + Montgomery 512
+
+
+def read_sums(path: str | os.PathLike) -> dict[str, str]:
+    """``{"images/NAME.png": sha256, "masks/NAME.png": sha256, ...}`` from a list in
+    ``sha256sum`` format; a DataError names the list (and line) of a malformed entry, and a
+    name listed without both its image and its mask."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the checksum list ({exc})") from exc
+    sums: dict[str, str] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        match = _SUM_LINE_RE.match(line.rstrip("\r"))
+        if not match or not NAME_RE.match(PurePosixPath(match.group(2)).stem) \
+                or not match.group(2).endswith(".png"):
+            raise DataError(f"{path}, line {number}: expected 'SHA256  images/NAME.png' or "
+                            f"'SHA256  masks/NAME.png' (NAME as CHNCXR_0001_0), got {line[:100]!r}")
+        if match.group(2) in sums:
+            raise DataError(f"{path}, line {number}: {match.group(2)} is listed twice")
+        sums[match.group(2)] = match.group(1).lower()
+    if not sums:
+        raise DataError(f"{path}: empty checksum list")
+    names = {folder: {PurePosixPath(n).name for n in sums if n.startswith(f"{folder}/")}
+             for folder in ("images", "masks")}
+    if unpaired := sorted(names["images"] ^ names["masks"]):
+        where = "images" if unpaired[0] in names["images"] else "masks"
+        raise DataError(f"{path}: {where}/{unpaired[0]} is listed without its "
+                        f"{'mask' if where == 'images' else 'image'}")
+    return sums
+
+
+def verify_sums(folder: str | os.PathLike, sums: str | os.PathLike | None = None) -> int:
+    """Check every file of the list ``sums`` (default: the committed 704-pair list) in
+    ``folder``; return how many. A missing or different file is a DataError naming it."""
+    folder, sums_path = Path(folder), Path(sums) if sums is not None else SM512_SUMS
+    expected = read_sums(sums_path)
+    for name, digest in expected.items():
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"{path}: missing (listed in {sums_path.name})")
+        if (actual := hashlib.sha256(path.read_bytes()).hexdigest()) != digest:
+            raise DataError(f"{path}: SHA-256 {actual} does not match {digest} in {sums_path.name}")
+    return len(expected)
+
+
+def _tar_read(tf: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    with tf.extractfile(member) as f:
+        return f.read()
+
+
+def _members(src: Path):
+    """Yield ``(name, read)`` for each regular file of the zip or tar archive or folder
+    ``src``; ``read()`` returns its bytes. A folder's names start with its own name."""
+    if src.is_dir():
+        for path in sorted(src.rglob("*")):
+            if path.is_file():
+                yield f"{src.name}/{path.relative_to(src).as_posix()}", path.read_bytes
+    elif zipfile.is_zipfile(src):
+        with zipfile.ZipFile(src) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    yield info.filename, partial(zf.read, info)
+    elif tarfile.is_tarfile(src):
+        with tarfile.open(src) as tf:
+            for member in tf:
+                if member.isfile():
+                    yield member.name, partial(_tar_read, tf, member)
+    else:
+        raise DataError(f"{src}: not a zip or tar archive (or truncated), nor a folder")
+
+
+def _copy_checked(src: Path, stage: Path, expected: dict[str, str], sums_path: Path,
+                  progress: bool) -> set[str]:
+    """Copy each listed file of ``src`` (``*/data/cxr/NAME.png``, ``*/data/masks/NAME.png``)
+    to ``stage/images`` or ``stage/masks`` after checking its SHA-256; return the names.
+
+    Only listed names are written, never a member's own path: an archive cannot write
+    outside ``stage``. A mismatch is a DataError naming the file."""
+    done: set[str] = set()
+    try:
+        with tqdm(total=len(expected), desc=f"check and copy {src.name}", unit="file",
+                  disable=not progress) as bar:
+            for member, read in _members(src):
+                match = _SM512_MEMBER_RE.search(member)
+                name = match and f"{SM512_FOLDERS[match.group(1)]}/{match.group(2)}"
+                if name not in expected:
+                    continue
+                if name in done:
+                    raise DataError(f"{src}: {name} found twice (again as {member!r})")
+                data = read()
+                if (digest := hashlib.sha256(data).hexdigest()) != expected[name]:
+                    raise DataError(f"{name}: SHA-256 {digest} does not match {expected[name]} listed in "
+                                    f"{sums_path.name} (member {member!r} of {src}): damaged, or not the "
+                                    f"pinned data")
+                (stage / name).write_bytes(data)
+                done.add(name)
+                bar.update()
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{src}: corrupt or incomplete archive ({exc})") from exc
+    return done
+
+
+def _sm512_params(sums_path: Path) -> dict:
+    """What a complete output records and a rerun must match: the data set and its list."""
+    return {"dataset": SM512_DATASET, "sums_sha256": hashlib.sha256(sums_path.read_bytes()).hexdigest()}
+
+
+def layout_shenzhen_montgomery(src: str | os.PathLike, out: str | os.PathLike, *,
+                               sums: str | os.PathLike | None = None,
+                               progress: bool = True) -> ConversionSummary:
+    """Write the pairs of ``src`` to ``out`` in the standard layout, byte for byte.
+
+    ``src``: GitHub's archive (tar or zip) of the pinned commit, or a folder holding its
+    ``data/cxr`` and ``data/masks``. Every file of ``sums`` (default: the committed list of
+    the 704 pairs) must be there with its SHA-256; other files are ignored. ``manifest.csv``
+    gets ``source`` from the name prefix (CHNCXR_ shenzhen, MCUCXR_ montgomery) and
+    ``tb_label`` from the ``_0``/``_1`` suffix; ``README.md`` says where the files come from
+    and how to credit and cite them. ``out`` appears only when complete; a
+    complete ``out`` made from the same list is left as it is.
+    """
+    src, out = Path(src).expanduser(), Path(out).expanduser()
+    sums_path = Path(sums) if sums is not None else SM512_SUMS
+    expected = read_sums(sums_path)
+    params = _sm512_params(sums_path)
+    if (done := _existing(out, params)) is not None:
+        return done
+    if not src.exists():
+        raise DataError(f"{src}: not found (give the archive of {SM512_REPOSITORY} at {SM512_COMMIT[:7]} "
+                        f"or its extracted folder)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = _staging(out)
+    try:
+        found = _copy_checked(src, stage, expected, sums_path, progress)
+        if missing := sorted(set(expected) - found):
+            raise DataError(f"{src}: {len(missing)} file(s) listed in {sums_path.name} are missing, "
+                            f"first {missing[0]} (looked for */data/cxr/NAME.png and */data/masks/NAME.png)")
+        rows = [(f"{stem}.png", SOURCES[m.group(1)], m.group(2))
+                for stem in sorted(PurePosixPath(n).stem for n in expected if n.startswith("images/"))
+                if (m := NAME_RE.match(stem))]
+        with open(stage / "manifest.csv", "w", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerows([("file", "source", "tb_label"), *rows])
+        # where the files come from and whom to credit, with the list they were checked against
+        (stage / "README.md").write_text(SM512_README.replace(SM512_SUMS.name, sums_path.name))
+        notes = [f"every file matches {sums_path.name} ({len(expected)} files)"]
+        (stage / MARKER).write_text(json.dumps({**params, "source": src.name, "written": len(rows),
+                                                "skipped": [], "notes": notes}, indent=2) + "\n")
+        if out.exists():
+            out.rmdir()  # _existing() allowed only an empty folder
+        os.replace(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return ConversionSummary(out, len(rows), [], notes)
+
+
+def _cache_name(url: str) -> str:
+    """The file name for a download of ``url``: its last path component; GitHub's codeload
+    URLs (``.../REPO/tar.gz/COMMIT``) become ``REPO-COMMIT.tar.gz``."""
+    parts = urllib.parse.unquote(urllib.parse.urlparse(url).path).rstrip("/").split("/")
+    if len(parts) >= 3 and parts[-2] in ("tar.gz", "zip"):
+        return f"{parts[-3]}-{parts[-1]}.{parts[-2]}"
+    return parts[-1] or "archive"
+
+
+def fetch_shenzhen_montgomery_512(out: str | os.PathLike, *, url: str | None = None,
+                                  sums: str | os.PathLike | None = None,
+                                  cache_dir: str | os.PathLike | None = None, tries: int = 3,
+                                  keep_archive: bool = False, progress: bool = True) -> ConversionSummary:
+    """Download the 704 Shenzhen + Montgomery pairs (512 x 512) the runs were trained on into
+    ``out`` (standard layout and ``manifest.csv``), every file checked against ``sums``.
+
+    ``url`` (default :data:`SM512_URL`: GitHub's archive of :data:`SM512_COMMIT` of
+    :data:`SM512_REPOSITORY`) may be http(s), ``file://``, or a local archive or folder (then
+    nothing is downloaded). The download goes to ``<cache_dir>/NAME.part`` (default cache:
+    ``<out's parent>/.cache``) and is resumed with an HTTP Range request after an
+    interruption, up to ``tries`` times here and again by a rerun (a server that ignores
+    ranges makes it start again). The archive is deleted once ``out`` is written (unless
+    ``keep_archive``), and also when it proves damaged, so that a rerun downloads it again.
+    See :func:`layout_shenzhen_montgomery` for the checks and the output.
+    """
+    out, url = Path(out).expanduser(), str(url or SM512_URL)
+    sums_path = Path(sums) if sums is not None else SM512_SUMS
+    if (done := _existing(out, _sm512_params(sums_path))) is not None:
+        return done
+    if "://" not in url:
+        return layout_shenzhen_montgomery(url, out, sums=sums_path, progress=progress)
+    cache = Path(cache_dir) if cache_dir is not None else out.parent / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    archive = cache / _cache_name(url)
+    if not archive.exists():
+        _download_retrying(url, archive, progress, tries)
+    try:
+        summary = layout_shenzhen_montgomery(archive, out, sums=sums_path, progress=progress)
+    except DataError as exc:
+        archive.unlink(missing_ok=True)
+        raise DataError(f"{exc}; the downloaded archive was deleted: rerun to download it again") from exc
+    if not keep_archive:
+        archive.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            cache.rmdir()  # only when empty
+    return summary

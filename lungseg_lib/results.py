@@ -38,9 +38,11 @@ PROFILE_NOTES = {
     "cpu": "cpu profile: the real data at 128 px, shortened schedules, trained on a 2-core CPU",
     "paper": "paper profile: each paper's recipe at 256 px, trained on a GPU",
 }
+DEFAULT_DATA = "shenzhen_montgomery_512"  # data/<this>: the runs' data, fetched by `lungseg book`
 NO_DATA = ("no chest X-ray data found: set LUNGSEG_DATA to a data folder (images/ and masks/), "
            "e.g. `export LUNGSEG_DATA=/path/to/shenzhen_montgomery_512`, or run "
-           "`lungseg data fetch montgomery --out data/montgomery` once with internet access")
+           f"`lungseg data fetch shenzhen-montgomery-512 --out data/{DEFAULT_DATA}` once with internet "
+           "access (or give it a copy of the archive with --url)")
 METRICS = {"dice": "Dice", "iou": "IoU"}
 
 
@@ -444,7 +446,8 @@ def data_root(profile: str, runs_dir: str | os.PathLike = "runs", data_dir: str 
 
     ``data_dir`` when given; for runs trained on synthetic data, that synthetic folder;
     else ``$LUNGSEG_DATA``, the folder the runs were trained on (if it exists here), or
-    ``data/montgomery`` (fetched by ``lungseg book``). Raises DataError with what to do.
+    ``data/shenzhen_montgomery_512`` (fetched by ``lungseg book``). Raises DataError with what
+    to do.
     """
     from .data import resolve_data_dir
 
@@ -459,7 +462,7 @@ def data_root(profile: str, runs_dir: str | os.PathLike = "runs", data_dir: str 
         return resolve_data_dir(None)
     recorded = [c for conf in configs for c in (repo_path(conf["data_root"]),
                                                   REPO_ROOT / "data" / Path(conf["data_root"]).name)]
-    for candidate in recorded + [REPO_ROOT / "data" / "montgomery"]:
+    for candidate in recorded + [REPO_ROOT / "data" / DEFAULT_DATA]:
         if (candidate / "images").is_dir():
             return candidate
     raise DataError(NO_DATA)

@@ -20,7 +20,7 @@
 # %% tags=["parameters"]
 profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
 runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
-data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/montgomery
+data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/shenzhen_montgomery_512
 figures_dir = "_build/figures"  # PNG and PDF copies of the figures
 example = ""  # image shown in Fig. 3 ("": the first test image present in the data folder)
 

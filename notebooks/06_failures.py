@@ -22,7 +22,7 @@
 # %% tags=["parameters"]
 profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
 runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
-data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/montgomery
+data_dir = ""  # "": synthetic data for smoke runs, else $LUNGSEG_DATA, the runs' data, data/shenzhen_montgomery_512
 figures_dir = "_build/figures"  # PNG and PDF copies of the figures
 model = "nasnet_decoder"  # the run analysed
 n_worst = 4  # worst images shown

@@ -286,7 +286,8 @@ def test_data_root_rules(tmp_path, monkeypatch):
 
 
 def test_no_data_offline_stops_with_one_message(tmp_path, monkeypatch, capsys):
-    """Without LUNGSEG_DATA, recorded data or data/montgomery, and with the download failing."""
+    """Without LUNGSEG_DATA, recorded data or data/shenzhen_montgomery_512, and with the download
+    failing."""
     from lungseg_lib import download
 
     monkeypatch.delenv("LUNGSEG_DATA", raising=False)
@@ -294,13 +295,37 @@ def test_no_data_offline_stops_with_one_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(book, "REPO_ROOT", tmp_path)
 
     def offline(*args, **kwargs):
-        raise DataError("https://openi.nlm.nih.gov/...: download failed (network is unreachable)")
+        raise DataError("https://codeload.github.com/...: download failed (network is unreachable)")
 
-    monkeypatch.setattr(download, "fetch_montgomery", offline)
+    monkeypatch.setattr(download, "fetch_shenzhen_montgomery_512", offline)
     assert cli.main(["book", "--profile", "cpu", "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lungseg: error: no chest X-ray data found")
     assert "LUNGSEG_DATA" in err[0] and "Traceback" not in err[0]
+    assert "lungseg data fetch shenzhen-montgomery-512 --out data/shenzhen_montgomery_512" in err[0]
+
+
+def test_without_data_the_book_fetches_the_runs_data_set(tmp_path, monkeypatch, capsys):
+    """No LUNGSEG_DATA and no data here: `lungseg book` fetches the Shenzhen + Montgomery set
+    the runs were trained on into data/shenzhen_montgomery_512 (not Montgomery alone), once."""
+    from lungseg_lib import download
+
+    monkeypatch.delenv("LUNGSEG_DATA", raising=False)
+    monkeypatch.setattr(results, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(book, "REPO_ROOT", tmp_path)
+    fetched = []
+
+    def fetch(out, **kwargs):
+        fetched.append(Path(out))
+        (Path(out) / "images").mkdir(parents=True)
+        return download.ConversionSummary(Path(out), 704)
+
+    monkeypatch.setattr(download, "fetch_shenzhen_montgomery_512", fetch)
+    monkeypatch.setattr(download, "fetch_montgomery", None)  # never called
+    expected = tmp_path / "data" / "shenzhen_montgomery_512"
+    assert book.ensure_data("cpu", tmp_path / "runs") == expected and fetched == [expected]
+    assert "downloading the Shenzhen + Montgomery set" in capsys.readouterr().out
+    assert book.ensure_data("cpu", tmp_path / "runs") == expected and fetched == [expected]  # found now
 
 
 # ---------------------------------------------------------------- notebooks

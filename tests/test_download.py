@@ -16,11 +16,16 @@ import cv2
 import numpy as np
 import pytest
 
+from lungseg_lib import download
 from lungseg_lib.download import (
     ConversionSummary,
     convert_kaggle,
     fetch_montgomery,
+    fetch_shenzhen_montgomery_512,
+    layout_shenzhen_montgomery,
+    read_sums,
     safe_extract,
+    verify_sums,
 )
 from lungseg_lib.errors import DataError
 
@@ -251,6 +256,363 @@ def test_http_download_resumes_partial_file(mont_zip, tmp_path):
     assert handler.ranges == [f"bytes={half}-"]
     assert (cache / mont_zip.name).read_bytes() == payload
     assert summary.written == 3
+
+
+# ----------------------------------------------------------------------------- Shenzhen + Montgomery 512
+
+SM_NAMES = ["CHNCXR_0001_0", "CHNCXR_0002_1", "MCUCXR_0001_0", "MCUCXR_0004_1"]
+SM_TOP = f"MultiResUNet-lung-segmentation-{download.SM512_COMMIT}"  # GitHub's archive prefix
+
+
+def sm_files(names=SM_NAMES, top=SM_TOP) -> dict[str, bytes]:
+    """The pinned repository's layout (data/cxr, data/masks) with small synthetic PNGs, plus
+    files the fetch must ignore."""
+    files = {f"{top}/README.md": b"# MultiResUNet", f"{top}/models/best.txt": b"0.9"}
+    for i, name in enumerate(names):
+        files[f"{top}/data/cxr/{name}.png"] = png(xray(i))
+        files[f"{top}/data/masks/{name}.png"] = png(np.maximum(*left_right(i)))
+    files[f"{top}/data/test/CHNCXR_0900_0.png"] = png(xray(9))  # not in the list: ignored
+    return files
+
+
+def write_sums(path: Path, files: dict[str, bytes], names=SM_NAMES) -> Path:
+    """A ``sha256sum``-format list of ``files`` as the standard layout names them."""
+    lines = [f"{hashlib.sha256(files[f'{SM_TOP}/data/{src}/{n}.png']).hexdigest()}  {dst}/{n}.png"
+             for src, dst in (("cxr", "images"), ("masks", "masks")) for n in names]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def make_tar_gz(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+class _ArchiveHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``payload``; honours Range requests if ``ranges_ok``; the first ``cuts`` answers
+    send the headers of the whole body, then half of it, and close the connection."""
+
+    payload, ranges_ok, cuts, requests = b"", True, 0, []
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        rng = self.headers.get("Range")
+        type(self).requests.append(rng)
+        start = int(rng.split("=")[1].rstrip("-")) if rng and self.ranges_ok else 0
+        if start >= len(self.payload):
+            self.send_error(416)
+            return
+        body = self.payload[start:]
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body)))
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}")
+        self.end_headers()
+        if type(self).cuts > 0:
+            type(self).cuts -= 1
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def serve():
+    """``serve(payload, ranges_ok=True, cuts=0) -> (url, handler)`` on 127.0.0.1 (a thread)."""
+    servers = []
+
+    def start(payload: bytes, ranges_ok: bool = True, cuts: int = 0):
+        handler = type("Handler", (_ArchiveHandler,), {"payload": payload, "ranges_ok": ranges_ok,
+                                                         "cuts": cuts, "requests": []})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        port = server.server_address[1]
+        return f"http://127.0.0.1:{port}/rochadiego/MultiResUNet-lung-segmentation/tar.gz/{download.SM512_COMMIT}", handler
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def sm_archive(tmp_path):
+    """(archive bytes, checksum list, files) of a small archive in the pinned layout."""
+    files = sm_files()
+    archive = make_tar_gz(tmp_path / "src.tar.gz", files)
+    return archive.read_bytes(), write_sums(tmp_path / "subset.sha256", files), files
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_wait(monkeypatch):
+    monkeypatch.setattr(download, "RETRY_WAIT_S", 0.0)
+
+
+def check_sm_output(out: Path, files: dict[str, bytes], names=SM_NAMES) -> None:
+    """``out`` holds exactly ``names`` in the standard layout, byte for byte, with the manifest."""
+    assert sorted(p.name for p in (out / "images").iterdir()) == [f"{n}.png" for n in sorted(names)]
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{n}.png" for n in sorted(names)]
+    for name in names:
+        assert (out / "images" / f"{name}.png").read_bytes() == files[f"{SM_TOP}/data/cxr/{name}.png"]
+        assert (out / "masks" / f"{name}.png").read_bytes() == files[f"{SM_TOP}/data/masks/{name}.png"]
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Partial downloads and staging folders under ``folder``."""
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith((".part", ".partial"))
+                  or ".extract-" in p.name)
+
+
+def test_fetch_sm512_over_http_writes_checked_standard_layout(tmp_path, serve, sm_archive):
+    payload, sums, files = sm_archive
+    url, handler = serve(payload)
+    out = tmp_path / "data" / "shenzhen_montgomery_512"
+    summary = fetch_shenzhen_montgomery_512(out, url=url, sums=sums, progress=False)
+    assert summary.out == out and summary.written == 4 and not summary.skipped and not summary.reused
+    check_sm_output(out, files)
+    assert manifest(out) == [
+        {"file": "CHNCXR_0001_0.png", "source": "shenzhen", "tb_label": "0"},
+        {"file": "CHNCXR_0002_1.png", "source": "shenzhen", "tb_label": "1"},
+        {"file": "MCUCXR_0001_0.png", "source": "montgomery", "tb_label": "0"},
+        {"file": "MCUCXR_0004_1.png", "source": "montgomery", "tb_label": "1"},
+    ]
+    assert handler.requests == [None]
+    assert verify_sums(out, sums) == 8
+    # the archive is gone once the folder is written; nothing partial is left
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["shenzhen_montgomery_512"]
+    assert sorted(p.name for p in out.iterdir()) == [".complete", "README.md", "images", "manifest.csv", "masks"]
+    credits = (out / "README.md").read_text()  # the data's credits travel with it
+    assert download.SM512_COMMIT in credits and "Jaeger" in credits and "arXiv:1803.01199" in credits
+
+    from lungseg_lib.data import check_folder
+
+    scan, _ = check_folder(out)
+    assert not scan.problems and [(p.name, p.source, p.label) for p in scan.pairs][-1] == \
+        ("MCUCXR_0004_1", "montgomery", "1")
+
+    # a rerun leaves the complete folder as it is, without asking the server
+    before = mtimes(out)
+    again = fetch_shenzhen_montgomery_512(out, url=url, sums=sums, progress=False)
+    assert again.reused and again.written == 4 and mtimes(out) == before and handler.requests == [None]
+
+
+@pytest.mark.parametrize("ranges_ok", [True, False], ids=["resumed", "restarted"])
+def test_fetch_sm512_survives_a_connection_cut_halfway(tmp_path, serve, sm_archive, ranges_ok):
+    payload, sums, files = sm_archive
+    url, handler = serve(payload, ranges_ok=ranges_ok, cuts=1)
+    out = tmp_path / "out"
+    assert fetch_shenzhen_montgomery_512(out, url=url, sums=sums, cache_dir=tmp_path / "cache",
+                                         progress=False).written == 4
+    check_sm_output(out, files)
+    half = len(payload) // 2
+    assert handler.requests == [None, f"bytes={half}-"]  # the second try asks for the rest
+    assert leftovers(tmp_path) == [] and not (tmp_path / "cache").exists()
+
+
+def test_interrupted_fetch_leaves_no_output_and_a_rerun_resumes(tmp_path, serve, sm_archive):
+    payload, sums, files = sm_archive
+    url, handler = serve(payload, cuts=2)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    with pytest.raises(DataError, match=r"download (failed|incomplete).*rerun to resume into .*\.part"):
+        fetch_shenzhen_montgomery_512(out, url=url, sums=sums, cache_dir=cache, tries=1, progress=False)
+    part = cache / f"MultiResUNet-lung-segmentation-{download.SM512_COMMIT}.tar.gz.part"
+    assert part.read_bytes() == payload[: len(payload) // 2]  # kept for the rerun
+    assert not out.exists() and not list(tmp_path.glob(".out*"))  # no folder that looks complete
+
+    # the second cut comes halfway through the rest; the rerun's second try completes it
+    summary = fetch_shenzhen_montgomery_512(out, url=url, sums=sums, cache_dir=cache, tries=2, progress=False)
+    assert summary.written == 4 and handler.cuts == 0
+    first, second = len(payload) // 2, len(payload) // 2 + (len(payload) - len(payload) // 2) // 2
+    assert handler.requests == [None, f"bytes={first}-", f"bytes={second}-"]
+    check_sm_output(out, files)
+    assert leftovers(tmp_path) == []
+
+
+def test_fetch_sm512_restarts_when_the_part_file_is_too_long(tmp_path, serve, sm_archive):
+    """A .part file as long as the archive or longer (e.g. another file's): 416, then a restart."""
+    payload, sums, files = sm_archive
+    url, handler = serve(payload)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / f"MultiResUNet-lung-segmentation-{download.SM512_COMMIT}.tar.gz.part").write_bytes(payload + b"junk")
+    out = fetch_shenzhen_montgomery_512(tmp_path / "out", url=url, sums=sums, cache_dir=cache, progress=False).out
+    assert handler.requests == [f"bytes={len(payload) + 4}-", None]
+    check_sm_output(out, files)
+    assert leftovers(tmp_path) == []
+
+
+def test_fetch_sm512_refuses_a_checksum_mismatch_naming_the_file(tmp_path, serve, sm_archive):
+    _, sums, files = sm_archive
+    bad = dict(files)
+    key = f"{SM_TOP}/data/masks/CHNCXR_0002_1.png"
+    bad[key] = bad[key][:-20] + bytes(20)  # a damaged mask
+    payload = make_tar_gz(tmp_path / "bad.tar.gz", bad).read_bytes()
+    url, _ = serve(payload)
+    out = tmp_path / "data" / "sm"
+    with pytest.raises(DataError, match=r"^masks/CHNCXR_0002_1\.png: SHA-256 [0-9a-f]{64} does not match "
+                                        r"[0-9a-f]{64} listed in subset\.sha256 .*CHNCXR_0002_1\.png.*"
+                                        r"archive was deleted: rerun"):
+        fetch_shenzhen_montgomery_512(out, url=url, sums=sums, progress=False)
+    assert not out.exists()
+    assert sorted(p.name for p in (tmp_path / "data").rglob("*")) == [".cache"]  # archive deleted, no stage
+
+
+def test_layout_sm512_from_folder_and_zip_and_its_errors(tmp_path, sm_archive):
+    _, sums, files = sm_archive
+    repo = tmp_path / "MultiResUNet-lung-segmentation"
+    for name, data in files.items():  # an extracted copy of the archive (or a git clone)
+        path = repo / name.split("/", 1)[1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    check_sm_output(layout_shenzhen_montgomery(repo, tmp_path / "a", sums=sums, progress=False).out, files)
+    check_sm_output(layout_shenzhen_montgomery(repo / "data", tmp_path / "a2", sums=sums,
+                                               progress=False).out, files)
+
+    zipped = tmp_path / "sm.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    # a local archive via the fetch function (nothing downloaded, the archive is kept)
+    check_sm_output(fetch_shenzhen_montgomery_512(tmp_path / "b", url=str(zipped), sums=sums,
+                                                  progress=False).out, files)
+    assert zipped.exists()
+
+    (repo / "data" / "cxr" / "MCUCXR_0001_0.png").unlink()
+    with pytest.raises(DataError, match=r"MultiResUNet-lung-segmentation: 1 file\(s\) listed in subset\.sha256 "
+                                        r"are missing, first images/MCUCXR_0001_0\.png"):
+        layout_shenzhen_montgomery(repo, tmp_path / "c", sums=sums, progress=False)
+    assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c.*"))
+
+    truncated = tmp_path / "cut.tar.gz"
+    truncated.write_bytes(make_tar_gz(tmp_path / "whole.tar.gz", files).read_bytes()[:-200])
+    with pytest.raises(DataError, match=r"cut\.tar\.gz: corrupt or incomplete archive"):
+        layout_shenzhen_montgomery(truncated, tmp_path / "d", sums=sums, progress=False)
+    assert not (tmp_path / "d").exists()
+
+    # an output made from another list is not silently taken for this one
+    other = write_sums(tmp_path / "other.sha256", files, SM_NAMES[:2])
+    with pytest.raises(DataError, match=r"a: already holds a conversion with sums_sha256="):
+        layout_shenzhen_montgomery(repo, tmp_path / "a", sums=other, progress=False)
+
+
+def test_read_sums_names_the_list_and_line(tmp_path, sm_archive):
+    _, sums, _ = sm_archive
+    assert len(read_sums(sums)) == 8
+    lines = sums.read_text().splitlines()
+    bad = tmp_path / "bad.sha256"
+    bad.write_text("\n".join(lines[:2] + ["not a checksum  images/x.png"]) + "\n")
+    with pytest.raises(DataError, match=r"bad\.sha256, line 3: expected 'SHA256  images/NAME\.png'"):
+        read_sums(bad)
+    bad.write_text("\n".join(lines[:-1]) + "\n")  # the last mask missing
+    with pytest.raises(DataError, match=r"bad\.sha256: images/MCUCXR_0004_1\.png is listed without its mask"):
+        read_sums(bad)
+
+
+def test_committed_sums_list_is_the_704_pairs():
+    sums = read_sums(download.SM512_SUMS)
+    images = [n for n in sums if n.startswith("images/")]
+    assert len(sums) == 1408 and len(images) == 704
+    assert sum(n.startswith("images/CHNCXR_") for n in images) == 566  # Shenzhen; 138 Montgomery
+
+
+def test_cli_fetch_sm512(tmp_path, sm_archive, monkeypatch, capsys):
+    from lungseg_lib import cli
+
+    _, sums, files = sm_archive
+    archive = make_tar_gz(tmp_path / "local.tar.gz", files)
+    monkeypatch.setattr(download, "SM512_SUMS", sums)  # the committed list is for the real files
+    out = tmp_path / "data" / "shenzhen_montgomery_512"
+    assert cli.main(["data", "fetch", "shenzhen-montgomery-512", "--out", str(out), "--url", str(archive)]) == 0
+    assert f"{out}: 4 image/mask pairs (written)" in capsys.readouterr().out
+    check_sm_output(out, files)
+    assert cli.main(["data", "fetch", "shenzhen-montgomery-512", "--out", str(out), "--size", "256"]) == 2
+    assert "--size: not for shenzhen-montgomery-512" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the shared copy
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shenzhen_montgomery_dir(real_data_dir: Path) -> Path:
+    if not any((real_data_dir / "images").glob("CHNCXR_*")):
+        pytest.skip(f"LUNGSEG_DATA={real_data_dir} is not the Shenzhen + Montgomery set")
+    return real_data_dir
+
+
+def recorded_fingerprints() -> set[str]:
+    """``data_fingerprint`` of every committed run trained on the Shenzhen + Montgomery set."""
+    found = set()
+    for path in REPO.glob("runs/*/**/config.json"):
+        info = json.loads(path.read_text())
+        if Path(str(info.get("data_root", ""))).name == "shenzhen_montgomery_512":
+            found.add(info["data_fingerprint"])
+    return found
+
+
+def shared_manifest(root: Path, names=None) -> list[dict]:
+    rows = [{k: r[k] for k in ("file", "source", "tb_label")} for r in manifest(root)]
+    return [r for r in rows if names is None or r["file"][:-4] in names]
+
+
+def test_layout_of_the_shared_copy_has_the_runs_fingerprint(real_data_dir, tmp_path):
+    """The archive's layout (data/cxr, data/masks) made from the shared copy, laid out by the
+    fetch code: the same pairs, bytes, manifest and fingerprint as the shared copy and the runs."""
+    from lungseg_lib.data import find_pairs, fingerprint
+
+    shared = shenzhen_montgomery_dir(real_data_dir)
+    assert verify_sums(shared) == 1408  # the committed list describes the shared copy
+    repo = tmp_path / f"MultiResUNet-lung-segmentation-{download.SM512_COMMIT}"
+    for src, dst in (("images", "cxr"), ("masks", "masks")):
+        (repo / "data" / dst).mkdir(parents=True)
+        for f in (shared / src).glob("*.png"):
+            (repo / "data" / dst / f.name).symlink_to(f)
+    out = layout_shenzhen_montgomery(repo, tmp_path / "shenzhen_montgomery_512", progress=False).out
+
+    for folder in ("images", "masks"):
+        assert sorted(p.name for p in (out / folder).iterdir()) == sorted(p.name for p in (shared / folder).iterdir())
+    assert manifest(out) == shared_manifest(shared)
+    ours, theirs = find_pairs(out), find_pairs(shared)
+    assert not ours.problems and len(ours.pairs) == 704
+    assert [(p.name, p.source, p.label) for p in ours.pairs] == [(p.name, p.source, p.label) for p in theirs.pairs]
+    recorded = recorded_fingerprints()
+    assert len(recorded) == 1, f"the committed runs record several data fingerprints: {recorded}"
+    assert fingerprint(ours.pairs) == fingerprint(theirs.pairs) == recorded.pop()
+    assert verify_sums(out) == 1408
+
+
+def test_fetched_subset_matches_the_shared_copy(real_data_dir, tmp_path, serve):
+    """A few real pairs in the pinned archive's layout, checked against the committed list
+    (those lines only), fetched over HTTP: the same bytes, manifest rows and fingerprint."""
+    from lungseg_lib.data import find_pairs, fingerprint
+
+    shared = shenzhen_montgomery_dir(real_data_dir)
+    names = ["CHNCXR_0001_0", "CHNCXR_0003_0", "MCUCXR_0001_0"]
+    names += [p.stem for p in sorted((shared / "images").glob("*_1.png"))[:1]]
+    files = {f"{SM_TOP}/data/{dst}/{n}.png": (shared / src / f"{n}.png").read_bytes()
+             for src, dst in (("images", "cxr"), ("masks", "masks")) for n in names}
+    sums = tmp_path / "subset.sha256"
+    sums.write_text("".join(line for line in download.SM512_SUMS.read_text().splitlines(keepends=True)
+                            if line.split()[1][:-4].split("/")[1] in names))
+    url, handler = serve(make_tar_gz(tmp_path / "subset.tar.gz", files).read_bytes(), cuts=1)
+    out = fetch_shenzhen_montgomery_512(tmp_path / "data" / "sm", url=url, sums=sums, progress=False).out
+
+    assert len(read_sums(sums)) == 2 * len(names) and len(handler.requests) == 2
+    for folder in ("images", "masks"):
+        assert sorted(p.name for p in (out / folder).iterdir()) == sorted(f"{n}.png" for n in names)
+        for n in names:
+            assert (out / folder / f"{n}.png").read_bytes() == (shared / folder / f"{n}.png").read_bytes()
+    assert manifest(out) == shared_manifest(shared, names)
+    subset = [p for p in find_pairs(shared).pairs if p.name in names]
+    assert fingerprint(find_pairs(out).pairs) == fingerprint(subset)
 
 
 # ----------------------------------------------------------------------------- safe extraction
