@@ -33,11 +33,13 @@ class Paper:
     """One paper: how the book cites it and what it says about its data and scores."""
 
     key: str
+    short: str  # how the book's tables name it
     citation: str
     model: str  # the registry model it contributes (or the reproduced paper's)
     data: str
     input_size: str
     averaging: str
+    n_test: int | None = None  # test images (or scans) the paper reports
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,29 +65,29 @@ class Reported:
 
 
 PAPERS = {p.key: p for p in (
-    Paper("zhang2023", "Y. Zhang, Lung Segmentation with NASNet-Large-Decoder Net, arXiv:2303.10315",
+    Paper("zhang2023", "Zhang 2023", "Y. Zhang, Lung Segmentation with NASNet-Large-Decoder Net, arXiv:2303.10315",
           "nasnet_decoder",
           "chest X-rays from the RSNA pneumonia detection dataset, lungs manually segmented; "
           "800 training and 200 test images; published at the author's repository (footnote 3)",
-          "not stated", "not stated (Dice and IoU of the lung area, Sec. 3.3)"),
-    Paper("kuppili2023", "S. Kuppili, Lung Segmentation using Deep Learning (2023)", "resnet50_unet",
+          "not stated", "not stated (Dice and IoU of the lung area, Sec. 3.3)", 200),
+    Paper("kuppili2023", "Kuppili 2023", "S. Kuppili, Lung Segmentation using Deep Learning (2023)", "resnet50_unet",
           "not named: a folder with images and masks subfolders (Sec. 3); no image counts",
           "Resize(256), which the paper says keeps the aspect ratio (Sec. 3)",
           "mean over test batches (Sec. 4)"),
-    Paper("swaminathan", "A. R. Swaminathan, Deep Learning-Based Lung Segmentation using U-Net (undated)",
+    Paper("swaminathan", "Swaminathan (undated)", "A. R. Swaminathan, Deep Learning-Based Lung Segmentation using U-Net (undated)",
           "resnet101_unet",
           "the lung images dataset of its reference [4], which is Zhang's paper; no image counts",
           "not stated", "not stated"),
-    Paper("sarada2019", "N. Sarada, K. Thirupathi Rao, Lung Semantic Segmentation using Convolutional "
+    Paper("sarada2019", "Sarada & Thirupathi Rao 2019", "N. Sarada, K. Thirupathi Rao, Lung Semantic Segmentation using Convolutional "
           "Neural Networks (2019)", "unet22",
           "NIH chest X-rays, 70/30 split (Sec. VIII; Sec. IX says 40,000 training and 15,000 test "
           "images); masks made from the mean and median of the image's pixels (Sec. VI)",
           "256x256x3 (Table I)", "per image only (Table II); no summary Dice or IoU"),
-    Paper("ainala2023", "S. R. Ainala, Lung Segmentation from CT Scans using Neural Networks (2023)",
+    Paper("ainala2023", "Ainala 2023", "S. R. Ainala, Lung Segmentation from CT Scans using Neural Networks (2023)",
           "unet3_compact",
           "1000 CT scans from the RSNA Pneumonia Detection Challenge dataset (a chest X-ray set), "
           "800 training and 200 test (Sec. 2)",
-          "256x256 central axial slices (Secs. 2, 3)", "average over the test scans (Sec. 4)"),
+          "256x256 central axial slices (Secs. 2, 3)", "average over the test scans (Sec. 4)", 200),
 )}
 
 REPORTED: tuple[Reported, ...] = (
@@ -95,8 +97,7 @@ REPORTED: tuple[Reported, ...] = (
              beside="unet"),
     Reported("zhang2023", "Deep-Lab [21]", "Table 1", "Deep-Lab [21] 0.85 0.89", 0.89, 0.85, 2,
              beside="deeplabv3plus",
-             note="DeepLab of the paper's reference [21] (Chen et al. 2014, arXiv:1412.7062, v1), "
-                  "not DeepLabV3+: DeepLabV3+ stands in for it here"),
+             note="DeepLab v1, Chen et al. 2014, arXiv:1412.7062; DeepLabV3+ stands in for it here"),
     Reported("zhang2023", "Nastnetlarge-net", "Table 1", "Nastnetlarge-net 0.86 0.91", 0.91, 0.86, 2,
              beside="nasnet_decoder"),
     Reported("zhang2023", "Nastnetlarge-net-Post", "Table 1", "Nastnetlarge-net-Post 0.87 0.92", 0.92, 0.87, 2,
@@ -163,6 +164,11 @@ def source(paper: str = REPRODUCED) -> str:
     return PAPERS[paper].citation
 
 
+def short(paper: str = REPRODUCED) -> str:
+    """The short name of ``paper`` (author and year)."""
+    return PAPERS[paper].short
+
+
 # ---------------------------------------------------------------- the consistency check
 
 def dice_of_iou(iou: float) -> float:
@@ -216,7 +222,7 @@ def consistency_rows() -> list[dict]:
         if r.dice is None or r.iou is None:
             continue
         c = check(r.dice, r.iou, r.decimals)
-        out.append({"Source": f"{PAPERS[r.paper].citation.split(',')[0]}: {r.row} ({r.where})",
+        out.append({"Source": f"{PAPERS[r.paper].short}: {r.row} ({r.where})",
                     "Dice": _fmt(r.dice, r.decimals), "IoU": _fmt(r.iou, r.decimals),
                     "Decimals": str(r.decimals), "Largest mean Dice": f"{c['bound']:.4f}",
                     "As a mean over images": c["mean"], "Pooled over pixels": c["pooled"],
