@@ -31,6 +31,7 @@ DEFAULTS: dict = {
     "model_kwargs": {}, "post_k": 2, "recipe_source": "",
 }
 PROFILES = ("smoke", "cpu", "paper")
+NOT_PARAMETERS = ("recipe_source",)  # words about the recipe: rewording them changes no run
 
 
 def profile_params(profile: str) -> dict:
