@@ -39,6 +39,7 @@ class Paper:
     data: str
     input_size: str
     averaging: str
+    n_train: int | None = None  # training images (or scans) the paper reports
     n_test: int | None = None  # test images (or scans) the paper reports
 
 
@@ -69,7 +70,7 @@ PAPERS = {p.key: p for p in (
           "nasnet_decoder",
           "chest X-rays from the RSNA pneumonia detection dataset, lungs manually segmented; "
           "800 training and 200 test images; published at the author's repository (footnote 3)",
-          "not stated", "not stated (Dice and IoU of the lung area, Sec. 3.3)", 200),
+          "not stated", "not stated (Dice and IoU of the lung area, Sec. 3.3)", 800, 200),
     Paper("kuppili2023", "Kuppili 2023", "S. Kuppili, Lung Segmentation using Deep Learning (2023)", "resnet50_unet",
           "not named: a folder with images and masks subfolders (Sec. 3); no image counts",
           "Resize(256), which the paper says keeps the aspect ratio (Sec. 3)",
@@ -87,7 +88,7 @@ PAPERS = {p.key: p for p in (
           "unet3_compact",
           "1000 CT scans from the RSNA Pneumonia Detection Challenge dataset (a chest X-ray set), "
           "800 training and 200 test (Sec. 2)",
-          "256x256 central axial slices (Secs. 2, 3)", "average over the test scans (Sec. 4)", 200),
+          "256x256 central axial slices (Secs. 2, 3)", "average over the test scans (Sec. 4)", 800, 200),
 )}
 
 REPORTED: tuple[Reported, ...] = (
@@ -222,7 +223,8 @@ def consistency_rows() -> list[dict]:
         if r.dice is None or r.iou is None:
             continue
         c = check(r.dice, r.iou, r.decimals)
-        out.append({"Source": f"{PAPERS[r.paper].short}: {r.row} ({r.where})",
+        where = "" if r.where == r.row else f" ({r.where})"
+        out.append({"Source": f"{PAPERS[r.paper].short}: {r.row}{where}",
                     "Dice": _fmt(r.dice, r.decimals), "IoU": _fmt(r.iou, r.decimals),
                     "Decimals": str(r.decimals), "Largest mean Dice": f"{c['bound']:.4f}",
                     "As a mean over images": c["mean"], "Pooled over pixels": c["pooled"],
@@ -242,7 +244,7 @@ def consistency_table(measured: list[dict] | None = None):
         c = check(m["dice"], m["iou"], None)
         table.append({"Source": m["Source"], "Dice": f"{m['dice']:.4f}", "IoU": f"{m['iou']:.4f}",
                       "Decimals": "measured", "Largest mean Dice": f"{c['bound']:.4f}",
-                      "As a mean over images": c["mean"], "Pooled over pixels": "",
+                      "As a mean over images": c["mean"], "Pooled over pixels": "(a mean)",
                       "_reported": False})
     return pd.DataFrame(table)
 

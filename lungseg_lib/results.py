@@ -41,6 +41,7 @@ NO_DATA = ("no chest X-ray data found: set LUNGSEG_DATA to a data folder (images
            "e.g. `export LUNGSEG_DATA=/path/to/shenzhen_montgomery_512`, or run "
            "`lungseg data fetch montgomery --out data/montgomery` once with internet access")
 METRICS = {"dice": "Dice", "iou": "IoU"}
+PARAM_SIZE = 256  # the input side of the registry's parameter counts (docs/model_params.csv)
 
 
 def repo_path(path: str | os.PathLike) -> Path:
@@ -584,7 +585,8 @@ def param_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFr
         path = run_dir(profile, name, runs_dir) / "training.json"
         ours.append(f"{runs.read_json(path)['params'] / 1e6:.2f} M" if path.exists() else "missing")
     return pd.DataFrame({
-        "Model": reg["title"], "Paper": reg["paper"], "Parameters (256 px)": [f"{p / 1e6:.2f} M" for p in reg["params"]],
+        "Model": reg["title"], "Paper": reg["paper"],
+        f"Parameters ({PARAM_SIZE} px)": [f"{p / 1e6:.2f} M" for p in reg["params"]],
         f"Parameters ({profile} run)": ours, "Loss": reg["loss"], "Optimizer": reg["optimizer"],
         "Learning rate": [f"{v:g}" for v in reg["lr"]], "Batch": reg["batch"], "Epochs": reg["epochs"]})
 

@@ -10,11 +10,14 @@ What it does not read:
 
 The allow-list, each entry with its reason:
 
+- the markers of numbered lists (``1.`` at the start of a line): structure, not values;
 - years (1900-2099): dates of papers and data sets, not measurements;
 - arXiv identifiers (``arXiv:2303.10315``): names of papers;
 - the papers' own section, figure, table and reference numbers (``Fig. 5``, ``Table 1``,
   ``Sec. 3.1``, ``[21]``): places in a paper, not values;
 - bibliographic volume, issue and pages (``33(2):233-245``, ``191:A4975``): parts of a citation;
+- names that hold a number: an institution's (``Shenzhen No.3 People's Hospital``), a licence's
+  (``CC BY-NC-SA 4.0``);
 - quotations: text in double quotes is a paper's own words, verbatim (the marked form of a
   quoted value; a value the book sets beside a measurement is glued from
   ``lungseg_lib/papers.py`` instead).
@@ -41,7 +44,10 @@ _REMOVE = [
     re.compile(r"\b(Figs?|Fig|Figure|Table|Tables|Sec|Section|Eq)\.?\s*\d+(\.\d+)*(\s*(-|and|,)\s*\d+)*"),
     re.compile(r"\[\d+(,\s*\d+)*\]"),                        # reference numbers: [21]
     re.compile(r"\b\d+(\([^)]*\))?:[A-Z]?\d+(-[A-Z]?\d+)?"),  # volume(issue):pages
-    re.compile(r"(?<![\w.])(19|20)\d\d(?![\w.])"),           # years
+    re.compile(r"(?<![\w.])(19|20)\d\d(?![\w]|\.\d)"),       # years
+    re.compile(r"^[ \t]*\d+\.(?=\s)", re.M),                  # numbered-list markers
+    re.compile(r"\bNo\.\s?\d+"),                             # names: Shenzhen No.3 People's Hospital
+    re.compile(r"\bCC BY(-[A-Z]+)* \d+(\.\d+)?"),             # licence names
 ]
 _NUMBER = re.compile(r"(?<![\w])\d+(?:[.,]\d+)*(?![\w])")
 
@@ -100,7 +106,7 @@ def test_the_scanner_finds_a_typed_number(tmp_path):
 
 def test_the_allow_list_is_what_the_docstring_says():
     allowed = ('Zhang (2023, arXiv:2303.10315) reports "0.92 dice scores" in its abstract and its '
-               "Table 1 and Fig. 5 [21]; IEEE TMI 33(2):233-245 and Am J Respir 191:A4975; "
-               "`--size 256`.\n")
+               "Table 1 and Fig. 5 [21]; IEEE TMI 33(2):233-245, 2014. Am J Respir 191:A4975; "
+               "`--size 256`; Shenzhen No.3 People's Hospital; CC BY-NC-SA 4.0.\n1. a list item\n")
     assert bare_numbers(allowed) == []
     assert [n for _, n, _ in bare_numbers("an 8-bit image, 2-D slices, 0.5 mm.\n")] == ["8", "2", "0.5"]
