@@ -82,6 +82,7 @@ PAPER_CLAIMS = {
 }
 
 DEFAULT_INFER_BATCHES = {"cpu": (1, 4, 16), "gpu": (1, 8, 32, 128)}
+MIN_BATCH_GAIN = 0.10  # a larger inference batch is tried only while each one gains this much per image
 STAT_KEYS = ("median", "q1", "q3", "min", "max", "n")
 RESULT_FIELDS = (
     "model", "size", "batch", "device", "device_name", "mixed_precision", "jit_compile", "params",
@@ -317,7 +318,7 @@ def measure(task: dict) -> dict:
         first = stats["first_call_s"] if first is None else first
         by_batch[str(b)] = _strip(stats)
         medians = [s["median"] for s in by_batch.values() if isinstance(s, dict)]
-        if len(medians) >= 2 and stats["median"] > 0.9 * min(medians[:-1]):
+        if len(medians) >= 2 and stats["median"] > (1 - MIN_BATCH_GAIN) * min(medians[:-1]):
             break  # this batch gained < 10 % per image: larger ones are not worth their time
     timed = {int(b): s for b, s in by_batch.items() if isinstance(s, dict)}
     best = min(timed, key=lambda b: timed[b]["median"])

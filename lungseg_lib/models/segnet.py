@@ -91,9 +91,9 @@ SPEC = ModelSpec(
         Deviation("what the reproduced paper compares", 'Zhang\'s Table 1 row "Segnet [19]" with no recipe '
                   "(Sec. 3.3)", "SegNet trained here with the recipe below",
                   "the reproduced paper does not say how it trained SegNet", "chooses"),
-        Deviation("encoder weights", "VGG16's 13 convolutional layers, initialised from ImageNet "
-                  "classification weights", "the same layers (with batch norm), random initialisation",
-                  NO_DOWNLOAD, "departs"),
+        Deviation("encoder weights", "VGG16's 13 convolutional layers, ImageNet-trained; Zhang (Sec. 2.1): "
+                  'SegNet "employs the pre-trained vgg16 network for the encoder"',
+                  "the same layers (with batch norm), random initialisation", NO_DOWNLOAD, "departs"),
         Deviation("optimizer", "SGD, lr 0.1, momentum 0.9 (its CamVid experiments)", "Adam, lr 1e-4",
                   "comparability with the other models", "departs"),
         input_size("not applicable: its images are road and indoor scenes"),
