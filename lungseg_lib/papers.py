@@ -212,6 +212,26 @@ def check(dice: float, iou: float, decimals: int | None) -> dict:
             "pooled": "possible" if pooled_possible(dice, iou, decimals) else "impossible"}
 
 
+def aggregation_verdict(rows: list[Reported]) -> str:
+    """What the consistency check says about how ``rows`` (one paper's pairs) were averaged."""
+    pairs = [r for r in rows if r.dice is not None and r.iou is not None]
+    mean = sum(mean_possible(r.dice, r.iou, r.decimals) for r in pairs)
+    pooled = sum(pooled_possible(r.dice, r.iou, r.decimals) for r in pairs)
+    n = len(pairs)
+    if not n:
+        return "no Dice/IoU pair to check"
+    if mean == n and pooled == 0:
+        return "they can only be means over images (or batches), not scores pooled over all pixels"
+    if pooled == n and mean == n:
+        return "they can be means over images or scores pooled over all pixels"
+    if pooled == n:
+        return "they can only be scores pooled over all pixels"
+    if mean == 0 and pooled == 0:
+        return "they can be neither means over images nor scores pooled over all pixels"
+    return (f"{n - mean} of {n} cannot be means over images and {n - pooled} of {n} cannot be pooled "
+            "scores: no one way of averaging fits them all")
+
+
 def _fmt(value: float | None, decimals: int) -> str:
     return "" if value is None else f"{value:.{decimals}f}"
 

@@ -69,6 +69,7 @@ glue("zhang_mean_possible", float(sum(papers.mean_possible(r.dice, r.iou, r.deci
 glue("zhang_pooled_possible", float(sum(papers.pooled_possible(r.dice, r.iou, r.decimals) for r in zhang)),
      display=False)
 glue("n_table1_rows", float(len(zhang)), display=False)
+glue("zhang_verdict", papers.aggregation_verdict(zhang), display=False)
 
 # %%
 # the reported values the prose sets beside a measurement (glued, never typed)

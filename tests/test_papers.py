@@ -51,6 +51,12 @@ def test_rounding_matters():
     assert papers.dice_of_iou(1.0) == 1.0 and papers.dice_of_iou(0.0) == 0.0
 
 
+def test_aggregation_verdict():
+    assert papers.aggregation_verdict(papers.table1()).startswith("they can only be means over images")
+    assert papers.aggregation_verdict(papers.rows("ainala2023")).startswith("they can be neither")
+    assert papers.aggregation_verdict(papers.rows("kuppili2023")) == "no Dice/IoU pair to check"
+
+
 def test_consistency_and_related_tables():
     table = papers.consistency_table([{"Source": "ours", "dice": 0.95, "iou": 0.905},
                                       {"Source": "missing", "dice": math.nan, "iou": math.nan}])
