@@ -279,15 +279,16 @@ def related_table():
         if r.paper == REPRODUCED:
             continue
         p = PAPERS[r.paper]
-        out.append({"Paper": p.citation, "Model here": p.model, "Split": r.split,
+        out.append({"Paper": p.short, "Model here": p.model, "Split": f"{r.split} ({r.where})",
                     "Dice": _fmt(r.dice, r.decimals) or "not reported",
                     "IoU": _fmt(r.iou, r.decimals) or "not reported",
-                    "Where": r.where, "Data": p.data, "Input size": p.input_size,
-                    "Averaging": p.averaging, "_reported": True})
+                    "Data": p.data, "Input size": p.input_size, "Averaging": p.averaging})
     covered = {r.paper for r in REPORTED}
     for p in PAPERS.values():
-        if p.key not in covered:
-            out.append({"Paper": p.citation, "Model here": p.model, "Split": "", "Dice": "not reported",
-                        "IoU": "not reported", "Where": "", "Data": p.data, "Input size": p.input_size,
-                        "Averaging": p.averaging, "_reported": True})
-    return pd.DataFrame(out)
+        if p.key not in covered and p.key != REPRODUCED:
+            out.append({"Paper": p.short, "Model here": p.model, "Split": "", "Dice": "not reported",
+                        "IoU": "not reported", "Data": p.data, "Input size": p.input_size,
+                        "Averaging": p.averaging})
+    table = pd.DataFrame(out)
+    table.attrs["reported_columns"] = ["Dice", "IoU"]  # the values the papers report, set apart
+    return table

@@ -90,10 +90,12 @@ def html_table(table: pd.DataFrame, index: str = "Model"):
     second, smaller line (class ``ci``). ``table.attrs["best"]``, ``{column: "max" | "min"}``,
     sets the best leading number of each such column in bold (measured rows only). Rows whose
     ``_reported`` column (:data:`REPORTED`) is true hold a paper's reported values: class
-    ``reported`` (italic on a muted ground), with a legend line under the table."""
+    ``reported`` (italic on a muted ground), with a legend line under the table; so do the cells
+    of the columns named in ``table.attrs["reported_columns"]``."""
     from IPython.display import HTML
 
     best = dict(table.attrs.get("best", {}))
+    reported_columns = set(table.attrs.get("reported_columns", ()))
     reported = (table[REPORTED].fillna(False).astype(bool) if REPORTED in table
                 else pd.Series(False, index=table.index)).reset_index(drop=True)
     table = table.drop(columns=[REPORTED], errors="ignore").reset_index(drop=True)
@@ -112,11 +114,12 @@ def html_table(table: pd.DataFrame, index: str = "Model"):
             content = _cell(text.at[i, c])
             if i in bold.get(c, ()):  # the mean in bold, its CI as it is
                 content = re.sub(r"^([^<]+)", r"<strong>\1</strong>", content, count=1)
-            cells.append(f"<td{num[c]}>{content}</td>")
+            classes = [k for k, on in (("num", numeric[c]), ("reported", c in reported_columns)) if on]
+            cells.append(f'<td class="{" ".join(classes)}">{content}</td>' if classes else f"<td>{content}</td>")
         cls = ' class="reported"' if reported[i] else ""
         lines.append(f'<tr{cls}><th>{html.escape(text.at[i, index])}</th>{"".join(cells)}</tr>')
     lines.append("</tbody></table>")
-    if reported.any():
+    if reported.any() or reported_columns & set(columns):
         lines.append(f'<p class="lungseg-legend">{REPORTED_LEGEND}</p>')
     return HTML("\n".join(lines))
 

@@ -103,7 +103,7 @@ glue("cpu_early_stopping", "none" if cpu.get("early_stopping_patience") is None
 glue("cpu_seeds", ", ".join(map(str, cpu.get("seeds", []))), display=False)
 glue("cpu_nasnet_step", float(nasnet_cpu["lr_schedule"]["step_epochs"]), display=False)
 glue("cpu_nasnet_halvings", float(halvings(nasnet_cpu)), display=False)
-glue("cpu_half_width_models", ", ".join(f"`{m}`" for m in cpu.get("models", {})), display=False)
+glue("cpu_half_width_models", ", ".join(cpu.get("models", {})), display=False)
 # the committed cpu run of the NASNet decoder (trained before the fair protocol), and its first run
 committed = (results.read_config(results.run_dir("cpu", "nasnet_decoder", runs_dir)) or {}).get("config")
 first = dict(committed, lr_schedule=recipe["lr_schedule"]) if committed else None

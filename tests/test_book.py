@@ -352,7 +352,8 @@ def test_pages_show_glued_numbers_and_the_profile(built):
     assert "{glue" not in page and "glued-" not in page
     text = (html / "intro.html").read_text()
     assert len(re.findall(r"\b0\.\d{3}\b", text)) >= 3
-    for name in ("fig-architecture", "fig-postprocessing", "fig-predictions", "tbl-results", "tbl-data", "tbl-claims"):
+    for name in ("fig-architecture", "fig-postprocessing", "fig-predictions", "tbl-results", "tbl-data", "tbl-claims",
+                 "tbl-deviations", "tbl-related", "tbl-consistency"):
         assert f'id="{name}"' in "".join(p.read_text() for p in html.glob("*.html")), name
     assert (built / "_build" / "figures" / "fig4_predictions.pdf").exists()
     status = (html / "_executed" / "09_status.html").read_text()

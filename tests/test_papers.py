@@ -66,6 +66,8 @@ def test_consistency_and_related_tables():
     assert verdicts["ours"] == "possible"
     assert [v for s, v in verdicts.items() if "Ainala" in s] == ["impossible", "impossible"]
     related = papers.related_table()
-    assert "zhang2023" not in set(related["Paper"]) and set(related["Model here"]) == {
+    assert "Zhang 2023" not in set(related["Paper"]) and set(related["Model here"]) == {
         "resnet50_unet", "resnet101_unet", "unet22", "unet3_compact"}
     assert (related.loc[related["Model here"] == "unet22", "Dice"] == "not reported").all()
+    html = results.html_table(related, "Paper").data  # reported values set apart, cell by cell
+    assert '<td class="num reported">0.9388</td>' in html and results.REPORTED_LEGEND in html
