@@ -40,7 +40,7 @@ def test_tiny_bench_json_has_every_field(tiny):
     (r,) = doc["results"]
     assert set(bench.RESULT_FIELDS) <= set(r) and "error" not in r
     assert (r["model"], r["size"], r["batch"]) == ("unet3_compact", 64, 4)  # the paper recipe's batch
-    assert r["mixed_precision"] == "float32" and r["jit_compile"] is False and r["params"] == 408705
+    assert r["mixed_precision"] == "float32" and r["jit_compile"] is False and r["params"] == 441601  # transposed-conv decoder
     for key in ("train_images_per_s", "infer_ms_batch1", "infer_ms_best_batch", "post_ms",
                 "pipeline_images_per_s"):
         s = r[key]
