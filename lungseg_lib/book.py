@@ -110,8 +110,12 @@ def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None
 
 
 def _differs(path: Path, config: dict) -> bool:
+    from .config import NOT_PARAMETERS
+
     old = runs.read_json(path / runs.CONFIG)["config"]
-    return old != json.loads(json.dumps(config, default=str))
+    new = json.loads(json.dumps(config, default=str))
+    return {k: v for k, v in old.items() if k not in NOT_PARAMETERS} != \
+        {k: v for k, v in new.items() if k not in NOT_PARAMETERS}
 
 
 def ensure_data(profile: str, runs_dir: str | os.PathLike, data_dir: str = "") -> Path:

@@ -2,7 +2,9 @@
 checked against the runs of one profile.
 
 Every verdict is computed from the measured numbers by the rules below, so the book's
-"what reproduces" table changes with the runs and is never typed:
+claims table changes with the runs and is never typed. A verdict says where it was measured
+("holds on <data> at <size> px"): a claim that holds on other data, at another input size,
+is not the paper's result reproduced.
 
 - a value "is reached" when the 95% CI of the mean lies at or above it, "is not reached" when
   the CI lies below, and is "inconclusive" otherwise;
@@ -29,7 +31,7 @@ import os
 
 import pandas as pd
 
-from . import failures, results
+from . import failures, papers, results
 from .stats import summarize
 
 ALPHA = 0.05
@@ -63,23 +65,40 @@ def _claim(claim: str, paper: str, measured: str, verdict: str) -> dict[str, str
     return {"Claim": claim, "Paper": paper, "Measured": measured, "Verdict": verdict}
 
 
+def where(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
+    """``on <data folder> data at <size> px``: what the paper's model's run was measured on."""
+    from pathlib import Path
+
+    path = results.run_dir(profile, MODEL, runs_dir)
+    recorded = results.read_config(path) or {}
+    config = recorded.get("config", {})
+    size = (results.read_metrics(path) or {}).get("image_size") or config.get("image_size")
+    data = config.get("data") if config.get("data") == "synthetic" else recorded.get("data_root") or "unrecorded"
+    name = "synthetic" if data == "synthetic" else Path(str(data)).name
+    return f"on {name} data at {size} px" if size else f"on {name} data"
+
+
 def postprocessing_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[str, str]:
     """Claim 2: the post-processing layer improves the segmentation (Dice, post minus raw)."""
-    claim, paper = "Post-processing helps", "improves the segmentation"
+    raw, post = papers.row(papers.REPRODUCED, "Nastnetlarge-net"), papers.row(papers.REPRODUCED, "Nastnetlarge-net-Post")
+    claim = "Post-processing helps"
+    paper = (f"improves the segmentation (reported, Table 1: Dice {raw.dice:.2f} to {post.dice:.2f}, "
+             f"IoU {raw.iou:.2f} to {post.iou:.2f})")
     table = results.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
+    here = where(profile, runs_dir)
     g = results.postprocessing_gain(table, "dice")
     changed = f"{g['n_changed']:.0f} of {g['n']:.0f} images changed"
     measured = (f"mean Dice change {g['gain']:+.4f} [{g['ci_low']:+.4f}, {g['ci_high']:+.4f}] "
                 f"(post minus raw); {changed}")
     side = direction(g["ci_low"], g["ci_high"])
     if side == "better" and g["gain"] >= MIN_EFFECT:
-        verdict = f"reproduces: Dice {g['gain']:+.4f}"
+        verdict = f"holds {here}: Dice {g['gain']:+.4f}"
     elif side == "better":
         verdict = f"negligible: Dice {g['gain']:+.4f}, below {MIN_EFFECT}; {changed}"
     elif side == "worse":
-        verdict = f"does not reproduce: Dice {g['gain']:+.4f}"
+        verdict = f"does not hold {here}: Dice {g['gain']:+.4f}"
     else:
         verdict = f"not shown: the CI contains 0; {changed}"
     return _claim(claim, paper, measured, verdict)
@@ -87,27 +106,33 @@ def postprocessing_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> 
 
 def accuracy_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[str, str]:
     """Claim 3a: the model reaches the paper's reported Dice (with post-processing)."""
-    reported = results.PAPER_REPORTED[MODEL]["dice"]
-    claim, paper = f"Dice of the {results.title_of(MODEL)}", f"Dice {reported:.2f} on its own 800/200 split"
+    row = papers.headline()
+    reported = row.dice
+    n_test = papers.PAPERS[row.paper].n_test
+    claim = f"Dice of the {results.title_of(MODEL)}"
+    paper = (f"Dice {reported:.2f} with post-processing (reported, Table 1 and abstract), on its own "
+             f"data ({n_test} test images)")
     table = results.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     stat = summarize(table["dice_post"])
     measured = (f"Dice (post-processed) {results.fmt_ci(stat)} on {stat['n']} test images, "
                 f"mean of {table['n_seeds'].iloc[0]:.0f} seed(s)")
+    here = where(profile, runs_dir)
     if stat["ci_low"] >= reported:
-        verdict = f"reproduces: {reported:.2f} is reached"
+        verdict = f"reached {here}: the CI lies at or above {reported:.2f} (the paper's data differ)"
     elif stat["ci_high"] < reported:
-        verdict = f"does not reproduce: {reported:.2f} is not reached"
+        verdict = f"not reached {here}: the CI lies below {reported:.2f} (the paper's data differ)"
     else:
-        verdict = f"inconclusive: the CI contains {reported:.2f}"
+        verdict = f"inconclusive {here}: the CI contains {reported:.2f}"
     return _claim(claim, paper, measured, verdict)
 
 
 def comparison_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post") -> dict[str, str]:
     """Claim 3b: the model outperforms the others, judged by paired per-image differences
     (given here as the paper's model minus the other model)."""
-    claim, paper = "Better than every other model", "outperforms the state-of-the-art models"
+    claim, paper = "Better than every other model", ("has \"a higher IoU and dice score than other models\" "
+                                                      "(Sec. 3.3, Table 1)")
     comparisons = results.paired_comparisons(profile, runs_dir, MODEL, metric).dropna(subset=["mean_diff"])
     if comparisons.empty:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
@@ -122,12 +147,13 @@ def comparison_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric:
                 + "; ".join(f"{labels[key]} {', '.join(groups[key])}" for key in labels if key in groups)
                 + (f"; {missing} model(s) not evaluated" if missing else ""))
     n, n_better = len(comparisons), len(groups.get("better", []))
+    here = where(profile, runs_dir)
     if "worse" in groups:
-        verdict = f"does not reproduce: worse than {len(groups['worse'])} of {n} models"
+        verdict = f"does not hold {here}: worse than {len(groups['worse'])} of {n} models"
     elif missing:
         verdict = f"incomplete: better than {n_better} of the {n} models evaluated so far"
     elif n_better == n:
-        verdict = f"reproduces: better than all {n} other models"
+        verdict = f"holds {here}: better than all {n} other models"
     elif n_better:
         verdict = f"partly: better than {n_better} of {n} models, not separable from the rest"
     else:
@@ -137,8 +163,11 @@ def comparison_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric:
 
 def failures_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post",
                    n_worst: int = 10) -> dict[str, str]:
-    """Claim 4: the failures are images that are too light or too dark."""
-    claim, paper = "Failures are light or dark images (correlation)", "failures are too light or too dark images"
+    """Claim 4: the failures are images that are too light or too dark (the paper shows two
+    examples and names two more reasons: no similar training image, a model not robust enough)."""
+    claim = "Failures are light or dark images (correlation)"
+    paper = ('its two failure examples, Fig. 5: "two worse raw images (in Fig. 5) are either too light '
+             '(first row) or too dark (second row)"')
     table = results.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
@@ -154,7 +183,7 @@ def failures_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: s
     elif p >= ALPHA:
         verdict = f"not supported: no significant fall of the score with extreme brightness (p = {p:.2g})"
     elif rho < 0:
-        verdict = "reproduces: scores fall away from the typical brightness"
+        verdict = f"holds {where(profile, runs_dir)}: scores fall away from the typical brightness"
     else:
         verdict = "contradicted: scores rise away from the typical brightness"
     return _claim(claim, paper, measured, verdict)

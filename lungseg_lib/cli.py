@@ -26,7 +26,11 @@ def _data_split(args) -> int:
         print(f"{len(scan.problems)} problem(s): fix them (see `lungseg data check`) before splitting",
               file=sys.stderr)
         return 1
-    table = make_split(scan.pairs, seed=args.seed)
+    test_names = None
+    if args.test_list:
+        lines = Path(args.test_list).read_text().split()
+        test_names = {Path(line).stem for line in lines if line.strip()}
+    table = make_split(scan.pairs, seed=args.seed, test_names=test_names)
     write_split(table, args.out)
     print(f"{args.out}: " + ", ".join(f"{k} {v}" for k, v in table.split.value_counts().items()))
     return 0
@@ -256,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-list", help="a text file of image names (one per line, with or without "
+                   "extension) that form the test split, e.g. a paper's own test set")
     p.set_defaults(func=_data_split)
     p = dsub.add_parser("synth", help="write a small synthetic data set (tests, smoke runs)")
     p.add_argument("--out", required=True)

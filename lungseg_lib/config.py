@@ -31,10 +31,12 @@ DEFAULTS: dict = {
     "model_kwargs": {}, "post_k": 2, "recipe_source": "",
 }
 PROFILES = ("smoke", "cpu", "paper")
+NOT_PARAMETERS = ("recipe_source",)  # words about the recipe: rewording them changes no run
 
 
 def profile_params(profile: str) -> dict:
-    """The parsed ``params/<profile>.yaml``."""
+    """The parsed ``params/<profile>.yaml`` (``seeds``: the seeds its protocol trains, when it
+    names them; each run gets one with ``lungseg train --seed K``)."""
     path = PARAMS_DIR / f"{profile}.yaml"
     if not path.exists():
         valid = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
@@ -67,6 +69,7 @@ def resolve_config(model: str, profile: str, overrides: dict | None = None) -> d
     spec = get_spec(model)
     params = dict(profile_params(profile))
     per_model = params.pop("models", {}) or {}
+    params.pop("seeds", None)  # the profile's seeds (one run each, `--seed K`), not a run parameter
     config = dict(DEFAULTS)
     recipe = dict(spec.recipe)
     recipe["recipe_source"] = recipe.pop("source", "")

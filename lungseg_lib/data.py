@@ -222,12 +222,26 @@ def check_report(scan: Scan, stats: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def make_split(pairs: list[Pair], fractions=SPLIT_FRACTIONS, seed: int = 0) -> pd.DataFrame:
-    """Split pairs into train/val/test, stratified by (source, label), deterministic for a seed."""
+def make_split(pairs: list[Pair], fractions=SPLIT_FRACTIONS, seed: int = 0,
+               test_names: set[str] | None = None) -> pd.DataFrame:
+    """Split pairs into train/val/test, stratified by (source, label), deterministic for a seed.
+
+    ``test_names``: a fixed test set (a paper's own, e.g. the 200 test images of Zhang's set);
+    those pairs are the test split and the others are split into train and val in the ratio of
+    ``fractions``' first two. A name that is not a pair here is a DataError.
+    """
     if abs(sum(fractions) - 1) > 1e-6:
         raise ValueError(f"split fractions must sum to 1, got {fractions}")
     rng = np.random.default_rng(seed)
     rows = []
+    if test_names is not None:
+        unknown = sorted(set(test_names) - {p.name for p in pairs})
+        if unknown:
+            raise DataError(f"{len(unknown)} test name(s) are not image/mask pairs here: {', '.join(unknown[:20])}")
+        rows = [{"file": p.image.name, "source": p.source, "label": p.label, "split": "test"}
+                for p in pairs if p.name in test_names]
+        pairs = [p for p in pairs if p.name not in test_names]
+        fractions = (fractions[0] / (fractions[0] + fractions[1]), fractions[1] / (fractions[0] + fractions[1]), 0.0)
     groups: dict[tuple[str, str], list[Pair]] = {}
     for p in sorted(pairs, key=lambda p: p.name):
         groups.setdefault((p.source, p.label), []).append(p)

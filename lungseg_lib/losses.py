@@ -10,7 +10,8 @@ LOSSES = ("softmax_ce", "bce", "bce_logits", "dice", "bce_dice")
 
 
 def softmax_ce(y_true, y_pred):
-    """2-class softmax cross-entropy (the paper's loss): y_pred is (B, H, W, 2) probabilities."""
+    """2-class softmax cross-entropy: y_pred is (B, H, W, 2) probabilities (our loss for the paper's
+    two-class softmax, which names no loss; the recipes of SegNet, U-Net, DeepLabV3+, ResNet50 U-Net)."""
     labels = ops.cast(y_true[..., 0] > 0.5, "int32")
     return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, y_pred))
 

@@ -18,8 +18,11 @@ class PostResult:
     removed_areas: list[int] = field(default_factory=list)
 
 
+CONNECTIVITY = 8  # OpenCV's default; the paper names the function but not the connectivity
+
+
 def keep_largest_components(mask: np.ndarray, k: int = 2, fill_holes: bool = False) -> PostResult:
-    """Keep the ``k`` largest 8-connected components of a binary mask.
+    """Keep the ``k`` largest :data:`CONNECTIVITY`-connected components of a binary mask.
 
     Components are labelled with ``cv2.connectedComponentsWithStats``; ties in area are
     broken by label order (top-to-bottom, left-to-right scan), so the result is
@@ -31,7 +34,7 @@ def keep_largest_components(mask: np.ndarray, k: int = 2, fill_holes: bool = Fal
     mask = np.asarray(mask, bool)
     if mask.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {mask.shape}")
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=CONNECTIVITY)
     areas = stats[1:, cv2.CC_STAT_AREA]
     order = np.argsort(-areas, kind="stable")  # label 1.. sorted by area, ties by label
     keep, drop = order[:k] + 1, order[k:] + 1

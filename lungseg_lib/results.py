@@ -8,35 +8,37 @@ the figure notebooks run in seconds. A model whose run does not exist is a row m
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import runs
+from . import papers, runs
 from .config import REPO_ROOT
 from .errors import DataError
 
-# Values REPORTED by the paper (Zhang 2023, arXiv:2303.10315) for its own 800/200
-# RSNA-derived split, which is not published; they are quoted, never measured here.
-# Only what could be checked is filled in: the abstract states "an accurate segmentation
-# model with 0.92 dice scores" for the NASNet-Large-decoder. Everything else is None and
-# shows as "not reported" (the paper's tables could not be read while writing this).
-PAPER_REPORTED: dict[str, dict[str, float | None]] = {
-    "nasnet_decoder": {"dice": 0.92, "iou": None},
-}
-PAPER_REPORTED_SOURCE = "Zhang 2023 (arXiv:2303.10315), abstract; the paper's own 800/200 set"
+# The values the papers REPORT live in lungseg_lib/papers.py (quoted, never measured here):
+# the results table sets Table 1 of the reproduced paper beside the measured rows.
+PAPER_REPORTED_SOURCE = (f"{papers.source()}, Table 1, on the paper's own data "
+                         f"({papers.PAPERS[papers.REPRODUCED].data})")
+REPORTED = "_reported"  # a table column marking rows of reported (quoted) values; html_table styles them
 
 REFERENCE_MODEL = "nasnet_decoder"
-PROFILE_PREFERENCE = ("paper", "cpu")  # smoke only when asked for
+PROFILE_PREFERENCE = ("paper", "cpu", "cpu-v1")  # smoke only when asked for
 PROFILE_NOTES = {
     "smoke": "smoke profile: synthetic 64 px images, a few epochs (checks the pipeline, not the method)",
-    "cpu": "cpu profile: the real data at 128 px, shortened schedules, trained on a 2-core CPU",
-    "paper": "paper profile: each paper's recipe at 256 px, trained on a GPU",
+    "cpu": ("cpu profile (the fair protocol): the real data at 128 px, 30 epochs for every model, "
+            "seeds 0-2, trained on a 2-core CPU"),
+    "cpu-v1": ("cpu-v1 profile (the first cpu protocol, replaced by the fair one): the real data at "
+               "128 px, one seed, 10 to 30 epochs per model, trained on a 2-core CPU"),
+    "paper": ("paper profile: each model's recipe at 256 px (the input size of two of the papers, "
+              "our choice for the others), trained on a GPU"),
 }
 DEFAULT_DATA = "shenzhen_montgomery_512"  # data/<this>: the runs' data, fetched by `lungseg book`
 NO_DATA = ("no chest X-ray data found: set LUNGSEG_DATA to a data folder (images/ and masks/), "
@@ -44,6 +46,7 @@ NO_DATA = ("no chest X-ray data found: set LUNGSEG_DATA to a data folder (images
            f"`lungseg data fetch shenzhen-montgomery-512 --out data/{DEFAULT_DATA}` once with internet "
            "access (or give it a copy of the archive with --url)")
 METRICS = {"dice": "Dice", "iou": "IoU"}
+PARAM_SIZE = 256  # the input side of the registry's parameter counts (docs/model_params.csv)
 
 
 def repo_path(path: str | os.PathLike) -> Path:
@@ -57,18 +60,73 @@ def _registry_table() -> pd.DataFrame:
     return pd.read_csv(REPO_ROOT / "docs" / "model_params.csv")
 
 
-def html_table(table: pd.DataFrame, index: str = "Model"):
-    """``table`` as HTML for gluing (IPython HTML), its ``index`` column as row headers; every
-    ``mean [low, high]`` cell puts its CI on a second, smaller line, and every CI is kept on
-    one line (class ``ci``), so wide tables fit the page."""
-    import re
+_CI = r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]"
+_NUMERIC = re.compile(rf"[-+]?(\d[\d,]*\.?\d*(e[-+]?\d+)?|nan)( ?%| M| s| ms)?( {_CI})?|{_CI}")
+_LEADING = re.compile(r"[-+]?\d+(\.\d+)?")
+REPORTED_LEGEND = ("<em>Italic on a grey ground</em>: values reported by a paper, quoted as printed "
+                   "(on the paper's own data); not measured here.")
 
+
+def _cell(text: str) -> str:
+    """One cell's HTML: escaped, a ``mean [low, high]`` CI on a second, smaller line."""
+    out = html.escape(text)
+    out = re.sub(rf"([-+]?\d+\.\d+) ({_CI})", r'\1<br><span class="ci">\2</span>', out)
+    return re.sub(rf"^({_CI})$", r'<span class="ci">\1</span>', out)
+
+
+def _best_rows(table: pd.DataFrame, column: str, how: str, measured: pd.Series) -> set:
+    """Row positions holding the best leading number of ``column`` among measured rows."""
+    values = {}
+    for i, (text, keep) in enumerate(zip(table[column].astype(str), measured)):
+        m = _LEADING.match(text)
+        if keep and m:
+            values[i] = float(m.group(0))
+    if not values:
+        return set()
+    best = max(values.values()) if how == "max" else min(values.values())
+    return {i for i, v in values.items() if v == best}
+
+
+def html_table(table: pd.DataFrame, index: str = "Model"):
+    """``table`` as HTML for gluing (IPython HTML, class ``lungseg``), its ``index`` column as
+    row headers.
+
+    Numbers are right-aligned (class ``num``); a ``mean [low, high]`` cell puts its CI on a
+    second, smaller line (class ``ci``). ``table.attrs["best"]``, ``{column: "max" | "min"}``,
+    sets the best leading number of each such column in bold (measured rows only). Rows whose
+    ``_reported`` column (:data:`REPORTED`) is true hold a paper's reported values: class
+    ``reported`` (italic on a muted ground), with a legend line under the table; so do the cells
+    of the columns named in ``table.attrs["reported_columns"]``."""
     from IPython.display import HTML
 
-    html = table.set_index(index).rename_axis(None).to_html(escape=True, na_rep="", border=0, classes="lungseg")
-    ci = r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]"
-    html = re.sub(rf"([-+]?\d+\.\d+) ({ci})", r'\1<br><span class="ci">\2</span>', html)
-    return HTML(re.sub(rf"<td>({ci})</td>", r'<td><span class="ci">\1</span></td>', html))
+    best = dict(table.attrs.get("best", {}))
+    reported_columns = set(table.attrs.get("reported_columns", ()))
+    reported = (table[REPORTED].fillna(False).astype(bool) if REPORTED in table
+                else pd.Series(False, index=table.index)).reset_index(drop=True)
+    table = table.drop(columns=[REPORTED], errors="ignore").reset_index(drop=True)
+    columns = [c for c in table.columns if c != index]
+    text = table.astype(object).where(table.notna(), "").astype(str)
+    neutral = ("", "missing", "not reported")  # words that do not make a column of numbers text
+    numeric = {c: any(_NUMERIC.fullmatch(v) for v in text[c])
+               and all(_NUMERIC.fullmatch(v) or v in neutral for v in text[c]) for c in columns}
+    bold = {c: _best_rows(text, c, how, ~reported) for c, how in best.items() if c in columns}
+    num = {c: ' class="num"' if numeric[c] else "" for c in columns}
+    head = "".join(f"<th{num[c]}>{html.escape(str(c))}</th>" for c in columns)
+    lines = ['<table class="lungseg">', f"<thead><tr><th></th>{head}</tr></thead>", "<tbody>"]
+    for i in range(len(text)):
+        cells = []
+        for c in columns:
+            content = _cell(text.at[i, c])
+            if i in bold.get(c, ()):  # the mean in bold, its CI as it is
+                content = re.sub(r"^([^<]+)", r"<strong>\1</strong>", content, count=1)
+            classes = [k for k, on in (("num", numeric[c]), ("reported", c in reported_columns)) if on]
+            cells.append(f'<td class="{" ".join(classes)}">{content}</td>' if classes else f"<td>{content}</td>")
+        cls = ' class="reported"' if reported[i] else ""
+        lines.append(f'<tr{cls}><th>{html.escape(text.at[i, index])}</th>{"".join(cells)}</tr>')
+    lines.append("</tbody></table>")
+    if reported.any() or reported_columns & set(columns):
+        lines.append(f'<p class="lungseg-legend">{REPORTED_LEGEND}</p>')
+    return HTML("\n".join(lines))
 
 
 def registry() -> pd.DataFrame:
@@ -113,11 +171,15 @@ def seed_dirs(profile: str, model: str, runs_dir: str | os.PathLike = "runs") ->
 
 
 def best_profile(runs_dir: str | os.PathLike = "runs") -> str:
-    """``paper`` if any paper run is evaluated, else ``cpu`` (smoke is never chosen by itself)."""
-    for profile in PROFILE_PREFERENCE:
-        if evaluated_models(profile, runs_dir):
-            return profile
-    return PROFILE_PREFERENCE[-1]
+    """The first of :data:`PROFILE_PREFERENCE` with every registry model evaluated; else the
+    one with the most evaluated models (earlier ones win ties); ``cpu`` when there is none.
+    Smoke is never chosen by itself."""
+    counts = {p: len(evaluated_models(p, runs_dir)) for p in PROFILE_PREFERENCE}
+    complete = [p for p, n in counts.items() if n == len(registry_models())]
+    if complete:
+        return complete[0]
+    best = max(PROFILE_PREFERENCE, key=lambda p: (counts[p], -PROFILE_PREFERENCE.index(p)))
+    return best if counts[best] else "cpu"
 
 
 def resolve_profile(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
@@ -196,10 +258,26 @@ def fmt_ci(stat: dict | None, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} [{stat['ci_low']:.{digits}f}, {stat['ci_high']:.{digits}f}]"
 
 
-def _reported(model: str) -> str:
-    """``Dice 0.92`` (what the paper reports for ``model``) or ``not reported``."""
-    values = [f"{METRICS[m]} {v:.2f}" for m, v in PAPER_REPORTED.get(model, {}).items() if v is not None]
-    return "; ".join(values) or "not reported"
+def reported_rows(model: str, columns: dict[str, str]) -> list[dict]:
+    """The rows of the reproduced paper's Table 1 set beside ``model`` (see :mod:`papers`), as
+    results-table rows: the paper's row name, its values under ``columns`` (``{"dice":
+    "Dice raw", "dice_post": "Dice post", ...}``), marked as reported. The paper's own model
+    has one row holding its raw and its post-processed values; the other rows go under raw
+    (only the paper's own model has a post-processed row)."""
+    rows = [r for r in papers.table1() if r.beside == model]
+    if not rows:
+        return []
+    cite = papers.short()
+    names = " / ".join(f"\u201c{r.row}\u201d" for r in rows)
+    note = "; ".join(r.note for r in rows if r.note)
+    row = {"Model": f"reported: {names}" + (f" ({note})" if note else ""),
+           "Run": f"{cite}, Table 1 (its own data)",
+           "Test images": str(papers.PAPERS[papers.REPRODUCED].n_test or ""), REPORTED: True}
+    for r in rows:
+        suffix = "_post" if r.post else ""
+        for metric in METRICS:
+            row[columns[f"{metric}{suffix}"]] = f"{getattr(r, metric):.{r.decimals}f}"
+    return [row]
 
 
 def summary_frame(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
@@ -238,22 +316,30 @@ def fmt_spread(spread: dict, digits: int = 4) -> str:
 
 def results_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
     """Table 1: every registry model, Dice and IoU (mean over seeds [95% bootstrap CI over the
-    test images]) without and with post-processing, the seed spread, next to the values the
-    paper reports (labelled as reported). One row per model; a run that does not exist says so
-    in ``Run`` and ``missing`` in the scores."""
+    test images]) without and with post-processing, and the seed spread of the post-processed
+    scores; below a model, the values Table 1 of the reproduced paper reports for it
+    (:func:`reported_rows`, marked in the ``_reported`` column). A run that does not exist says
+    so in ``Run`` and ``missing`` in the scores. ``attrs["best"]``: the metric columns, whose
+    best measured value :func:`html_table` sets in bold."""
     frame = summary_frame(profile, runs_dir)
-    table = pd.DataFrame({
-        "Model": frame["title"],
-        "Run": [f"{p}/{m}" + ("" if s == "evaluated" else f" ({s})")
-                for p, m, s in zip(frame["profile"], frame["model"], frame["status"])],
-        "Seeds": frame["seeds"],
-        "Test images": [("" if n is None or pd.isna(n) else str(int(n))) for n in frame["n_images"]],
-    })
-    for m, label in METRICS.items():
-        table[f"{label} raw"] = [fmt_ci(s) for s in frame[f"{m}_raw"]]
-        table[f"{label} post"] = [fmt_ci(s) for s in frame[f"{m}_post"]]
-        table[f"{label} post, seed SD (range)"] = [fmt_spread(s) for s in frame[f"{m}_post_seeds"]]
-    table["Reported by the paper"] = [_reported(name) for name in frame["model"]]
+    columns = {f"{m}{k}": f"{label} {'post' if k else 'raw'}" for m, label in METRICS.items() for k in ("", "_post")}
+    spread = {m: f"{label} post, seed SD (range)" for m, label in METRICS.items()}
+    rows = []
+    for _, f in frame.iterrows():
+        row = {"Model": f["title"],
+               "Run": f"{f['profile']}/{f['model']}" + ("" if f["status"] == "evaluated" else f" ({f['status']})"),
+               "Seeds": f["seeds"],
+               "Test images": "" if f["n_images"] is None or pd.isna(f["n_images"]) else str(int(f["n_images"])),
+               REPORTED: False}
+        for m in METRICS:
+            row[columns[m]] = fmt_ci(f[f"{m}_raw"])
+            row[columns[f"{m}_post"]] = fmt_ci(f[f"{m}_post"])
+            row[spread[m]] = fmt_spread(f[f"{m}_post_seeds"])
+        rows.append(row)
+        rows.extend(reported_rows(f["model"], columns))
+    order = ["Model", "Run", "Seeds", "Test images", *columns.values(), *spread.values(), REPORTED]
+    table = pd.DataFrame(rows).reindex(columns=order).fillna({c: "" for c in ["Seeds", *columns.values(), *spread.values()]})
+    table.attrs["best"] = {c: "max" for c in columns.values()}
     return table
 
 
@@ -615,7 +701,8 @@ def param_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFr
         path = run_dir(profile, name, runs_dir) / "training.json"
         ours.append(f"{runs.read_json(path)['params'] / 1e6:.2f} M" if path.exists() else "missing")
     return pd.DataFrame({
-        "Model": reg["title"], "Paper": reg["paper"], "Parameters (256 px)": [f"{p / 1e6:.2f} M" for p in reg["params"]],
+        "Model": reg["title"], "Paper": reg["paper"],
+        f"Parameters ({PARAM_SIZE} px)": [f"{p / 1e6:.2f} M" for p in reg["params"]],
         f"Parameters ({profile} run)": ours, "Loss": reg["loss"], "Optimizer": reg["optimizer"],
         "Learning rate": [f"{v:g}" for v in reg["lr"]], "Batch": reg["batch"], "Epochs": reg["epochs"]})
 

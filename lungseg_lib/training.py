@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import runs
-from .config import REPO_ROOT
+from .config import NOT_PARAMETERS, REPO_ROOT
 
 SYNTHETIC_N = 48
 
@@ -163,7 +163,8 @@ def recorded_config(config: dict) -> dict:
 
 
 def check_same_config(run_dir: Path, config: dict) -> None:
-    """Raise TrainingError when the run folder was made with other parameters than ``config``."""
+    """Raise TrainingError when the run folder was made with other parameters than ``config``
+    (:data:`NOT_PARAMETERS` left out)."""
     from .config import DEFAULTS
 
     old = runs.read_json(run_dir / runs.CONFIG)["config"]
@@ -171,7 +172,7 @@ def check_same_config(run_dir: Path, config: dict) -> None:
     # a key added to the engine after the run started counts as its default there
     old = {**{k: v for k, v in recorded_config({**DEFAULTS, "data": None, "split": None}).items()
               if k not in old}, **old}
-    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in NOT_PARAMETERS)
     if diff:
         raise TrainingError(f"{run_dir} holds a run with other parameters ({', '.join(diff)}); "
                             "use --force to start it again or --run-dir for a new folder")

@@ -29,7 +29,7 @@ metric = "dice_post"  # per-image column of per_image.csv for the plot and the c
 # %%
 from myst_nb import glue
 
-from lungseg_lib import figures, results
+from lungseg_lib import figures, papers, results
 
 profile = results.resolve_profile(profile, runs_dir)
 glue("profile", profile, display=False)
@@ -41,7 +41,7 @@ for key, value in results.metric_values(profile, runs_dir).items():
     glue(key, value, display=False)
 glue("n_models", float(len(results.registry_models())), display=False)
 glue("n_evaluated", float(len(results.evaluated_models(profile, runs_dir))), display=False)
-glue("reported_dice", float(results.PAPER_REPORTED["nasnet_decoder"]["dice"]), display=False)
+glue("reported_dice", float(papers.headline().dice), display=False)
 glue("reported_source", results.PAPER_REPORTED_SOURCE, display=False)
 
 # %%

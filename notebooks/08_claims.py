@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # What reproduces: the paper's claims against the runs
+# # What holds on public data: the paper's claims against the runs
 # One row per claim of the paper: what the paper says, what the runs of one profile measure,
 # and a verdict computed from those numbers by the rules of `lungseg_lib.claims` (a value is
 # reached when the 95% CI lies at or above it; a model is better when the CI of the paired

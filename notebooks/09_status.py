@@ -58,5 +58,6 @@ timings = results.notebook_timings(executed, skip=("09_status",))  # not this on
 glue("timings_table", Markdown(results.markdown_table(timings.round({"seconds": 1}))), display=False)
 glue("book_seconds", float(timings["seconds"].sum()), display=False)
 env = results.environment()
+glue("python_version", env["python"], display=False)
 glue("environment_table", Markdown(results.markdown_table(results.dict_table(env, "package", "version"))),
      display=False)

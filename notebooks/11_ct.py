@@ -14,10 +14,13 @@
 # %% [markdown]
 # # CT preprocessing, step by step
 # The CT path turns a chest CT volume and its lung mask into the 2-D slices the models train
-# on, with the recipe of Ainala (2023): clip to the HU window [-125, 275], resample to 1 mm
-# isotropic voxels, take the central axial slice and centre-crop/pad it to 256 x 256
-# (`lungseg data from-ct`, `lungseg_lib.ct.volume_to_slices`). This page runs those
-# steps on one real CT volume and shows each of them.
+# on, with the preprocessing Ainala (2023) describes for CT volumes (its Sec. 3): clip to the
+# HU window [-125, 275], resample to 1 mm isotropic voxels "if needed", take the central axial
+# slice of 256 x 256; the centre crop or padding to that size, the interpolations and the
+# 8-bit PNGs are ours (`lungseg data from-ct`, `lungseg_lib.ct.volume_to_slices`). The data
+# that paper names, the RSNA Pneumonia Detection Challenge set, are chest X-rays, which have no
+# HU, volumes or axial slices: the paper's recipe cannot have been applied to them as written.
+# This page runs the steps on one real CT volume and shows each of them.
 #
 # **Data.** `ct-64.nrrd` and its lung mask `wholeLung-64.nrrd` are test inputs of the Chest
 # Imaging Platform (CIP; R. San José Estépar et al., "Chest Imaging Platform: an open-source
@@ -40,11 +43,20 @@ size = 256  # pixels
 figures_dir = "_build/figures"  # relative to the repository root
 
 # %%
+import inspect
+
 from IPython.display import Image
 from myst_nb import glue
 
 from lungseg_lib import ct, figures
 from lungseg_lib.config import REPO_ROOT
+
+# the CT path's defaults (`lungseg data from-ct`), for the text of the CT chapter
+defaults = inspect.signature(ct.volume_to_slices).parameters
+glue("ct_default_window_low", float(defaults["window"].default[0]), display=False)
+glue("ct_default_window_high", float(defaults["window"].default[1]), display=False)
+glue("ct_default_spacing", float(defaults["spacing"].default), display=False)
+glue("ct_default_size", float(defaults["size"].default), display=False)
 
 volume_path, mask_path = REPO_ROOT / ct_dir / volume, REPO_ROOT / ct_dir / mask
 missing = [str(p) for p in (volume_path, mask_path) if not p.exists()]

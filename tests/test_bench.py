@@ -40,7 +40,7 @@ def test_tiny_bench_json_has_every_field(tiny):
     (r,) = doc["results"]
     assert set(bench.RESULT_FIELDS) <= set(r) and "error" not in r
     assert (r["model"], r["size"], r["batch"]) == ("unet3_compact", 64, 4)  # the paper recipe's batch
-    assert r["mixed_precision"] == "float32" and r["jit_compile"] is False and r["params"] == 408705
+    assert r["mixed_precision"] == "float32" and r["jit_compile"] is False and r["params"] == 441601  # transposed-conv decoder
     for key in ("train_images_per_s", "infer_ms_batch1", "infer_ms_best_batch", "post_ms",
                 "pipeline_images_per_s"):
         s = r[key]
@@ -105,7 +105,8 @@ def _row(model, ms, img_s, precision="float32", device="cpu"):
 def hand_made(device="cpu"):
     rows = [_row("nasnet_decoder", 120.0, 2.0, device=device), _row("unet3_compact", 10.0, 30.0, device=device),
             {"model": "unet", "size": 256, "batch": 8, "device": device, "mixed_precision": "float32",
-             "jit_compile": False, "error": "killed by signal 9 (out of memory?)"}]
+             "jit_compile": False, "error": "killed by signal 9 (out of memory?)"},
+            _row("unet22", 20.0, 3.0 if device == "cpu" else 30.0, device=device)]
     return {"schema": bench.SCHEMA, "machine": {"label": f"hand-made {device}", "cpu_model": "X"},
             "device": {"kind": device, "name": device}, "created": "2025-01-01T00:00:00+00:00",
             "command": "hand", "settings": {"repeats": 5}, "complete": True, "results": rows}
@@ -124,7 +125,7 @@ def test_speed_table_figure_and_claims_on_hand_made_json(tmp_path):
     gpu.write_text(json.dumps(gpu_doc))
 
     table = bench.speed_table([cpu, gpu])
-    assert list(table.columns) == list(bench.TABLE_COLUMNS) and len(table) == 7
+    assert list(table.columns) == list(bench.TABLE_COLUMNS) and len(table) == 9
     row = table[(table.file == "cpu.json") & (table.model == "nasnet_decoder")].iloc[0]
     assert row.infer_ms_b1 == 120.0 and row.train_img_s == 2.0 and row.params_m == 1.0
     assert row.machine == "hand-made cpu" and row.best_batch == 16 and row.infer_ms_best == 60.0
@@ -132,11 +133,13 @@ def test_speed_table_figure_and_claims_on_hand_made_json(tmp_path):
     head = bench.headline(table, "gpu", "unet3_compact")
     assert head.precision == "mixed_float16" and head.infer_ms_b1 == 1.5  # the GPU default variant
     claims = bench.claims_table(table)
-    assert list(claims["claim (quoted)"]) == ["under 50 ms per slice on a GPU"] * 2 + [
-        "GPU training about 3x faster than CPU"]
+    assert list(claims["claim (quoted)"]) == ["in under 50 milliseconds per slice using a GPU"] * 2 + [
+        "The received results from GPU performed 3.0 times faster when compared to CPU"]  # 003, Sec. VII
+    assert list(claims["model"]) == ["unet3_compact"] * 2 + ["unet22"]  # the 3.0x claim is Sarada's U-Net
+    assert "Sarada" in claims.source[2] and "Ainala" in claims.source[0]
     assert "1.5 ms per slice" in claims.ours[0] and "10.0x" in claims.ours[2]
     shown = bench.display_table(table)
-    assert len(shown) == 7 and shown["inference ms/image, batch 1 [IQR]"][0] == "120.0 [108.0, 132.0]"
+    assert len(shown) == 9 and shown["inference ms/image, batch 1 [IQR]"][0] == "120.0 [108.0, 132.0]"
     assert shown["best batch"][0] == "16" and "out of memory" in shown["note"][2]
     fig = bench.speed_figure(table)
     assert len(fig.axes) == 3 and fig.axes[0].get_yticklabels()[0].get_text() == "nasnet_decoder"

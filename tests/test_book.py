@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungseg_lib import book, claims, cli, failures, results, runs
+from lungseg_lib import book, claims, cli, failures, papers, results, runs
 from lungseg_lib.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,25 +76,45 @@ def fake_run(runs_dir: Path, profile: str, model: str, dice: list[float], data_r
 def test_results_table_one_row_per_model_missing_runs_marked(tmp_path):
     fake_run(tmp_path, "cpu", "unet", [0.9, 0.95, 0.97])
     table = results.results_table("cpu", tmp_path)
-    assert table["Model"].tolist() == results.registry()["title"].tolist() and len(table) == len(MODELS)
-    row = table.set_index("Model").loc["U-Net"]
+    measured = table[~table["_reported"]]
+    assert measured["Model"].tolist() == results.registry()["title"].tolist() and len(measured) == len(MODELS)
+    row = measured.set_index("Model").loc["U-Net"]
     assert row["Run"] == "cpu/unet" and row["Test images"] == "3"
     assert row["Dice post"].startswith("0.940 [") and row["Dice raw"].startswith("0.930 [")
-    segnet = table.set_index("Model").loc["SegNet"]
+    segnet = measured.set_index("Model").loc["SegNet"]
     assert segnet["Run"] == "cpu/segnet (missing)" and segnet["Dice post"] == "missing"
-    reported = table.set_index("Model")["Reported by the paper"]
-    assert reported["NASNet-Large-Decoder Net"] == "Dice 0.92"
-    assert (reported.drop("NASNet-Large-Decoder Net") == "not reported").all()
     values = results.metric_values("cpu", tmp_path)
     assert values["unet_dice_post_mean"] == pytest.approx(0.94)
     assert np.isnan(values["segnet_dice_post_mean"]) and isinstance(values["segnet_dice_post_mean"], float)
 
 
-def test_paper_reported_values_are_quoted_not_invented():
-    """Only values checked against the paper are filled in; every other one is None."""
-    assert set(results.PAPER_REPORTED) <= set(MODELS)
-    filled = {(m, k): v for m, d in results.PAPER_REPORTED.items() for k, v in d.items() if v is not None}
-    assert filled == {("nasnet_decoder", "dice"): 0.92}
+def test_results_table_holds_the_papers_whole_table_one(tmp_path):
+    """All ten values of the paper's Table 1, each under the measured row it is set beside."""
+    table = results.results_table("cpu", tmp_path)
+    reported = table[table["_reported"]]
+    metric_columns = ["Dice raw", "Dice post", "IoU raw", "IoU post"]
+    cells = sorted(float(v) for c in metric_columns for v in reported[c] if v)
+    assert cells == sorted(v for r in papers.table1() for v in (r.dice, r.iou)) and len(cells) == 10
+    models = table["Model"].tolist()
+    for r in papers.table1():  # right below the model it is set beside
+        below = models[models.index(results.title_of(r.beside)) + 1]
+        assert f"\u201c{r.row}\u201d" in below and below.startswith("reported:")
+    nasnet = reported.iloc[0]
+    assert (nasnet["Dice raw"], nasnet["Dice post"], nasnet["IoU raw"], nasnet["IoU post"]) == ("0.91", "0.92", "0.86", "0.87")
+    deeplab = models[models.index(results.title_of("deeplabv3plus")) + 1]
+    assert "1412.7062" in deeplab and "stands in" in deeplab  # DeepLab v1 of the paper, a stand-in here
+
+
+def test_html_table_bolds_the_best_measured_value_and_sets_reported_rows_apart(tmp_path):
+    fake_run(tmp_path, "cpu", "unet", [0.90, 0.95, 0.97])
+    fake_run(tmp_path, "cpu", "segnet", [0.80, 0.85, 0.87])
+    html = results.html_table(results.results_table("cpu", tmp_path)).data
+    unet = re.search(r"<tr><th>U-Net</th>(.*?)</tr>", html).group(1)
+    segnet = re.search(r"<tr><th>SegNet</th>(.*?)</tr>", html).group(1)
+    assert '<td class="num"><strong>0.940</strong><br><span class="ci">' in unet and "<strong>" not in segnet
+    assert html.count('<tr class="reported">') == 4 and "_reported" not in html
+    assert results.REPORTED_LEGEND in html  # the legend line says what the grey rows are
+    assert '<th class="num">Dice raw</th>' in html and '<th>Run</th>' in html  # numbers right-aligned
 
 
 def test_best_profile_prefers_paper_then_cpu_never_smoke(tmp_path):
@@ -138,16 +158,18 @@ def test_claims_verdicts_follow_the_numbers(tmp_path):
     fake_run(tmp_path, "cpu", "nasnet_decoder", [0.93, 0.94, 0.95, 0.96])
     fake_run(tmp_path, "cpu", "unet", [0.80, 0.82, 0.84, 0.86])
     table = claims.claims_table("cpu", tmp_path).set_index("Claim")["Verdict"]
-    assert table["Dice of the NASNet-Large-Decoder Net"].startswith("reproduces")  # CI above 0.92
+    assert table["Dice of the NASNet-Large-Decoder Net"].startswith("reached on nowhere data at 64 px")  # CI above 0.92
+    assert "reproduce" not in " ".join(table)  # reached here is not the paper's result reproduced
     assert table["Better than every other model"] == "incomplete: better than 1 of the 1 models evaluated so far"
-    assert table["Post-processing helps"].startswith("reproduces: Dice +0.0100")  # fake raw = post - 0.01
+    assert table["Post-processing helps"].startswith("holds on nowhere data at 64 px: Dice +0.0100")  # raw = post - 0.01
     fake_run(tmp_path, "cpu", "segnet", [0.99, 0.99, 0.995, 0.999])
     comparison = claims.comparison_claim("cpu", tmp_path)
-    assert comparison["Verdict"] == "does not reproduce: worse than 1 of 2 models"
+    assert comparison["Verdict"] == "does not hold on nowhere data at 64 px: worse than 1 of 2 models"
     assert "worse than SegNet (-0.0" in comparison["Measured"] and "better than U-Net (+0.1" in comparison["Measured"]
     assert "5 model(s) not evaluated" in comparison["Measured"]
     fake_run(tmp_path, "cpu", "nasnet_decoder", [0.5, 0.6, 0.7, 0.8])
-    assert claims.accuracy_claim("cpu", tmp_path)["Verdict"].startswith("does not reproduce")
+    assert claims.accuracy_claim("cpu", tmp_path)["Verdict"].startswith("not reached on nowhere data")
+    assert "0.91 to 0.92" in claims.postprocessing_claim("cpu", tmp_path)["Paper"]  # the reported gain
     assert [claims.direction(*ci) for ci in ((0.1, 0.2), (-0.2, -0.1), (-0.1, 0.1))] == [
         "better", "worse", "no clear difference"]
 
@@ -212,7 +234,8 @@ def test_comparison_verdict_once_every_model_is_evaluated(tmp_path):
     fake_run(tmp_path, "cpu", "nasnet_decoder", reference)
     for model in MODELS[1:]:
         fake_run(tmp_path, "cpu", model, [v - 0.05 for v in reference])
-    assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == f"reproduces: better than all {len(MODELS) - 1} other models"
+    assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == \
+        f"holds on nowhere data at 64 px: better than all {len(MODELS) - 1} other models"
     fake_run(tmp_path, "cpu", "unet", [0.95, 0.86, 0.97, 0.88, 0.94])  # differences straddle 0
     assert claims.comparison_claim("cpu", tmp_path)["Verdict"].startswith(f"partly: better than {len(MODELS) - 2} of")
     for model in MODELS[1:]:
@@ -239,7 +262,7 @@ def test_claims_failure_verdict(tmp_path):
     table = results.read_per_image(path)
     table["brightness"] = 0.5 + np.linspace(0.3, 0.0, 30) * np.resize([1, -1], 30)  # best images: typical
     runs.write_csv(path / runs.PER_IMAGE, table)
-    assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("reproduces")
+    assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("holds on nowhere data")
     table["brightness"] = 0.5 + np.linspace(0.0, 0.3, 30) * np.resize([1, -1], 30)  # best images: extreme
     runs.write_csv(path / runs.PER_IMAGE, table)
     assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("contradicted")
@@ -409,7 +432,8 @@ def test_pages_show_glued_numbers_and_the_profile(built):
     assert "{glue" not in page and "glued-" not in page
     text = (html / "intro.html").read_text()
     assert len(re.findall(r"\b0\.\d{3}\b", text)) >= 3
-    for name in ("fig-architecture", "fig-postprocessing", "fig-predictions", "tbl-results", "tbl-data", "tbl-claims"):
+    for name in ("fig-architecture", "fig-postprocessing", "fig-predictions", "tbl-results", "tbl-data", "tbl-claims",
+                 "tbl-deviations", "tbl-related", "tbl-consistency"):
         assert f'id="{name}"' in "".join(p.read_text() for p in html.glob("*.html")), name
     assert (built / "_build" / "figures" / "fig4_predictions.pdf").exists()
     status = (html / "_executed" / "09_status.html").read_text()

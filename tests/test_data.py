@@ -1,6 +1,7 @@
 """Data-folder scanning, checking, splitting and loading, with every bad input the CLI reports."""
 
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,6 +13,8 @@ from lungseg_lib.data import (check_folder, find_pairs, load_arrays, load_split,
                               resolve_data_dir, write_split)
 from lungseg_lib.errors import DataError
 from lungseg_lib.imageio import binarize_mask, read_image, read_mask, to_unit_float
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -149,3 +152,38 @@ def test_committed_split_matches_real_data(real_data_dir):
     assert len(scan.pairs) == 704 and scan.problems == []
     split = load_split(REPO / "data/splits/shenzhen_montgomery_512.csv", real_data_dir)
     assert {k: len(v) for k, v in split.items()} == {"train": 492, "val": 71, "test": 141}
+
+
+def test_the_papers_own_data_runs_the_whole_study(tmp_path, synth_dir, capsys, monkeypatch):
+    """book/data.md's commands for Zhang's published 800/200 set, on a small folder in the layout
+    they ask for (images/ and masks/, no manifest): check, split with the paper's own test set
+    into data/splits/NAME.csv, train a tiny run (the smoke profile, one epoch) and evaluate it."""
+    import os
+
+    data = tmp_path / f"zhang_lungs_test_{os.getpid()}"
+    for sub in ("images", "masks"):
+        shutil.copytree(synth_dir / sub, data / sub)
+    for i, mask in enumerate(sorted((data / "masks").iterdir())):  # both mask namings of the layout
+        if i % 2:
+            mask.rename(mask.with_name(f"{mask.stem}_mask{mask.suffix}"))
+    names = sorted(p.stem for p in (data / "images").iterdir())
+    test_list = tmp_path / "test_images.txt"
+    test_list.write_text("\n".join(f"{n}.png" for n in names[:8]) + "\n")
+    split = REPO / "data" / "splits" / f"{data.name}.csv"  # where `lungseg train` looks for it
+    monkeypatch.setenv("LUNGSEG_DATA", str(data))  # as book/data.md says
+    try:
+        assert cli.main(["data", "check", str(data)]) == 0
+        assert cli.main(["data", "split", str(data), "--out", str(split), "--test-list", str(test_list)]) == 0
+        table = pd.read_csv(split)
+        assert sorted(table.loc[table.split == "test", "file"]) == [f"{n}.png" for n in names[:8]]
+        assert set(table.split) == {"train", "val", "test"} and len(table) == len(names)
+        run = tmp_path / "runs_zhang" / "smoke" / "unet3_compact"
+        assert cli.main(["train", "--model", "unet3_compact", "--profile", "smoke", "--data", str(data),
+                         "--set", "epochs=1", "--run-dir", str(run)]) == 0
+    finally:
+        split.unlink(missing_ok=True)
+    assert pd.read_json(run / "metrics.json", typ="series")["n_images"] == 8  # the paper's test set only
+    bad = tmp_path / "bad.txt"
+    bad.write_text("NOT_AN_IMAGE\n")
+    assert cli.main(["data", "split", str(data), "--out", str(tmp_path / "x.csv"), "--test-list", str(bad)]) == 2
+    assert "NOT_AN_IMAGE" in capsys.readouterr().err

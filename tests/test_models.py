@@ -212,3 +212,29 @@ def test_unet22_follows_table_one_layer_names():
     assert sum(n.startswith("up_sampling2d_") for n in names) == 4
     assert model.get_layer("conv2d_1").input.shape[-1] == 3
     assert model.get_layer("conv2d_9").filters == 8 and model.get_layer("conv2d_18").filters == 16
+
+
+def test_every_model_lists_its_deviations_from_its_paper():
+    """The registry states, as data, where each model departs from, reads or fills in its paper;
+    the book's deviation table is this function's output (no second copy)."""
+    table = M.deviation_table()
+    assert list(table.columns) == ["model", "title", "aspect", "paper", "ours", "reason", "kind"]
+    assert list(dict.fromkeys(table["model"])) == M.list_models()  # every model, registry order
+    assert set(table["kind"]) <= set(M.KIND_LABELS.values()) and (table[["paper", "ours", "reason"]] != "").all().all()
+    aspects = table.groupby("model")["aspect"].apply(set)
+    assert all("training augmentation" in a for a in aspects)
+    for model, needed in {
+        "nasnet_decoder": {"input size", "encoder batch-norm momentum", "loss", "optimizer and learning rate",
+                           "schedule", "early stopping and the weights kept"},
+        "segnet": {"encoder weights"}, "deeplabv3plus": {"which DeepLab", "backbone"},
+        "resnet50_unet": {"encoder weights", "weight decay", "input size"},
+        "resnet101_unet": {"encoder weights", "first convolution"},
+        "unet3_compact": {"encoder weights", "early stopping", "data"}, "unet22": {"architecture"},
+    }.items():
+        assert needed <= aspects[model], (model, needed - aspects[model])
+    rows = table.set_index(["model", "aspect"])
+    assert "1412.7062" in rows.loc[("deeplabv3plus", "which DeepLab"), "paper"]  # the paper's DeepLab v1
+    assert rows.loc[("nasnet_decoder", "input size"), "paper"].startswith("not stated")  # 256 px is our choice
+    assert "0.99" in rows.loc[("nasnet_decoder", "encoder batch-norm momentum"), "ours"]
+    with pytest.raises(ValueError, match="kind"):
+        M.Deviation("a", "b", "c", "d", kind="guess")

@@ -194,3 +194,14 @@ def test_out_of_memory_suggests_smaller_batch(tmp_path, monkeypatch):
     config = resolve_config("unet", "smoke", {"batch_size": 8})
     with pytest.raises(TrainingError, match="smaller batch.*batch_size=4"):
         train(config, tmp_path, verbose=0)
+
+
+def test_rewording_a_recipe_source_changes_no_run(tmp_path):
+    """recipe_source is words about the recipe, not a parameter: a run resumes after it changes."""
+    from lungseg_lib.training import TrainingError, check_same_config, recorded_config
+
+    config = resolve_config("unet", "smoke")
+    runs.write_json(tmp_path / runs.CONFIG, {"config": recorded_config(config)})
+    check_same_config(tmp_path, dict(config, recipe_source="reworded"))
+    with pytest.raises(TrainingError, match="epochs"):
+        check_same_config(tmp_path, dict(config, epochs=config["epochs"] + 1))

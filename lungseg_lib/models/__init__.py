@@ -4,6 +4,7 @@
     get_spec(name) -> ModelSpec; list_models() -> list[str]
     check_input_shape(name, input_shape); count_params(model)
     model_table(sizes=(256,)) -> DataFrame; write_param_table(path)
+    deviation_table(models=None) -> DataFrame: where each model departs from its paper
 
 Every model takes a grayscale (H, W, 1) float32 image in [0, 1] and predicts at the input's
 resolution through a float32 head: "softmax" (num_classes channels, lung = channel 1),
@@ -19,9 +20,9 @@ import tempfile
 
 from . import deeplabv3plus, nasnet_decoder, resnet_unet, segnet, unet, unet3_compact, unet22
 from .blocks import apply_l2
-from .spec import HEADS, ModelSpec
+from .spec import HEADS, Deviation, ModelSpec
 
-__all__ = ["ModelSpec", "build_model", "get_spec", "list_models", "check_input_shape",
+__all__ = ["KIND_LABELS", "Deviation", "ModelSpec", "deviation_table", "build_model", "get_spec", "list_models", "check_input_shape",
            "count_params", "model_table", "write_param_table"]
 
 _SPECS = {s.name: s for s in (
@@ -118,6 +119,24 @@ def model_table(sizes=(256,)):
                    lr=r["learning_rate"], batch=r["batch_size"], epochs=r["epochs"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+KIND_LABELS = {"departs": "departs from the paper", "reads": "our reading", "chooses": "our choice (paper silent)"}
+
+
+def deviation_table(models=None):
+    """Every model's ``deviations`` (the registry's data, no second copy): one row per record,
+    columns model, title, aspect, paper, ours, reason, kind (its label in :data:`KIND_LABELS`),
+    in registry order."""
+    import pandas as pd
+
+    rows = []
+    for name in models or list_models():
+        spec = get_spec(name)
+        for d in spec.deviations:
+            rows.append({"model": name, "title": spec.title, "aspect": d.aspect, "paper": d.paper,
+                         "ours": d.ours, "reason": d.reason, "kind": KIND_LABELS[d.kind]})
+    return pd.DataFrame(rows, columns=["model", "title", "aspect", "paper", "ours", "reason", "kind"])
 
 
 def write_param_table(path="docs/model_params.csv", sizes=(256,)):

@@ -10,7 +10,7 @@ import keras
 from keras import layers
 
 from .blocks import conv_bn_relu, gray_to_rgb, output_head
-from .spec import ModelSpec, recipe
+from .spec import NO_DOWNLOAD, Deviation, ModelSpec, augmentation, input_size, recipe, selection
 
 
 def aspp(x, filters=256, rates=(6, 12, 18)):
@@ -65,4 +65,21 @@ SPEC = ModelSpec(
     size_multiple=16,
     min_size=32,
     notes="ResNet50 from scratch (no download); ASPP rates 6/12/18 at output stride 16.",
+    deviations=(
+        Deviation("which DeepLab", 'Zhang\'s Table 1 row "Deep-Lab [21]": its reference [21] is DeepLab v1, '
+                  'Chen et al. 2014, arXiv:1412.7062 ("Semantic image segmentation with deep convolutional '
+                  'nets and fully connected crfs")',
+                  "DeepLabV3+ (Chen et al. 2018) stands in for it; the results table sets the reported "
+                  "DeepLab values beside it, marked as a stand-in",
+                  "v1's fully connected CRF has no Keras layer; V3+ is its maintained successor", "departs"),
+        Deviation("backbone", "ImageNet-pretrained Xception or ResNet-101, atrous last block",
+                  "ResNet50, random initialisation; ASPP on the stride-16 conv4 output (no atrous conv5); "
+                  "plain, not separable, convolutions", NO_DOWNLOAD + "; Keras' ResNet50 has no atrous block",
+                  "departs"),
+        Deviation("optimizer", "SGD with a poly learning-rate schedule", "Adam, lr 1e-4, constant",
+                  "comparability with the other models", "departs"),
+        input_size("crops of street and object scenes (other data)"),
+        Deviation("batch and epochs", "not applicable (other data)", "batch 8, 50 epochs", "our choice"),
+        augmentation(), selection(),
+    ),
 )

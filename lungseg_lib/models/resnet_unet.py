@@ -6,7 +6,7 @@ import keras
 from keras import layers
 
 from .blocks import conv_bn_relu, gray_to_rgb, output_head
-from .spec import ModelSpec, recipe
+from .spec import NO_DOWNLOAD, Deviation, ModelSpec, augmentation, input_size, recipe, selection
 
 # ResNet feature maps at strides 2, 4, 8, 16 (skips) and 32 (bottom); Keras names are stable.
 RESNET50_SKIPS = ("conv1_relu", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out")
@@ -66,25 +66,64 @@ RESNET50_UNET = ModelSpec(
     recipe=recipe(
         loss="softmax_ce", optimizer="sgd", learning_rate=1e-3, momentum=0.9, weight_decay=1e-4,
         batch_size=8, epochs=50, image_size=256,
-        source=("paper: cross-entropy, SGD lr 1e-3, momentum 0.9, weight decay 1e-4, 256 px; "
-                "our choice: batch 8, 50 epochs (not given)")),
+        source=("paper: cross-entropy, SGD lr 1e-3, momentum 0.9, weight decay 1e-4 (PyTorch, "
+                "coupled), Resize(256) keeping the aspect ratio; our reading: 256 x 256; our choice: "
+                "batch 8, 50 epochs (not given); Keras' weight decay is decoupled")),
     size_multiple=32,
     min_size=32,
     notes="ResNet50 from scratch; override: decoder_filters=(...5 values...).",
+    deviations=(
+        input_size('"transforms.Resize(256)", which "maintains the aspect ratio of the original image" (Sec. 3)',
+                   "256 x 256, the aspect ratio not kept (paper profile)",
+                   "every model takes the same square input; Resize(256) gives a shorter side of 256", "reads"),
+        Deviation("weight decay", '"torch.optim.SGD" with "weight_decay=1e-4" and "momentum=0.9" (Sec. 3): '
+                  "PyTorch adds the decay to the gradient, so it passes through the momentum",
+                  "Keras SGD with weight_decay 1e-4, which decays the weights directly (decoupled)",
+                  "Keras' SGD has only the decoupled form; with momentum 0.9 it decays about ten times "
+                  "less than PyTorch's at steady state", "departs"),
+        Deviation("encoder weights", '"a ResNet50 backbone" (Sec. 3); pretraining not stated',
+                  "random initialisation", NO_DOWNLOAD),
+        Deviation("decoder", '"decoder layers ... concatenated and upsampled" (Sec. 3), no sizes',
+                  "five blocks of x2 upsampling, skip from the ResNet stage of that stride, two 3 x 3 "
+                  "conv-BN-ReLU; 256, 128, 64, 32, 16 filters", "our choice"),
+        Deviation("batch and epochs", "not stated", "batch 8, 50 epochs", "our choice"),
+        Deviation("post-processing", 'proposes "a post-processing layer" (abstract), not described',
+                  "the reproduced paper's (the two largest components) for every model", "our reading", "reads"),
+        augmentation('only "transforms.Resize(256)" and "transforms.ToTensor()" (Sec. 3)'),
+        selection(),
+    ),
 )
 
 RESNET101_UNET = ModelSpec(
     name="resnet101_unet",
     title="ResNet101 U-Net",
-    paper="Swaminathan 2023, 'Deep Learning-Based Lung Segmentation using U-Net'",
+    paper="Swaminathan (undated), 'Deep Learning-Based Lung Segmentation using U-Net'",
     builder=build_resnet101_unet,
     head="logits",
     recipe=recipe(
         loss="bce_logits", optimizer="adam", learning_rate=1e-4, batch_size=8, epochs=200,
         image_size=256,
-        source=("paper: BCE on logits, Adam lr 1e-4, 200 epochs; our choice: batch 8, 256 px "
+        source=("paper: BCE on logits, Adam initial lr 1e-4, 200 epochs; our choice: batch 8, 256 px "
                 "(not given)")),
     size_multiple=32,
     min_size=32,
     notes="Learned 1x1 conv maps gray to 3 channels; override: middle_filters=, decoder_filters=.",
+    deviations=(
+        Deviation("encoder weights", '"a pre-trained ResNet-based encoder" (Sec. 2.3)', "random initialisation",
+                  NO_DOWNLOAD, "departs"),
+        Deviation("first convolution", '"I have replaced the first convolutional layer of ResNet with a custom '
+                  'layer to accommodate different input channels" (Sec. 3.1)',
+                  "a learned 1 x 1 convolution (1 to 3 channels) in front of ResNet101, whose own first "
+                  "convolution stays", "Keras' ResNet101 is kept whole; its first layer is not replaceable "
+                  "without rebuilding it", "departs"),
+        Deviation("decoder", '"three up-convolutional layers followed by a series of convolutional layers" '
+                  "(Sec. 3.1), no sizes", "three 2 x 2 transposed convolutions, each followed by a skip and "
+                  "one 3 x 3 convolution (256, 128, 64 filters), then x4 bilinear upsampling",
+                  "our reading: three up-convolutions from stride 32 leave stride 4 to close", "reads"),
+        Deviation("schedule", '"an initial learning rate of 0.0001" (Sec. 3.2), no schedule',
+                  "a constant learning rate", "our reading: no schedule is given", "reads"),
+        input_size(), Deviation("batch size", "not stated", "8", "our choice"),
+        augmentation('"Data augmentation techniques are employed" (abstract), not specified'),
+        selection(),
+    ),
 )

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import layers
 
 from .blocks import conv_bn_relu, output_head
-from .spec import ModelSpec, recipe
+from .spec import NO_DOWNLOAD, Deviation, ModelSpec, augmentation, input_size, recipe, selection
 
 # (number of convs, width multiplier of `width`) for the 5 VGG16 stages
 _STAGES = ((2, 1), (2, 2), (3, 4), (3, 8), (3, 8))
@@ -87,4 +87,17 @@ SPEC = ModelSpec(
     size_multiple=32,
     min_size=32,
     notes="Pooling-index unpooling via custom serializable layers; width override: width=...",
+    deviations=(
+        Deviation("what the reproduced paper compares", 'Zhang\'s Table 1 row "Segnet [19]" with no recipe '
+                  "(Sec. 3.3)", "SegNet trained here with the recipe below",
+                  "the reproduced paper does not say how it trained SegNet", "chooses"),
+        Deviation("encoder weights", "VGG16's 13 convolutional layers, ImageNet-trained; Zhang (Sec. 2.1): "
+                  'SegNet "employs the pre-trained vgg16 network for the encoder"',
+                  "the same layers (with batch norm), random initialisation", NO_DOWNLOAD, "departs"),
+        Deviation("optimizer", "SGD, lr 0.1, momentum 0.9 (its CamVid experiments)", "Adam, lr 1e-4",
+                  "comparability with the other models", "departs"),
+        input_size("not applicable: its images are road and indoor scenes"),
+        Deviation("batch and epochs", "not applicable (other data)", "batch 8, 50 epochs", "our choice"),
+        augmentation(), selection(),
+    ),
 )

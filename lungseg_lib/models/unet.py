@@ -6,7 +6,7 @@ import keras
 from keras import layers
 
 from .blocks import conv_bn_relu, output_head
-from .spec import ModelSpec, recipe
+from .spec import Deviation, ModelSpec, augmentation, input_size, recipe, selection
 
 
 def build_unet(input_shape=(256, 256, 1), num_classes=2, head="softmax", base_filters=64,
@@ -48,4 +48,19 @@ SPEC = ModelSpec(
     size_multiple=16,
     min_size=16,
     notes="Same padding instead of the paper's valid convs + cropping; override: base_filters=...",
+    deviations=(
+        Deviation("what the reproduced paper compares", 'Zhang\'s Table 1 row "U-Net [20]" with no recipe '
+                  "(Sec. 3.3)", "U-Net trained here with the recipe below",
+                  "the reproduced paper does not say how it trained U-Net", "chooses"),
+        Deviation("padding", "unpadded convolutions, skips cropped", "same padding, no cropping",
+                  "the output has the input's size, as every other model's", "departs"),
+        Deviation("optimizer and batch", "SGD with momentum 0.99, one large tile per batch",
+                  "Adam, lr 1e-4, batch 8", "comparability with the other models", "departs"),
+        Deviation("loss", "cross-entropy weighted by a map that separates touching cells",
+                  "unweighted cross-entropy", "there are no touching objects of one class to separate",
+                  "departs"),
+        augmentation("elastic deformations, shifts and rotations"),
+        input_size("tiles of 572 x 572 (other data)", kind="departs"),
+        selection(),
+    ),
 )

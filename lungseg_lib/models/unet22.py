@@ -33,7 +33,7 @@ import keras
 from keras import layers
 
 from .blocks import gray_to_rgb, output_head
-from .spec import ModelSpec, recipe
+from .spec import Deviation, ModelSpec, augmentation, recipe, selection
 
 
 def _conv(x, filters, kernel, name):
@@ -72,9 +72,21 @@ SPEC = ModelSpec(
     head="sigmoid",
     recipe=recipe(
         loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=16, epochs=50, image_size=256,
-        source=("paper: 256x256x3 input, binary cross-entropy, sigmoid output, batch 16; "
-                "our choice: Adam lr 1e-3, 50 epochs (not given)")),
+        source=("paper: 256x256x3 input (Table I), cross-entropy (binary form), sigmoid output, "
+                "batch 16 (Sec. VII); our choice: Adam lr 1e-3, 50 epochs (not given)")),
     size_multiple=16,
     min_size=16,
     notes="Paper: 5,469,473 params; ours 5,473,345 (our reading of Table I, see docstring).",
+    deviations=(
+        Deviation("architecture", "Table I, a Keras model summary without kernel sizes, garbled in three rows "
+                  'and ending at 128 x 128; "5,469,473 parameters" (Sec. VII)',
+                  "our reading of Table I (module docstring): 2 x 2 up-convolutions, the skips concatenated, a "
+                  "fourth stage and a sigmoid head added; 5,473,345 parameters",
+                  "the closest layer sequence to the table we found; no variant hits the paper's count",
+                  "reads"),
+        Deviation("input channels", "256x256x3 (Table I)", "a grey image copied into 3 channels inside the model",
+                  "the chest X-rays are grey; the count stays the paper's 3-channel one", "reads"),
+        Deviation("optimizer, learning rate, epochs", "not stated", "Adam, lr 1e-3, 50 epochs", "our choice"),
+        augmentation(), selection(),
+    ),
 )

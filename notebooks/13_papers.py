@@ -1,0 +1,84 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # What the papers report, and whether it can be a mean
+# The numbers the related papers report (their Dice and IoU, data and input size), and a
+# consistency check of every reported Dice/IoU pair and of this build's own runs, all from
+# `lungseg_lib.papers` (the one place the book's quoted values come from). The prose is in the
+# [results chapter](../results.md).
+#
+# **The check.** For one image, Dice = 2 IoU / (1 + IoU). That function is concave, so a mean
+# Dice over images (or batches) is at most 2 m / (1 + m) for the mean IoU m, and at least m;
+# scores pooled over all pixels satisfy the equation exactly. A value printed with d decimals
+# stands for anything within half a unit of its last decimal; a pair is possible when some
+# values within those intervals satisfy the relation.
+
+# %% tags=["parameters"]
+profile = "auto"  # auto: paper runs if any, else cpu; or smoke, cpu, paper
+runs_dir = "runs"  # run folders runs_dir/<profile>/<model>/ (relative to the repository root)
+
+# %%
+import inspect
+
+from myst_nb import glue
+
+from lungseg_lib import papers, results, stats
+
+profile = results.resolve_profile(profile, runs_dir)
+glue("papers_profile", results.PROFILE_NOTES[profile], display=False)
+# the confidence level of every interval in the book (lungseg_lib.stats.bootstrap_ci)
+glue("ci_percent", float(100 * inspect.signature(stats.bootstrap_ci).parameters["confidence"].default),
+     display=False)
+
+# %%
+related = papers.related_table()
+glue("related_table", results.html_table(related, "Paper"))
+glue("n_related_papers", float(related["Paper"].nunique()), display=False)
+
+# %%
+values = results.metric_values(profile, runs_dir)
+measured = [{"Source": f"this build: {results.title_of(m)}, {kind} ({profile} run)",
+             "dice": values[f"{m}_dice_{kind}_mean"], "iou": values[f"{m}_iou_{kind}_mean"]}
+            for m in results.evaluated_models(profile, runs_dir) for kind in ("raw", "post")]
+check = papers.consistency_table(measured)
+glue("consistency_table", results.html_table(check, "Source"))
+reported = check[check["_reported"]]
+glue("rounding_half", float(papers.ROUNDING), display=False)
+glue("n_reported_pairs", float(len(reported)), display=False)
+glue("n_mean_impossible", float((reported["As a mean over images"] == "impossible").sum()), display=False)
+glue("n_pooled_impossible", float((reported["Pooled over pixels"] == "impossible").sum()), display=False)
+glue("mean_impossible_sources", "; ".join(reported.loc[reported["As a mean over images"] == "impossible",
+                                                      "Source"]) or "none", display=False)
+ours = check[~check["_reported"]]
+glue("n_own_pairs", float(len(ours)), display=False)
+glue("n_own_impossible", float((ours["As a mean over images"] == "impossible").sum()), display=False)
+zhang = papers.table1()
+glue("zhang_mean_possible", float(sum(papers.mean_possible(r.dice, r.iou, r.decimals) for r in zhang)),
+     display=False)
+glue("zhang_pooled_possible", float(sum(papers.pooled_possible(r.dice, r.iou, r.decimals) for r in zhang)),
+     display=False)
+glue("n_table1_rows", float(len(zhang)), display=False)
+glue("zhang_verdict", papers.aggregation_verdict(zhang), display=False)
+
+# %%
+# the reported values the prose sets beside a measurement (glued, never typed)
+raw, post = papers.row(papers.REPRODUCED, "Nastnetlarge-net"), papers.row(papers.REPRODUCED, "Nastnetlarge-net-Post")
+for name, row in (("raw", raw), ("post", post)):
+    glue(f"reported_nasnet_{name}_dice", float(row.dice), display=False)
+    glue(f"reported_nasnet_{name}_iou", float(row.iou), display=False)
+glue("reported_gain_dice", float(papers.reported_gain("dice")), display=False)
+glue("reported_gain_iou", float(papers.reported_gain("iou")), display=False)
+glue("reported_n_train", float(papers.PAPERS[papers.REPRODUCED].n_train), display=False)
+glue("reported_n_test", float(papers.PAPERS[papers.REPRODUCED].n_test), display=False)
+check
