@@ -53,6 +53,11 @@ else:
 figures.save(fig_example, "robustness_example", results.repo_path(figures_dir))
 glue("fig_robustness_example", fig_example)
 glue("rob_model", results.title_of(model), display=False)
+# the measured time of the model's whole grid (scored in `lungseg evaluate`, seed 0)
+timings = (results.read_metrics(results.run_dir(profile, model, runs_dir)) or {}).get("timings", {})
+grid = robustness_report.read_grid(profile, model, runs_dir)
+glue("rob_grid_seconds", float(timings.get("robustness_seconds") or "nan"), display=False)
+glue("rob_grid_predictions", float("nan") if grid is None else float((grid.severity > 0).sum()), display=False)
 glue("rob_example", example["name"] if example else "missing", display=False)
 
 # %%

@@ -91,7 +91,7 @@ def bare_numbers(text: str) -> list[tuple[int, str, str]]:
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.name for p in CHAPTERS])
 def test_no_number_is_typed_into_the_prose(chapter):
-    found = bare_numbers(chapter.read_text())
+    found = bare_numbers(chapter.read_text(encoding="utf-8"))
     assert not found, "typed numbers (glue them from a notebook): " + "; ".join(
         f"{chapter.name}:{line} {number!r} in {text!r}" for line, number, text in found)
 
@@ -103,7 +103,7 @@ def test_the_scanner_finds_a_typed_number(tmp_path):
         "on 141 test images, trained\nat 128 x 128 pixels.\n\n"
         "```bash\nlungseg train --set epochs=30\n```\n\n"
         "```{glued-table} t\n:doc: _executed/x.ipynb\n:name: tbl-x\n\nA caption with 95% CIs.\n```\n")
-    found = bare_numbers(chapter.read_text())
+    found = bare_numbers(chapter.read_text(encoding="utf-8"))
     assert [(line, number) for line, number, _ in found] == [(3, "141"), (4, "128"), (4, "128"), (14, "95")]
 
 
@@ -117,7 +117,7 @@ def test_the_allow_list_is_what_the_docstring_says():
 
 def test_a_number_typed_into_a_real_chapter_is_found():
     """The book's own results chapter, with one typed number added, fails the scan at that line."""
-    text = (REPO / "book" / "results.md").read_text().splitlines()
+    text = (REPO / "book" / "results.md").read_text(encoding="utf-8").splitlines()
     assert bare_numbers("\n".join(text)) == []
     text.insert(4, "The NASNet-Large decoder reaches a Dice of 0.943 on the test split.")
     assert [(line, number) for line, number, _ in bare_numbers("\n".join(text))] == [(5, "0.943")]

@@ -127,7 +127,7 @@ def test_predict_without_weights_says_how_to_get_them(smoke_run, tmp_path, capsy
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "nope", "--profile", "smoke"], "valid names: nasnet_decoder"),
-    (["--model", "unet", "--profile", "nope"], "valid profiles: cpu, paper, smoke"),
+    (["--model", "unet", "--profile", "nope"], "valid profiles: cpu, cpu-v1, paper, smoke"),
     (["--model", "unet", "--profile", "smoke", "--set", "epoch=3"], "unknown parameter(s) epoch"),
     (["--model", "unet", "--profile", "smoke", "--set", "image_size=100"], "multiples of"),
     (["--model", "unet", "--profile", "cpu", "--data", "/nonexistent"], "not a data folder"),
