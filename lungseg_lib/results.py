@@ -316,14 +316,13 @@ def fmt_spread(spread: dict, digits: int = 4) -> str:
 
 def results_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
     """Table 1: every registry model, Dice and IoU (mean over seeds [95% bootstrap CI over the
-    test images]) without and with post-processing, and the seed spread of the post-processed
-    scores; below a model, the values Table 1 of the reproduced paper reports for it
+    test images]) without and with post-processing (the seed spread: :func:`seed_table`); below
+    a model, the values Table 1 of the reproduced paper reports for it
     (:func:`reported_rows`, marked in the ``_reported`` column). A run that does not exist says
     so in ``Run`` and ``missing`` in the scores. ``attrs["best"]``: the metric columns, whose
     best measured value :func:`html_table` sets in bold."""
     frame = summary_frame(profile, runs_dir)
     columns = {f"{m}{k}": f"{label} {'post' if k else 'raw'}" for m, label in METRICS.items() for k in ("", "_post")}
-    spread = {m: f"{label} post, seed SD (range)" for m, label in METRICS.items()}
     rows = []
     for _, f in frame.iterrows():
         row = {"Model": f["title"],
@@ -334,13 +333,26 @@ def results_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Data
         for m in METRICS:
             row[columns[m]] = fmt_ci(f[f"{m}_raw"])
             row[columns[f"{m}_post"]] = fmt_ci(f[f"{m}_post"])
-            row[spread[m]] = fmt_spread(f[f"{m}_post_seeds"])
         rows.append(row)
         rows.extend(reported_rows(f["model"], columns))
-    order = ["Model", "Run", "Seeds", "Test images", *columns.values(), *spread.values(), REPORTED]
-    table = pd.DataFrame(rows).reindex(columns=order).fillna({c: "" for c in ["Seeds", *columns.values(), *spread.values()]})
+    order = ["Model", "Run", "Seeds", "Test images", *columns.values(), REPORTED]
+    table = pd.DataFrame(rows).reindex(columns=order).fillna({c: "" for c in ["Seeds", *columns.values()]})
     table.attrs["best"] = {c: "max" for c in columns.values()}
     return table
+
+
+def seed_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """Per model, the post-processed Dice and IoU of each seed's test mean: the seeds, their
+    mean, standard deviation and range (``one seed`` / ``missing`` where there is no spread)."""
+    rows = []
+    for _, f in summary_frame(profile, runs_dir).iterrows():
+        row = {"Model": f["title"], "Seeds": f["seeds"] or "none"}
+        for m, label in METRICS.items():
+            spread = f[f"{m}_post_seeds"]
+            row[f"{label} post, mean of seeds"] = f"{spread['mean']:.4f}" if spread["n_seeds"] else "missing"
+            row[f"{label} seed SD (range)"] = fmt_spread(spread)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def metric_values(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[str, float]:

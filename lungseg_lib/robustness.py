@@ -207,6 +207,6 @@ def parameter_table() -> pd.DataFrame:
     for family, values in FAMILIES.items():
         rule = next(v for k, v in how.items() if family.startswith(k))
         rows.append({"Family": family.replace("_", " "), "Operation": rule,
-                     **{f"severity {i}": f"{v:g}" for i, v in enumerate(values, start=1)},
+                     **{str(i): f"{v:g}" for i, v in enumerate(values, start=1)},
                      "Direction": DIRECTION.get(family, "")})
     return pd.DataFrame(rows)

@@ -63,7 +63,7 @@ def drop_table(profile: str, runs_dir: str | os.PathLike = "runs", severities=(3
     for model in results.registry_models():
         grid = read_grid(profile, model, runs_dir)
         for severity in severities:
-            row = {"Model": f"{results.title_of(model)}, severity {severity}"}
+            row = {"Model (severity)": f"{results.title_of(model)} ({severity})"}
             for family in FAMILIES:
                 if grid is None:
                     row[family.replace("_", " ")] = "missing"

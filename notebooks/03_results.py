@@ -37,6 +37,7 @@ glue("profile_note", results.PROFILE_NOTES[profile], display=False)
 
 # %%
 glue("results_table", results.html_table(results.results_table(profile, runs_dir)))
+glue("seed_table", results.html_table(results.seed_table(profile, runs_dir)))
 for key, value in results.metric_values(profile, runs_dir).items():
     glue(key, value, display=False)
 glue("n_models", float(len(results.registry_models())), display=False)

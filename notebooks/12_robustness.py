@@ -38,7 +38,8 @@ curves = robustness_report.curves(profile, runs_dir, metric)
 fig = figures.robustness_figure(curves, results.metric_label(metric))
 figures.save(fig, "robustness_curves", results.repo_path(figures_dir))
 glue("fig_robustness", fig)
-glue("drop_table", results.html_table(robustness_report.drop_table(profile, runs_dir, severities, metric)))
+glue("drop_table", results.html_table(robustness_report.drop_table(profile, runs_dir, severities, metric),
+                                      "Model (severity)"))
 for key, value in robustness_report.drop_values(profile, runs_dir, severities, metric).items():
     glue(f"rob_{key}", value, display=False)
 

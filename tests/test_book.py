@@ -186,7 +186,9 @@ def test_seeds_are_averaged_per_image_and_spread_is_reported(tmp_path):
     assert spread["sd"] == pytest.approx(np.std([0.92, 0.84], ddof=1))
     row = results.results_table("cpu", tmp_path).set_index("Model").loc["U-Net"]
     assert row["Seeds"] == "0 2" and row["Dice post"].startswith("0.880 [")
-    assert row["Dice post, seed SD (range)"] == f"{spread['sd']:.4f} (0.840-0.920)"
+    seeds = results.seed_table("cpu", tmp_path).set_index("Model")
+    assert seeds.loc["U-Net", "Dice seed SD (range)"] == f"{spread['sd']:.4f} (0.840-0.920)"
+    assert seeds.loc["U-Net", "Dice post, mean of seeds"] == "0.8800" and seeds.loc["SegNet", "Seeds"] == "none"
     assert results.metric_values("cpu", tmp_path)["unet_dice_post_seed_n_seeds"] == 2
 
 
@@ -220,10 +222,10 @@ def test_intervention_verdict_from_the_robustness_grid(tmp_path):
     verdict = claims.intervention_claim("cpu", tmp_path)
     assert verdict["Verdict"] == f"partly: only darker images lose more than {claims.MIN_EFFECT} Dice"
     assert "darker (brightness x0.7): Dice (post-processed) drop +0.05" in verdict["Measured"]
-    table = robustness_report.drop_table("cpu", tmp_path).set_index("Model")
-    assert table.loc["NASNet-Large-Decoder Net, severity 3", "brightness down"].startswith("+0.053 [")
-    assert table.loc["NASNet-Large-Decoder Net, severity 3", "gamma up"] == "not scored"
-    assert table.loc["U-Net, severity 5", "jpeg"] == "missing"
+    table = robustness_report.drop_table("cpu", tmp_path).set_index("Model (severity)")
+    assert table.loc["NASNet-Large-Decoder Net (3)", "brightness down"].startswith("+0.053 [")
+    assert table.loc["NASNet-Large-Decoder Net (3)", "gamma up"] == "not scored"
+    assert table.loc["U-Net (5)", "jpeg"] == "missing"
     curves = robustness_report.curves("cpu", tmp_path)
     assert set(curves["severity"]) == {0, 3, 5} and set(curves["model"]) == {"nasnet_decoder"}
     assert claims.intervention_claim("cpu", tmp_path / "none")["Verdict"] == claims.NOT_MEASURED
