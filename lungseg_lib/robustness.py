@@ -193,11 +193,6 @@ def run_robustness(run_dir: str | os.PathLike, data: str | None = None, split: s
         [s for s in severities if s]) + (len(pairs) if 0 in severities else 0), "seconds": round(seconds, 1)}
 
 
-def severity_means(table: pd.DataFrame, metric: str = "dice_post") -> pd.DataFrame:
-    """Mean ``metric`` per family and severity (long form)."""
-    return table.groupby(["family", "severity"], as_index=False)[metric].mean()
-
-
 def parameter_table() -> pd.DataFrame:
     """The grid's families with their parameter at severities 1-5 and what it does."""
     how = {"brightness": "x * f", "contrast": "(x - mean) * f + mean", "gamma": "x ** g",
