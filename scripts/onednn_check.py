@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""Does a CPU rerun with the same seed give the same weights, and what does oneDNN change?
+
+Trains the same small run (the smoke profile's compact U-Net on the synthetic data set, fixed
+seed) once per setting below, each in a fresh process so that the environment variables reach
+TensorFlow before it loads, then compares the per-epoch losses and a SHA-256 of the trained
+weights. Writes bench/onednn.json (or --out) and prints one line per setting.
+
+    .venv/bin/python scripts/onednn_check.py [--model unet3_compact] [--epochs 2]
+
+TensorFlow's oneDNN kernels choose their code path by the CPU's instruction set at run time
+(ONEDNN_MAX_CPU_ISA caps it); with TF_ENABLE_ONEDNN_OPTS=0 TensorFlow uses its own Eigen kernels,
+compiled into the binary for one instruction set. A setting whose weights equal another's under
+a different cap is one that the instruction set does not reach.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+SETTINGS = {  # name -> environment; "default" runs twice to test the same-machine rerun
+    "default": {},
+    "default (again)": {},
+    "isa AVX": {"ONEDNN_MAX_CPU_ISA": "AVX"},
+    "isa SSE41": {"ONEDNN_MAX_CPU_ISA": "SSE41"},
+    "onednn off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    "onednn off, isa SSE41": {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+}
+
+
+def weights_sha256(model_file: Path) -> str:
+    """SHA-256 of every weight array of a .keras file, in a fixed order (not of the zip's bytes,
+    which carry a timestamp)."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(model_file) as z, tempfile.TemporaryDirectory() as tmp:
+        z.extract("model.weights.h5", tmp)
+        with h5py.File(Path(tmp) / "model.weights.h5") as h5:
+            names = []
+            h5.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            for name in sorted(names):
+                digest.update(name.encode())
+                digest.update(np.ascontiguousarray(h5[name][()]).tobytes())
+    return digest.hexdigest()
+
+
+def train_once(lungseg: str, model: str, epochs: int, data: Path, run_dir: Path, env: dict) -> dict:
+    """One training run in a fresh process with `env` added; its losses and weight hash."""
+    cmd = [lungseg, "train", "--model", model, "--profile", "smoke", "--data", str(data),
+           "--run-dir", str(run_dir), "--set", f"epochs={epochs}", "--no-evaluate"]
+    subprocess.run(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}, check=True,
+                   stdout=subprocess.DEVNULL)
+    history = (run_dir / "history.csv").read_text().splitlines()
+    header = history[0].split(",")
+    losses = [float(line.split(",")[header.index("loss")]) for line in history[1:]]
+    config = json.loads((run_dir / "config.json").read_text())
+    return {"env": env, "loss": losses, "weights_sha256": weights_sha256(run_dir / "model.keras"),
+            "cpu_isa": config["environment"]["cpu_isa"], "cpu_model": config["environment"]["cpu_model"]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="unet3_compact")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--out", default="bench/onednn.json")
+    args = parser.parse_args(argv)
+    lungseg = str(Path(sys.executable).with_name("lungseg"))
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        subprocess.run([lungseg, "data", "synth", "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
+        for i, (name, env) in enumerate(SETTINGS.items()):
+            results[name] = train_once(lungseg, args.model, args.epochs, data, Path(tmp) / f"run{i}", env)
+            ref = results["default"]["weights_sha256"]
+            same = "same as default" if results[name]["weights_sha256"] == ref else "DIFFERENT from default"
+            print(f"{name:24s} loss {results[name]['loss'][-1]:.10f}  weights {results[name]['weights_sha256'][:12]}  {same}")
+    out = {"model": args.model, "profile": "smoke", "epochs": args.epochs, "settings": results}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = Path(args.out).with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(out, indent=1) + "\n")
+    tmp_out.replace(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
