@@ -1,0 +1,66 @@
+"""What a rerun gives: the oneDNN check (``scripts/onednn_check.py``) and same-seed retrains.
+
+Reads the committed records ``bench/onednn.json`` (one small run trained under several oneDNN
+settings) and ``bench/rerun.json`` (a study run retrained with the same seed on the same
+machine), and turns them into the tables and numbers of the book's reproduction page.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+ONEDNN_RECORD = "bench/onednn.json"
+RERUN_RECORD = "bench/rerun.json"
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """A JSON record; FileNotFoundError names the file and the script that writes it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no record; write it with scripts/onednn_check.py "
+                                "or scripts/rerun_check.py")
+    return json.loads(path.read_text())
+
+
+def onednn_table(record: dict) -> pd.DataFrame:
+    """One row per setting: its environment, last training loss, weight hash and whether the
+    weights equal those of the default setting."""
+    settings = record["settings"]
+    reference = settings["default"]["weights_sha256"]
+    rows = []
+    for name, s in settings.items():
+        env = ", ".join(f"{k}={v}" for k, v in s["env"].items()) or "(none)"
+        rows.append({"Setting": name, "Environment": env, "Last loss": f"{s['loss'][-1]:.10f}",
+                     "Weights (SHA-256)": s["weights_sha256"][:12],
+                     "Same weights as default": "yes" if s["weights_sha256"] == reference else "no"})
+    return pd.DataFrame(rows)
+
+
+def onednn_findings(record: dict) -> dict:
+    """The check's answers as booleans: is a rerun identical, does capping oneDNN's instruction
+    set change the weights, does switching TensorFlow's oneDNN ops off change them, and does the
+    cap still act with them off."""
+    s = {name: v["weights_sha256"] for name, v in record["settings"].items()}
+    return {"rerun_identical": s["default"] == s["default (again)"],
+            "isa_cap_changes_weights": s["isa SSE41"] != s["default"] or s["isa AVX"] != s["default"],
+            "opts_off_changes_weights": s["onednn off"] != s["default"],
+            "isa_cap_acts_with_opts_off": s["onednn off, isa SSE41"] != s["onednn off"],
+            "cpu_isa": record["settings"]["default"]["cpu_isa"],
+            "cpu_model": record["settings"]["default"]["cpu_model"]}
+
+
+def compare_runs(a: str | os.PathLike, b: str | os.PathLike, column: str = "dice_post") -> dict:
+    """How far run ``b`` moved from run ``a`` (same model, seed and test images): the two mean
+    scores, the largest per-image difference and whether the training histories are equal."""
+    a, b = Path(a), Path(b)
+    pa = pd.read_csv(a / "per_image.csv").set_index("name")[column]
+    pb = pd.read_csv(b / "per_image.csv").set_index("name")[column].reindex(pa.index)
+    if pb.isna().any():
+        raise ValueError(f"{b / 'per_image.csv'}: not the same test images as {a / 'per_image.csv'}")
+    ha, hb = (pd.read_csv(p / "history.csv").drop(columns=["seconds"], errors="ignore") for p in (a, b))
+    return {"mean_a": float(pa.mean()), "mean_b": float(pb.mean()),
+            "max_abs_image_diff": float((pa - pb).abs().max()),
+            "history_identical": ha.equals(hb), "column": column}
