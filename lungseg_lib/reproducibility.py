@@ -6,10 +6,14 @@ machine), and turns them into the tables and numbers of the book's reproduction 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ONEDNN_RECORD = "bench/onednn.json"
@@ -23,6 +27,23 @@ def read_record(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"{path}: no record; write it with scripts/onednn_check.py "
                                 "or scripts/rerun_check.py")
     return json.loads(path.read_text())
+
+
+def weights_sha256(model_file: str | os.PathLike) -> str:
+    """SHA-256 of every weight array of a ``.keras`` file in a fixed order (not of the zip's
+    bytes, which carry a timestamp)."""
+    import h5py
+
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(model_file) as z, tempfile.TemporaryDirectory() as tmp:
+        z.extract("model.weights.h5", tmp)
+        with h5py.File(Path(tmp) / "model.weights.h5") as h5:
+            names = []
+            h5.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            for name in sorted(names):
+                digest.update(name.encode())
+                digest.update(np.ascontiguousarray(h5[name][()]).tobytes())
+    return digest.hexdigest()
 
 
 def onednn_table(record: dict) -> pd.DataFrame:
@@ -63,4 +84,6 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike, column: str = "dice
     ha, hb = (pd.read_csv(p / "history.csv").drop(columns=["seconds"], errors="ignore") for p in (a, b))
     return {"mean_a": float(pa.mean()), "mean_b": float(pb.mean()),
             "max_abs_image_diff": float((pa - pb).abs().max()),
-            "history_identical": ha.equals(hb), "column": column}
+            "history_identical": ha.equals(hb), "column": column,
+            "weights_identical": (weights_sha256(a / "model.keras") == weights_sha256(b / "model.keras")
+                                  if (a / "model.keras").exists() and (b / "model.keras").exists() else None)}

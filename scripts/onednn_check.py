@@ -16,17 +16,14 @@ a different cap is one that the instruction set does not reach.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
-import h5py
-import numpy as np
+from lungseg_lib.reproducibility import weights_sha256
 
 SETTINGS = {  # name -> environment; "default" runs twice to test the same-machine rerun
     "default": {},
@@ -36,21 +33,6 @@ SETTINGS = {  # name -> environment; "default" runs twice to test the same-machi
     "onednn off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
     "onednn off, isa SSE41": {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "SSE41"},
 }
-
-
-def weights_sha256(model_file: Path) -> str:
-    """SHA-256 of every weight array of a .keras file, in a fixed order (not of the zip's bytes,
-    which carry a timestamp)."""
-    digest = hashlib.sha256()
-    with zipfile.ZipFile(model_file) as z, tempfile.TemporaryDirectory() as tmp:
-        z.extract("model.weights.h5", tmp)
-        with h5py.File(Path(tmp) / "model.weights.h5") as h5:
-            names = []
-            h5.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-            for name in sorted(names):
-                digest.update(name.encode())
-                digest.update(np.ascontiguousarray(h5[name][()]).tobytes())
-    return digest.hexdigest()
 
 
 def train_once(lungseg: str, model: str, epochs: int, data: Path, run_dir: Path, env: dict) -> dict:

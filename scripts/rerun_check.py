@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""How far a same-seed retrain moved: compare two run folders of one model and seed.
+
+    .venv/bin/python scripts/rerun_check.py runs/cpu/unet/seed0 /tmp/rerun/unet/seed0
+
+Writes bench/rerun.json (or --out): both runs' mean test Dice after post-processing, the
+largest per-image difference, whether the training histories (all but the epoch times) and,
+when both weight files are present, the weights are identical, and where each run was made.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lungseg_lib.reproducibility import compare_runs
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("original")
+    parser.add_argument("rerun")
+    parser.add_argument("--out", default="bench/rerun.json")
+    args = parser.parse_args(argv)
+    record = compare_runs(args.original, args.rerun)
+    configs = [json.loads((Path(r) / "config.json").read_text()) for r in (args.original, args.rerun)]
+    record.update({"model": configs[0]["config"]["model"], "profile": configs[0]["config"]["profile"],
+                   "seed": configs[0]["config"]["seed"], "original": str(args.original),
+                   "devices": [c["environment"].get("cpu_model", c["environment"]["device"]) for c in configs],
+                   "isas": [c["environment"].get("cpu_isa", "unknown") for c in configs]})
+    if configs[0]["config"] != configs[1]["config"]:
+        raise SystemExit(f"{args.rerun}: not the same configuration as {args.original}")
+    out = Path(args.out)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(out)
+    print(json.dumps(record, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""The readers of the oneDNN check and of same-seed retrains (lungseg_lib.reproducibility)."""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lungseg_lib import reproducibility as rep
+
+
+def _setting(sha, env=None):
+    return {"env": env or {}, "loss": [0.5, 0.25], "weights_sha256": sha, "cpu_isa": "avx2", "cpu_model": "X"}
+
+
+def _record(**sha):
+    names = {"default": "a", "default (again)": "a", "isa AVX": "b", "isa SSE41": "c",
+             "onednn off": "a", "onednn off, isa SSE41": "c"}
+    names.update({k.replace("_", " "): v for k, v in sha.items()})
+    return {"settings": {k: _setting(v) for k, v in names.items()}}
+
+
+def test_findings_follow_the_hashes():
+    f = rep.onednn_findings(_record())
+    assert f["rerun_identical"] and f["isa_cap_changes_weights"]
+    assert not f["opts_off_changes_weights"] and f["isa_cap_acts_with_opts_off"]
+    f = rep.onednn_findings({"settings": {**_record()["settings"], "default (again)": _setting("z")}})
+    assert not f["rerun_identical"]
+
+
+def test_table_marks_settings_equal_to_default():
+    t = rep.onednn_table(_record())
+    assert list(t["Same weights as default"]) == ["yes", "yes", "no", "no", "yes", "no"]
+    assert t.loc[0, "Environment"] == "(none)"
+
+
+def test_missing_record_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="onednn.json"):
+        rep.read_record(tmp_path / "onednn.json")
+
+
+def _run(path, scores, losses):
+    path.mkdir()
+    pd.DataFrame({"name": ["a", "b"], "dice_post": scores}).to_csv(path / "per_image.csv", index=False)
+    pd.DataFrame({"epoch": [1, 2], "loss": losses, "seconds": [1.0, 2.0]}).to_csv(path / "history.csv", index=False)
+
+
+def test_compare_runs(tmp_path):
+    _run(tmp_path / "a", [0.9, 0.8], [0.5, 0.4])
+    _run(tmp_path / "b", [0.9, 0.7], [0.5, 0.4])
+    c = rep.compare_runs(tmp_path / "a", tmp_path / "b")
+    assert c["max_abs_image_diff"] == pytest.approx(0.1)
+    assert c["history_identical"]  # the seconds column is not part of the comparison
+    assert c["mean_a"] == pytest.approx(0.85) and c["mean_b"] == pytest.approx(0.8)
+
+
+def test_committed_record_is_readable():
+    record = rep.read_record(Path(__file__).parents[1] / rep.ONEDNN_RECORD)
+    assert set(rep.onednn_findings(record)) >= {"rerun_identical", "isa_cap_changes_weights"}
