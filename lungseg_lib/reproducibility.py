@@ -87,3 +87,30 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike, column: str = "dice
             "history_identical": ha.equals(hb), "column": column,
             "weights_identical": (weights_sha256(a / "model.keras") == weights_sha256(b / "model.keras")
                                   if (a / "model.keras").exists() and (b / "model.keras").exists() else None)}
+
+
+def onednn_sentence(findings: dict) -> str:
+    """The oneDNN check's outcome in words, for the book."""
+    parts = [f"On this machine ({findings['cpu_model']}, widest instruction set {findings['cpu_isa']}) "
+             + ("a rerun with the same seed gave bit-identical weights"
+                if findings["rerun_identical"] else "a rerun with the same seed gave different weights")]
+    parts.append("capping oneDNN's instruction set (ONEDNN_MAX_CPU_ISA) "
+                 + ("changed the weights" if findings["isa_cap_changes_weights"] else "left the weights unchanged"))
+    parts.append("switching TensorFlow's oneDNN operations off (TF_ENABLE_ONEDNN_OPTS=0) "
+                 + ("changed them" if findings["opts_off_changes_weights"] else "left them unchanged")
+                 + (", and the cap still acted with them off: the instruction set reaches the "
+                    "arithmetic through oneDNN even then" if findings["isa_cap_acts_with_opts_off"]
+                    else ", and with them off the cap had no effect"))
+    return "; ".join(parts) + "."
+
+
+def rerun_sentence(record: dict | None) -> str:
+    """A same-seed retrain's outcome in words (or that it has not been measured)."""
+    if record is None:
+        return "not measured yet (no bench/rerun.json)"
+    same = record["history_identical"] and record["max_abs_image_diff"] == 0
+    where = "the same machine" if len(set(record["devices"])) == 1 else "another machine"
+    return (f"the {record['model']} run of profile {record['profile']}, seed {record['seed']}, retrained on "
+            f"{where}, {'reproduced its training history and every test score exactly' if same else 'moved'}: "
+            f"mean test Dice after post-processing {record['mean_a']:.4f} then {record['mean_b']:.4f}, "
+            f"largest change of one image's Dice {record['max_abs_image_diff']:.2g}")

@@ -45,7 +45,7 @@ executed_dir = "book/_executed"  # where `lungseg book` puts the executed notebo
 from IPython.display import Markdown
 from myst_nb import glue
 
-from lungseg_lib import results
+from lungseg_lib import reproducibility, results
 
 profile = results.resolve_profile(profile, runs_dir)
 executed = results.repo_path(executed_dir)
@@ -61,3 +61,11 @@ env = results.environment()
 glue("python_version", env["python"], display=False)
 glue("environment_table", Markdown(results.markdown_table(results.dict_table(env, "package", "version"))),
      display=False)
+
+# %%
+onednn = reproducibility.read_record(results.repo_path(reproducibility.ONEDNN_RECORD))
+glue("onednn_table", Markdown(results.markdown_table(reproducibility.onednn_table(onednn))), display=False)
+glue("onednn_sentence", reproducibility.onednn_sentence(reproducibility.onednn_findings(onednn)), display=False)
+rerun_path = results.repo_path(reproducibility.RERUN_RECORD)
+rerun = reproducibility.read_record(rerun_path) if rerun_path.exists() else None
+glue("rerun_sentence", reproducibility.rerun_sentence(rerun), display=False)

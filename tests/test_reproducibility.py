@@ -55,3 +55,13 @@ def test_compare_runs(tmp_path):
 def test_committed_record_is_readable():
     record = rep.read_record(Path(__file__).parents[1] / rep.ONEDNN_RECORD)
     assert set(rep.onednn_findings(record)) >= {"rerun_identical", "isa_cap_changes_weights"}
+
+
+def test_sentences_say_what_was_measured():
+    text = rep.onednn_sentence(rep.onednn_findings(_record()))
+    assert "bit-identical" in text and "changed the weights" in text and "cap still acted" in text
+    assert rep.rerun_sentence(None).startswith("not measured")
+    record = {"model": "unet", "profile": "cpu", "seed": 0, "devices": ["X", "X"], "history_identical": True,
+              "max_abs_image_diff": 0.0, "mean_a": 0.95, "mean_b": 0.95}
+    assert "exactly" in rep.rerun_sentence(record) and "same machine" in rep.rerun_sentence(record)
+    assert "moved" in rep.rerun_sentence({**record, "max_abs_image_diff": 0.01})
