@@ -29,9 +29,10 @@ metric = "dice_post"  # per-image column of robustness.csv
 severities = [3, 5]  # severities of the drop table
 
 # %%
+from IPython.display import Markdown
 from myst_nb import glue
 
-from lungseg_lib import claims, figures, results, robustness, robustness_report
+from lungseg_lib import claims, figures, results, robustness, robustness_fix, robustness_report
 
 profile = results.resolve_profile(profile, runs_dir)
 curves = robustness_report.curves(profile, runs_dir, metric)
@@ -73,3 +74,14 @@ glue("rob_n_families", float(len(robustness.FAMILIES)), display=False)
 glue("rob_n_severities", float(len(robustness.SEVERITIES) - 1), display=False)
 glue("rob_reference", robustness.REFERENCE, display=False)
 glue("rob_parameters", results.html_table(robustness.parameter_table(), "Family"))
+
+# %% [markdown]
+# The fix experiment (`params/cpu-noaug.yaml`, `params/cpu-strongaug.yaml`): each variant's
+# seed-0 run against the default recipe's, image by image.
+
+# %%
+glue("fix_table", results.html_table(robustness_fix.fix_table(runs_dir, metric), "Model"))
+fix_verdicts = robustness_fix.verdicts(runs_dir)
+glue("fix_verdicts", Markdown("\n".join(f"- **{results.title_of(m)}**: {v}." for m, v in fix_verdicts.items())),
+     display=False)
+glue("fix_n_intensity", float(len(robustness_fix.INTENSITY)), display=False)
