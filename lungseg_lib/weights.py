@@ -214,8 +214,8 @@ def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str
         f"| IoU | {_ci(raw.get('iou'))} | {_ci(post.get('iou'))} |", "",
     ]
     if timings.get("inference_ms_per_image"):
-        lines += [f"Inference during that evaluation: {timings['inference_ms_per_image']:.1f} ms per image "
-                  f"(batch of {config.get('batch_size', '?')} at most, {env.get('device', 'device unrecorded')}).", ""]
+        lines += [f"Inference time measured during that evaluation (batches of 8, on the machine that "
+                  f"evaluated): {timings['inference_ms_per_image']:.1f} ms per image.", ""]
     lines += [
         "## Intended use", "",
         "Research and teaching: outlining the lungs on adult posteroanterior (PA) chest X-rays, for "
@@ -232,9 +232,10 @@ def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str
         "right lung on the image's left); a flipped image gives swapped labels.", "",
         "## License", "", notes.get("license", "Check the training data's license before any use."), "",
         "## Configuration", "", "```json", json.dumps(config, indent=2, sort_keys=True, default=str), "```", "",
-        "## Use", "", "```bash", f"lungseg predict --run FOLDER_WITH_{weights.name} IMAGE... --out results/",
-        "```", "", "```python", "from lungseg_lib import load_model, segment",
-        "result = segment(\"chest.png\", model=load_model(\"FOLDER\"))", "```", "",
+        "## Use", "", f"With `{weights.name}` and `config.json` in one folder:", "", "```bash",
+        "lungseg predict --run THIS_FOLDER IMAGE... --out results/", "```", "", "```python",
+        "from lungseg_lib import load_model, segment",
+        "result = segment(\"chest.png\", model=load_model(\"THIS_FOLDER\"))", "```", "",
     ]
     return "\n".join(lines)
 
