@@ -79,6 +79,9 @@ def sync(root: Path = REPO_ROOT, url: str | None = None) -> list[Path]:
         exe = Path(sys.executable).with_name("jupytext")
         cmd = [str(exe) if exe.exists() else "jupytext", "--sync", *map(str, changed)]
         subprocess.run(cmd, check=True, capture_output=True)
+        for py in changed:  # keep the headers as committed: no jupytext version lines
+            text = py.read_text()
+            py.write_text(re.sub(r"^#\s+(format_version|jupytext_version): .*\n", "", text, flags=re.M))
     return changed
 
 
