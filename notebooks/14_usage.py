@@ -73,8 +73,8 @@ print(f"data {root}; image {name}; model {folder or 'none: ' + missing}")
 # %%
 if folder is None:
     what = "The default model is not shipped yet" if not model else f"The model {model!r} is not here"
-    sentence = (f"{what}, so this page shows no result: `lungseg predict` and `segment()` stop with "
-                "an error that says so and how to pass another model.")
+    sentence = (f"{what}, so this page shows no result: lungseg predict and segment() stop with an "
+                "error that says so and how to pass another model.")
     fig = figures.message_figure(f"{what}: no result to show (never a made-up one).")
     table = pd.DataFrame([{"File": pair.image.name, "Result": "none: no model"}])
     values = dict(right_px=math.nan, left_px=math.nan, right_percent=math.nan, left_percent=math.nan,
