@@ -172,3 +172,14 @@ def test_evaluate_without_run_scores_the_default_model(tiny, synth_dir, tmp_path
     metrics = json.loads((tmp_path / cli.DEFAULT_EVALUATION / "metrics.json").read_text())
     assert metrics["n_images"] == len(split["test"]) and metrics["split"] == "test"
     assert not (model / "metrics.json").exists()  # nothing written into the model's folder
+
+
+def test_evaluate_and_ct_volumes_without_a_model_say_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(weights, "DEFAULT_MODEL_DIR", tmp_path / "nothing")
+    assert cli.main(["evaluate", "--data", str(tmp_path), "--no-robustness"]) == 2
+    assert "default model is not shipped" in capsys.readouterr().err
+    assert cli.main(["predict", str(tmp_path / "chest.nii.gz"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "chest.nii.gz: a CT volume; the default model reads chest X-rays" in err and "--run" in err
+    assert cli.main(["evaluate", "a", "--run", "b"]) == 2
+    assert "two runs given" in capsys.readouterr().err
