@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -204,12 +204,6 @@ class LungReport:
     labels: np.ndarray
     areas: LungAreas
     warnings: list[str] = field(default_factory=list)
-
-    def row(self) -> dict:
-        """The areas and warnings as a flat dict (one CSV row)."""
-        d = asdict(self.areas)
-        d["warning"] = "; ".join(self.warnings)
-        return d
 
 
 def describe(mask: np.ndarray, pixel_spacing=None, post: bool = True, ranges: dict | None = None) -> LungReport:

@@ -24,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 from . import runs
-from .errors import DataError
 
 DEFAULT_MODEL_DIR = Path(__file__).with_name("default_model")
 REGISTRY = Path(__file__).with_name("weights_registry.json")
