@@ -9,6 +9,26 @@ from pathlib import Path
 from .errors import DataError
 
 
+DEFAULT_EVALUATION = "default-model-evaluation"
+PREDICT_HELP = """Segment the lungs of chest X-rays with the default model (or --run).
+
+Inputs: files, folders (their image files) and glob patterns ('scans/**/*.dcm'); PNG, JPEG,
+TIFF, BMP (8 or 16 bit) and X-ray DICOM (rescale, VOI LUT or window applied; MONOCHROME1
+inverted). A file that cannot be read (a CT DICOM, a non-image file) is reported by name and
+the others are still processed; the exit status is 1 if any failed.
+
+Outputs in --out, at each image's original size:
+  NAME_mask.png     label image: 0 background, 1 right lung, 2 left lung, in the radiological
+                    convention (the patient's right lung appears on the image's LEFT side)
+  NAME_overlay.png  the image with the right lung in orange, the left lung in blue
+  lungs.csv         one row per input: per-lung areas in pixels, and in cm2 when the pixel
+                    spacing is known (DICOM or --pixel-spacing), the right/left ratio, and a
+                    warning column (e.g. fewer than two lungs, an area outside the training range)
+
+CT volumes (.nii, .nii.gz, .nrrd, .mha, .mhd, or a folder of CT DICOM files) are segmented
+slice by slice with --run (a run trained on CT slices) into NAME_mask.nii.gz."""
+
+
 def _data_check(args) -> int:
     from .data import check_folder, check_report
 
@@ -109,9 +129,16 @@ def _train(args) -> int:
 
 def _evaluate(args) -> int:
     from .evaluation import evaluate
+    from .weights import model_folder
 
-    metrics = evaluate(args.run_dir, data=args.data, split=args.split, out=args.out,
+    if args.run_dir and args.run and args.run_dir != args.run:
+        raise ValueError(f"two runs given ({args.run_dir} and --run {args.run}): give one")
+    run = args.run_dir or args.run
+    out = args.out or (None if run else DEFAULT_EVALUATION)  # never into the installed package
+    metrics = evaluate(model_folder(run), data=args.data, split=args.split, out=out,
                        robustness=not args.no_robustness)
+    if out:
+        print(f"results in {out}")
     post, raw = metrics["post"], metrics["raw"]
     print(f"{metrics['model']} on {metrics['n_images']} images ({metrics['split']}): "
           f"Dice {raw['dice']['mean']:.4f} -> {post['dice']['mean']:.4f} with post-processing, "
@@ -131,29 +158,81 @@ def _robustness(args) -> int:
 
 
 def _predict(args) -> int:
-    from .inference import predict_files
-
     volumes = [p for p in args.images if _is_ct_volume(p)]
     images = [p for p in args.images if p not in volumes]
+    spacing = None
+    if args.pixel_spacing:
+        from .xray_io import parse_pixel_spacing
+
+        spacing = parse_pixel_spacing(args.pixel_spacing)
     if volumes:
         from .inference import TrainedModel, predict_ct_volume
 
+        if not args.run:
+            raise ValueError(f"{volumes[0]}: a CT volume; the default model reads chest X-rays. Pass "
+                             "--run with a run trained on CT slices (`lungseg data from-ct`, then train)")
         model = TrainedModel(args.run)
         for volume in volumes:
             r = predict_ct_volume(model, volume, args.out, post=not args.no_post)
             print(f"{r['out']}  ({r['slices']} slices, {r['ms_per_slice']:.1f} ms per slice "
                   f"in the model, {r['seconds']:.1f} s in all)")
     if images:
-        for path in predict_files(args.run, images, args.out, post=not args.no_post):
-            print(path)
+        from .api import PROGRESS_MIN, predict_images
+
+        summary = predict_images(images, args.out, model=args.run, post=not args.no_post,
+                                 batch_size=args.batch_size, pixel_spacing=spacing)
+        done = summary.table[summary.table["status"] == "ok"]
+        if len(done) < PROGRESS_MIN:
+            for name in done["mask"]:
+                print(Path(args.out) / name)
+        print(f"{summary.csv}: {summary.n_ok} image(s) segmented (label masks, overlays, areas)")
+        if summary.failures:
+            print(f"lungseg: {len(summary.failures)} input(s) failed:", file=sys.stderr)
+            for item, why in summary.failures:
+                print(f"  {item}: {why}", file=sys.stderr)
+            return 1
     return 0
 
 
 def _is_ct_volume(path: str) -> bool:
-    """A CT volume file (NIfTI, NRRD, MetaImage) or a folder (a DICOM series)."""
+    """A CT volume file (NIfTI, NRRD, MetaImage) or a folder of CT DICOM files (a series); a
+    folder of X-ray files is not one."""
     from .ct_io import VOLUME_SUFFIXES
+    from .xray_io import is_ct_series_folder
 
-    return Path(path).is_dir() or path.lower().endswith(VOLUME_SUFFIXES)
+    return path.lower().endswith(VOLUME_SUFFIXES) or is_ct_series_folder(path)
+
+
+def _weights_export(args) -> int:
+    import json
+
+    from .weights import export_run, registry_entry
+
+    folder = export_run(args.run_dir, args.out, name=args.name, force=args.force)
+    print(f"{folder}: release folder written (weights, model card, SHA256SUMS). After uploading its "
+          ".keras file, add this entry to lungseg_lib/weights_registry.json with the file's URL:")
+    print(json.dumps(registry_entry(folder), indent=2))
+    return 0
+
+
+def _weights_fetch(args) -> int:
+    from .weights import fetch
+
+    print(fetch(args.name, cache=args.cache))
+    return 0
+
+
+def _weights_list(args) -> int:
+    from .weights import cache_dir, load_registry
+
+    entries = load_registry()
+    if not entries:
+        print("no weights are published yet (lungseg_lib/weights_registry.json is empty)")
+    for e in entries:
+        cached = (cache_dir() / e["name"] / e["file"]).is_file()
+        print(f"{e['name']}  {e['config'].get('model', '?')} {e['config'].get('image_size', '?')} px  "
+              f"{'cached' if cached else e['url']}")
+    return 0
 
 
 def _parse_numbers(text: str, what: str, n: tuple[int, ...] | None = None, cast=float) -> list:
@@ -317,11 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a trained run (test split, or another data folder)")
-    p.add_argument("run_dir")
+    p = sub.add_parser("evaluate", help="evaluate a trained run, or the default model (test split, "
+                       "or another data folder)")
+    p.add_argument("run_dir", nargs="?", help="a run or model folder (default: the default model)")
+    p.add_argument("--run", help="the same as RUN_DIR: a run or model folder, or published weights")
     p.add_argument("--data", help="another data folder (cross-data-set evaluation)")
     p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
-    p.add_argument("--out", help="write results here instead of the run folder")
+    p.add_argument("--out", help="write results here instead of the run folder (the default model: "
+                   f"{DEFAULT_EVALUATION}/)")
     p.add_argument("--no-robustness", action="store_true", help="skip the perturbation grid")
     p.set_defaults(func=_evaluate)
 
@@ -335,13 +417,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for robustness.csv (default: the run folder)")
     p.set_defaults(func=_robustness)
 
-    p = sub.add_parser("predict", help="predict lung masks for image files of any size, or for CT "
-                       "volumes (.nii/.nii.gz/.nrrd/.mha/.mhd, DICOM series folders) slice by slice")
-    p.add_argument("--run", required=True, help="a trained run folder")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--out", required=True)
-    p.add_argument("--no-post", action="store_true", help="skip the post-processing layer")
+    p = sub.add_parser(
+        "predict", help="segment the lungs of chest X-rays (files, folders, glob patterns; PNG, JPEG, "
+        "TIFF, 16-bit, DICOM), or of CT volumes slice by slice",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=PREDICT_HELP)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="files, folders or glob patterns")
+    p.add_argument("--run", help="a run folder, a folder from `lungseg weights export`, or the name of "
+                   "published weights (default: the default model)")
+    p.add_argument("--out", required=True, help="the folder for masks, overlays and lungs.csv")
+    p.add_argument("--no-post", action="store_true", help="skip the post-processing layer (keep every "
+                   "component, not only the two largest)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per model call (default 8)")
+    p.add_argument("--pixel-spacing", metavar="MM[,MM]", help="pixel size in mm (row,column) for areas "
+                   "in cm2; replaces the spacing of DICOM files (PixelSpacing, else ImagerPixelSpacing)")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("weights", help="export a run's weights for release; fetch or list published ones")
+    wsub = p.add_subparsers(dest="weights_command", required=True)
+    w = wsub.add_parser("export", help="write a release folder: NAME.keras, model card, SHA256SUMS")
+    w.add_argument("run_dir", metavar="RUN")
+    w.add_argument("--out", required=True)
+    w.add_argument("--name", help="file name without .keras (default lungseg-MODEL-PROFILE-seedK; "
+                   "`model` for the package's default model)")
+    w.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    w.set_defaults(func=_weights_export)
+    w = wsub.add_parser("fetch", help="download published weights into the cache ($LUNGSEG_CACHE, else "
+                        "~/.cache/lungseg), checking their SHA-256")
+    w.add_argument("name")
+    w.add_argument("--cache", help="another cache folder")
+    w.set_defaults(func=_weights_fetch)
+    w = wsub.add_parser("list", help="the published weights of the registry")
+    w.set_defaults(func=_weights_list)
 
     p = sub.add_parser("bench", help="speed benchmark: training images/s, inference ms/image, peak "
                        "memory, input pipeline and post-processing, one fresh process per model")
@@ -388,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, FileNotFoundError, KeyError, ValueError) as exc:
+    except (DataError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
         print(f"lungseg: error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a failed training notebook: show its error, not papermill's trace

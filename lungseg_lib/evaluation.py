@@ -41,22 +41,38 @@ def evaluation_pairs(run_dir: Path, data, split: str):
     from .data import check_folder, load_split, locate_data, resolve_data_dir
 
     info = runs.read_json(run_dir / runs.CONFIG)
+    split_file = _split_file(run_dir, info.get("split_file"))
     if data is None:
         root = locate_data(info["data_root"], REPO_ROOT)
-        split_file = Path(info["split_file"])
-        if not split_file.is_absolute():
-            split_file = REPO_ROOT / split_file
         pairs = load_split(split_file, root)
         check_fingerprint(root, pairs, info.get("data_fingerprint"))
         return root, (sum(pairs.values(), []) if split == "all" else pairs[split])
     root = resolve_data_dir(data)
     if split != "all":
-        raise ValueError("evaluating on another data folder needs --split all (its split is unknown)")
+        # the run's own data at another place (e.g. the default model's): its split, checked
+        from .errors import DataError
+
+        try:
+            pairs = load_split(split_file, root) if split_file.is_file() else None
+        except DataError:  # not the run's data
+            pairs = None
+        if pairs is None:
+            raise ValueError("evaluating on another data folder needs --split all (its split is unknown)")
+        check_fingerprint(root, pairs, info.get("data_fingerprint"))
+        return root, pairs[split]
     scan, _ = check_folder(root)
     if scan.problems:
         print(f"{root}: skipping {len(scan.problems)} problem file(s):")
         print("\n".join(f"  {p}" for p in scan.problems))
     return root, scan.pairs
+
+
+def _split_file(run_dir: Path, recorded: str | None) -> Path:
+    """The run's split CSV: as recorded (relative to the repository), else a copy of it in the
+    run folder (exported and shipped models carry theirs)."""
+    recorded = Path(recorded or "data/splits/none.csv")
+    path = recorded if recorded.is_absolute() else REPO_ROOT / recorded
+    return path if path.is_file() or not (run_dir / recorded.name).is_file() else run_dir / recorded.name
 
 
 def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "test",

@@ -404,3 +404,23 @@ def severity_example_figure(images: dict, masks: dict, truth: np.ndarray, name: 
     _legend(fig)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return _finish(fig)
+
+
+# ---------------------------------------------------------------- use on your own images
+
+def usage_figure(image: np.ndarray, overlay_bgr: np.ndarray, probability: np.ndarray, name: str = ""):
+    """The usage page's figure: an X-ray, the label overlay `lungseg predict` writes (right lung
+    orange, left lung blue) and the lung probability."""
+    apply_style()
+    fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0))
+    axes[0].imshow(image, vmin=0, vmax=1)
+    axes[0].set_title(f"(a) chest X-ray {name}".strip())
+    axes[1].imshow(overlay_bgr[..., ::-1])
+    axes[1].set_title("(b) right (R) and left (L) lung")
+    shown = axes[2].imshow(probability, vmin=0, vmax=1, cmap="magma")
+    axes[2].set_title("(c) lung probability")
+    fig.colorbar(shown, ax=axes[2], fraction=0.046, pad=0.04)
+    for ax in axes:
+        _off(ax)
+    fig.tight_layout()
+    return _finish(fig)

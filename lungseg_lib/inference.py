@@ -14,20 +14,20 @@ from .postprocess import keep_largest_components
 
 
 class TrainedModel:
-    """A run's model with what is needed to use it: head, input size, post-processing k."""
+    """A run's model with what is needed to use it: head, input size, post-processing k.
+
+    ``run_dir``: any model folder (see :mod:`lungseg_lib.weights`): a run folder, an exported
+    release folder, the default model's or a fetched one."""
 
     def __init__(self, run_dir: str | os.PathLike):
         import keras
 
         from . import models  # noqa: F401  (registers the custom layers for loading)
         from .models import get_spec
+        from .weights import weights_file
 
         self.run_dir = Path(run_dir)
-        weights = self.run_dir / runs.MODEL
-        if not weights.exists():
-            raise FileNotFoundError(
-                f"{weights}: this run has no weights (they are not kept in git). Train it with "
-                f"`lungseg train --run-dir {self.run_dir} ...` (same profile and model) to recreate them")
+        weights = weights_file(self.run_dir)  # model.keras, or the only *.keras (exported, fetched)
         self.config = runs.read_json(self.run_dir / runs.CONFIG)["config"]
         self.head = get_spec(self.config["model"]).head
         self.size = int(self.config["image_size"])

@@ -11,6 +11,29 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell", "colab-binder-setup"]
+# Set-up on Colab or Binder (does nothing elsewhere, e.g. in the book build): install lungseg,
+# work in the repository's folder, and fetch the chest X-ray data set once (about 104 MB).
+import os
+import subprocess
+import sys
+
+ON_COLAB = "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
+    repo = os.getcwd()
+    while not os.path.exists(os.path.join(repo, "pyproject.toml")) and os.path.dirname(repo) != repo:
+        repo = os.path.dirname(repo)
+    if ON_COLAB and not os.path.exists(os.path.join(repo, "pyproject.toml")):
+        repo = "/content/lungseg"
+        if not os.path.exists(repo):
+            subprocess.run(["git", "clone", "--depth", "1", "https://github.com/lungseg/lungseg", repo], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo, "myst-nb"], check=True)
+    sys.path.insert(0, repo)
+    os.chdir(repo)
+    if not os.environ.get("LUNGSEG_DATA") and not os.path.isdir("data/shenzhen_montgomery_512/images"):
+        subprocess.run([sys.executable, "-m", "lungseg_lib.cli", "data", "fetch", "shenzhen-montgomery-512",
+                        "--out", "data/shenzhen_montgomery_512"], check=True)
+
 # %% [markdown]
 # # Predictions (Fig. 4)
 # Ground truth (green outline) and prediction (orange) on the test images where one model

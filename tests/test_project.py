@@ -27,6 +27,12 @@ def test_repository_url_is_written_in_pyproject_and_copied_only_to_citation():
     host_and_path = URL.split("://", 1)[1]  # also catches http:// or .git variants
     holders = sorted(str(p.relative_to(REPO)) for p in committed_files()
                      if host_and_path.encode() in p.read_bytes())
+    # a published weight file's URL (e.g. a release asset) records where it was published: a fact
+    # that must not follow a moved repository, not a setting
+    holders = [h for h in holders if h != "lungseg_lib/weights_registry.json"]
+    # the notebooks' Colab set-up cell clones the repository: written from pyproject.toml by
+    # lungseg_lib.setup_cell and checked against it by tests/test_notebook_setup.py
+    holders = [h for h in holders if not h.startswith("notebooks/")]
     assert holders == ["CITATION.cff", "pyproject.toml"], \
         f"the repository URL belongs in [tool.lungseg] of pyproject.toml only, found in {holders}"
     assert "url" not in (yaml.safe_load((REPO / "_config.yml").read_text()).get("repository") or {})

@@ -113,7 +113,7 @@ def test_predict_writes_masks_at_input_size(smoke_run, tmp_path):
     assert cli.main(["predict", "--run", str(smoke_run), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 0
     mask = cv2.imread(str(tmp_path / "o/x_mask.png"), cv2.IMREAD_UNCHANGED)
     over = cv2.imread(str(tmp_path / "o/x_overlay.png"))
-    assert mask.shape == (96, 120) and set(np.unique(mask)) <= {0, 255}
+    assert mask.shape == (96, 120) and set(np.unique(mask)) <= {0, 1, 2}  # label image: right, left lung
     assert over.shape == (96, 120, 3)
 
 

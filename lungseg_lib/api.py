@@ -1,0 +1,289 @@
+"""Segment chest X-rays in one call: ``segment(image_or_path)`` -> :class:`Segmentation`.
+
+>>> from lungseg_lib import segment, load_model          # doctest: +SKIP
+>>> result = segment("chest.png")                          # the default model  # doctest: +SKIP
+>>> result.labels, result.areas.right_cm2, result.warnings  # doctest: +SKIP
+>>> other = segment(array, model=load_model("runs/cpu/unet/seed0"), pixel_spacing=0.14)  # doctest: +SKIP
+
+:func:`predict_images` is ``lungseg predict`` for X-rays: many files in batches, a label mask
+and an overlay per image, and one CSV of areas and warnings for the call.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import lungs
+from .errors import DataError
+from .xray_io import XRay, expand_inputs, read_xray, unit_image
+
+CSV_NAME = "lungs.csv"
+PROGRESS_MIN = 4  # a progress bar from this many images on
+RIGHT_COLOR, LEFT_COLOR = (0, 140, 255), (255, 180, 0)  # BGR: orange (right lung), blue (left lung)
+_MODELS: dict = {}
+
+
+@dataclass
+class Segmentation:
+    """The result for one image, at the image's own size.
+
+    ``labels``: uint8, 0 background, 1 right lung, 2 left lung (radiological convention: the
+    patient's right lung on the image's left); ``probability``: float32 P(lung) per pixel;
+    ``areas``: per-lung pixels and, with a pixel spacing, cm²; ``warnings``: plain language."""
+
+    labels: np.ndarray
+    probability: np.ndarray
+    areas: lungs.LungAreas
+    warnings: list[str] = field(default_factory=list)
+    pixel_spacing: tuple[float, float] | None = None
+    spacing_source: str = ""
+    source: str = "array"
+    image: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Both lungs as one bool mask."""
+        return self.labels > 0
+
+    def overlay(self) -> np.ndarray:
+        """An 8-bit BGR picture of the image with the right lung in orange, the left in blue."""
+        return overlay_labels(self.image, self.labels)
+
+    def row(self) -> dict:
+        """One CSV row: sizes, spacing, areas, ratio and warnings."""
+        a = self.areas
+        h, w = self.labels.shape
+        return {"height": h, "width": w,
+                "spacing_row_mm": self.pixel_spacing[0] if self.pixel_spacing else None,
+                "spacing_col_mm": self.pixel_spacing[1] if self.pixel_spacing else None,
+                "spacing_source": self.spacing_source,
+                "right_lung_px": a.right_px, "left_lung_px": a.left_px,
+                "right_lung_cm2": _round(a.right_cm2), "left_lung_cm2": _round(a.left_cm2),
+                "right_left_ratio": _round(a.right_left_ratio, 4), "warning": "; ".join(self.warnings)}
+
+
+def _round(x, digits=2):
+    return None if x is None else round(float(x), digits)
+
+
+def load_model(run_or_path: str | os.PathLike | None = None):
+    """Load a model: None for the default model, a run folder, an exported or fetched model
+    folder, a ``.keras`` file in such a folder, or the name of published weights (fetched once).
+    Returns a :class:`lungseg_lib.inference.TrainedModel`; each one is loaded once per process."""
+    from .inference import TrainedModel
+    from .weights import model_folder
+
+    folder = model_folder(run_or_path).resolve()
+    if folder not in _MODELS:
+        _MODELS[folder] = TrainedModel(folder)
+    return _MODELS[folder]
+
+
+def _as_xray(image, pixel_spacing) -> XRay:
+    if isinstance(image, XRay):
+        x = image
+    elif isinstance(image, (str, os.PathLike)):
+        x = read_xray(image)
+    else:
+        arr = np.asarray(image)
+        if arr.dtype.kind == "f" and arr.size and 0 <= float(arr.min()) and float(arr.max()) <= 1:
+            x = XRay(arr.astype(np.float32))  # already in [0, 1]: kept as it is
+        else:
+            x = XRay(unit_image(arr))
+    if pixel_spacing is not None:
+        sp = (float(pixel_spacing),) * 2 if np.isscalar(pixel_spacing) else tuple(map(float, pixel_spacing))
+        x = XRay(x.image, (sp[0], sp[-1]), "given", x.path)
+    return x
+
+
+def segment_xrays(xrays: list[XRay], model, post: bool = True, batch_size: int = 8) -> list[Segmentation]:
+    """Segment read X-rays in one model call (batches of ``batch_size``): each image is resized
+    to the model's input size (area interpolation, as in training), its probability map resized
+    back (linear) and thresholded at 0.5; ``post`` keeps the ``post_k`` largest components."""
+    import cv2
+
+    from .postprocess import keep_largest_components
+
+    if not xrays:
+        return []
+    n = model.size
+    batch = np.stack([cv2.resize(x.image, (n, n), interpolation=cv2.INTER_AREA) for x in xrays])[..., None]
+    probs = model.probability(batch.astype(np.float32), batch_size=batch_size)
+    out = []
+    for x, p in zip(xrays, probs):
+        h, w = x.image.shape
+        prob = cv2.resize(np.asarray(p, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        mask = prob > 0.5
+        if post:
+            mask = keep_largest_components(mask, model.post_k).mask
+        report = lungs.describe(mask, x.pixel_spacing, post=post)
+        out.append(Segmentation(report.labels, prob, report.areas, report.warnings, x.pixel_spacing,
+                                x.spacing_source, str(x.path) if x.path else "array", x.image))
+    return out
+
+
+def segment(image, model=None, *, post: bool = True, pixel_spacing=None) -> Segmentation:
+    """Segment one chest X-ray: a file path (PNG, JPEG, TIFF, DICOM...) or an array.
+
+    ``model``: a loaded model (:func:`load_model`), anything :func:`load_model` accepts, or
+    None for the default model. ``pixel_spacing``: mm per pixel (one number, or row and
+    column) of this image, to get areas in cm²; DICOM files bring their own. Arrays: uint8 is
+    divided by 255, floats already in [0, 1] are used as they are, others are scaled from their
+    minimum to their maximum."""
+    if model is None or isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    return segment_xrays([_as_xray(image, pixel_spacing)], model, post=post)[0]
+
+
+def overlay_labels(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """An 8-bit BGR overlay: right lung tinted orange, left lung blue, outlines, and the letters
+    R and L on the lungs."""
+    import cv2
+
+    gray = (np.clip(image, 0, 1) * 255).astype(np.uint8) if image.dtype != np.uint8 else image
+    out = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    tint = out.copy()
+    thickness = max(1, round(max(labels.shape) / 256))
+    for value, color in ((lungs.RIGHT, RIGHT_COLOR), (lungs.LEFT, LEFT_COLOR)):
+        tint[labels == value] = color
+    out = cv2.addWeighted(out, 0.7, tint, 0.3, 0)
+    for value, color, letter in ((lungs.RIGHT, RIGHT_COLOR, "R"), (lungs.LEFT, LEFT_COLOR, "L")):
+        part = (labels == value).astype(np.uint8)
+        if not part.any():
+            continue
+        contours, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, color, thickness)
+        ys, xs = np.nonzero(part)
+        scale = max(labels.shape) / 400
+        (tw, th), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, 2 * thickness)
+        org = (int(xs.mean() - tw / 2), int(ys.mean() + th / 2))
+        cv2.putText(out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 2 * thickness, cv2.LINE_AA)
+    return out
+
+
+# --------------------------------------------------------------------------- many files
+
+
+@dataclass
+class PredictSummary:
+    """What :func:`predict_images` did: the CSV, its rows, and the failures (file, reason)."""
+
+    csv: Path
+    table: pd.DataFrame
+    failures: list[tuple[str, str]]
+
+    @property
+    def n_ok(self) -> int:
+        """Images segmented."""
+        return int((self.table["status"] == "ok").sum()) if len(self.table) else 0
+
+
+def _progress(total: int, enabled: bool):
+    """A tqdm bar on stderr (a plain counter when tqdm is missing); None when not enabled."""
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="image", file=sys.stderr, dynamic_ncols=True)
+    except ImportError:
+        class Plain:
+            def __init__(self):
+                self.n = 0
+
+            def update(self, k):
+                self.n += k
+                print(f"{self.n}/{total} images", file=sys.stderr, flush=True)
+
+            def close(self):
+                pass
+
+            @staticmethod
+            def write(text):
+                print(text, file=sys.stderr)
+
+        return Plain()
+
+
+def _unique_stem(path: Path, used: set) -> str:
+    stem = path.stem or path.name
+    name, k = stem, 2
+    while name in used:
+        name, k = f"{stem}-{k}", k + 1
+    used.add(name)
+    return name
+
+
+def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bool = True,
+                   batch_size: int = 8, pixel_spacing=None, progress: bool | None = None) -> PredictSummary:
+    """Segment files, folders and glob patterns of chest X-rays into ``out``.
+
+    Per image: ``NAME_mask.png`` (label image, see :data:`lungseg_lib.lungs.CONVENTION`) and
+    ``NAME_overlay.png``, both at the image's original size (``NAME-2_...`` when two inputs
+    share a name). For the call: ``lungs.csv`` with one row per input, failed ones included.
+    An unreadable file is recorded with its reason and the others are processed.
+    ``pixel_spacing`` (mm) replaces every file's own; ``progress``: None = a bar from
+    :data:`PROGRESS_MIN` images on."""
+    import cv2
+
+    from .imageio import write_png
+    from .runs import write_csv
+
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+    if model is None or isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    out = Path(out)
+    files, problems = expand_inputs(inputs)
+    rows = [{"file": item, "status": "failed", "error": why} for item, why in problems]
+    failures = list(problems)
+    bar = _progress(len(files), len(files) >= PROGRESS_MIN if progress is None else progress)
+    say = bar.write if bar is not None else (lambda text: print(text, file=sys.stderr))
+    for item, why in problems:
+        say(f"lungseg: error: {item}: {why}")
+    used: set = set()
+    for start in range(0, len(files), batch_size):
+        chunk, read = files[start:start + batch_size], []
+        for path in chunk:
+            try:
+                x = read_xray(path)
+                if pixel_spacing is not None:
+                    x = XRay(x.image, tuple(pixel_spacing), "--pixel-spacing", path)
+                read.append(x)
+            except (DataError, ValueError, OSError, cv2.error) as exc:
+                reason = str(exc)
+                reason = reason[len(f"{path}: "):] if reason.startswith(f"{path}: ") else reason
+                failures.append((str(path), reason))
+                read.append({"file": str(path), "status": "failed", "error": reason})
+                say(f"lungseg: error: {path}: {reason}")
+        xrays = [x for x in read if isinstance(x, XRay)]
+        results = iter(segment_xrays(xrays, model, post=post, batch_size=batch_size))
+        for x in read:  # rows in the order of the inputs
+            if not isinstance(x, XRay):
+                rows.append(x)
+                continue
+            result = next(results)
+            stem = _unique_stem(x.path, used)
+            write_png(out / f"{stem}_mask.png", result.labels)
+            write_png(out / f"{stem}_overlay.png", result.overlay())
+            rows.append({"file": str(x.path), "status": "ok", "mask": f"{stem}_mask.png",
+                         "overlay": f"{stem}_overlay.png", **result.row(), "error": ""})
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    columns = ["file", "status", "mask", "overlay", "height", "width", "spacing_row_mm", "spacing_col_mm",
+               "spacing_source", "right_lung_px", "left_lung_px", "right_lung_cm2", "left_lung_cm2",
+               "right_left_ratio", "warning", "error"]
+    table = pd.DataFrame(rows, columns=columns)
+    for col in ("height", "width", "right_lung_px", "left_lung_px"):
+        table[col] = table[col].astype("Int64")
+    out.mkdir(parents=True, exist_ok=True)
+    csv = write_csv(out / CSV_NAME, table)
+    return PredictSummary(csv, table, failures)

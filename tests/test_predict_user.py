@@ -1,0 +1,185 @@
+"""`lungseg predict` for users and the Python API, end to end with a tiny model saved by the
+test as the default model: label masks at the original size, overlays, lungs.csv with areas
+and warnings, DICOM spacing, failures reported while the other files are processed; and
+`lungseg evaluate` without --run."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from xray_helpers import chest_picture, tiny_model_dir, write_dicom
+
+from lungseg_lib import api, cli, lungs, weights
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture
+def default_model(tiny, monkeypatch):
+    """The tiny model in the place of the package's default model."""
+    monkeypatch.setattr(weights, "DEFAULT_MODEL_DIR", tiny)
+    return tiny
+
+
+def u8(img):
+    return (img * 255).round().astype(np.uint8)
+
+
+def test_without_default_model_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(weights, "DEFAULT_MODEL_DIR", tmp_path / "nothing")
+    img, _ = chest_picture()
+    cv2.imwrite(str(tmp_path / "x.png"), u8(img))
+    assert cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "the default model is not shipped with this version of lungseg yet" in err and "--run" in err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(weights.DefaultModelMissing):
+        api.segment(img)
+
+
+def test_predict_folder_with_dicom_ct_and_junk(default_model, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    img, truth = chest_picture(96, 80)
+    cv2.imwrite(str(src / "a.png"), u8(img))
+    cv2.imwrite(str(src / "b16.tif"), (img * 4000).astype(np.uint16))  # 12-bit values in 16 bits
+    # MONOCHROME1 (air bright) with a window: reads back as the same picture
+    write_dicom(src / "c.dcm", ((1 - img) * 4000).astype(np.uint16), photometric="MONOCHROME1",
+                window=(2000, 4000), pixel_spacing=(0.5, 0.4))
+    write_dicom(src / "ct.dcm", (img * 1000).astype(np.uint16), modality="CT")
+    (src / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    code = cli.main(["predict", str(src), str(src / "notes.txt"), str(tmp_path / "none*.png"),
+                     "--out", str(out), "--batch-size", "2"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert f"{src / 'ct.dcm'}: a CT DICOM (Modality CT)" in captured.err
+    assert f"{src / 'notes.txt'}: not an image file" in captured.err
+    assert "3 input(s) failed" in captured.err
+    assert f"{out / 'lungs.csv'}: 3 image(s) segmented" in captured.out
+
+    table = pd.read_csv(out / "lungs.csv")
+    assert table["status"].tolist() == ["failed", "ok", "ok", "ok", "failed", "failed"]  # pattern first
+    ok = table[table.status == "ok"].set_index("mask")
+    assert list(ok.index) == ["a_mask.png", "b16_mask.png", "c_mask.png"]
+    for name in ok.index:
+        labels = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)
+        assert labels.shape == (96, 80) and labels.dtype == np.uint8 and set(np.unique(labels)) == {0, 1, 2}
+        assert (labels[:, :40][labels[:, :40] > 0] == lungs.RIGHT).all()  # image left: right lung
+        assert (labels[:, 40:][labels[:, 40:] > 0] == lungs.LEFT).all()
+        dice = 2 * ((labels > 0) & truth).sum() / ((labels > 0).sum() + truth.sum())
+        assert dice > 0.9, name
+        overlay = cv2.imread(str(out / name.replace("_mask", "_overlay")))
+        assert overlay.shape == (96, 80, 3)
+        assert ok.loc[name, "right_lung_px"] == (labels == 1).sum()
+    c = ok.loc["c_mask.png"]
+    assert c.spacing_source == "PixelSpacing" and c.spacing_row_mm == 0.5
+    assert c.right_lung_cm2 == pytest.approx(c.right_lung_px * 0.5 * 0.4 / 100, abs=0.01)
+    assert c.right_left_ratio == pytest.approx(c.right_lung_px / c.left_lung_px, abs=1e-3)
+    assert np.isnan(ok.loc["a_mask.png", "right_lung_cm2"])
+    assert ok["warning"].isna().all()  # two lungs of usual size: no warning
+    assert "CT DICOM" in table.set_index("file").loc[str(src / "ct.dcm"), "error"]
+
+
+def test_pixel_spacing_option_and_no_post(default_model, tmp_path):
+    img, _ = chest_picture(64, 64)
+    img[5:8, 30:33] = 0.1  # a dark speck: a third component
+    cv2.imwrite(str(tmp_path / "x.png"), u8(img))
+    out = tmp_path / "o"
+    assert cli.main(["predict", str(tmp_path / "x.png"), "--out", str(out), "--pixel-spacing", "0.2"]) == 0
+    row = pd.read_csv(out / "lungs.csv").iloc[0]
+    assert row.spacing_source == "--pixel-spacing" and row.right_lung_cm2 == pytest.approx(
+        row.right_lung_px * 0.04 / 100, abs=0.01)
+    assert cli.main(["predict", str(tmp_path / "x.png"), "--out", str(out), "--no-post"]) == 0
+    row = pd.read_csv(out / "lungs.csv").iloc[0]
+    assert "3 separate parts" in row.warning
+    assert cli.main(["predict", str(tmp_path / "x.png"), "--out", str(out), "--pixel-spacing", "x"]) == 2
+
+
+def test_many_images_progress_and_name_clashes(default_model, tmp_path, capsys):
+    img, _ = chest_picture(48, 48)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / folder / f"img{i}.png"), u8(img))
+    out = tmp_path / "o"
+    assert cli.main(["predict", str(tmp_path / "*" / "*.png"), "--out", str(out), "--batch-size", "4"]) == 0
+    table = pd.read_csv(out / "lungs.csv")
+    assert len(table) == 6 and table["mask"].nunique() == 6 and "img0-2_mask.png" in set(table["mask"])
+    assert "6/6" in capsys.readouterr().err  # the progress bar
+
+
+def test_predict_help_states_the_label_convention(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1 right lung, 2 left lung" in text and "right lung appears on the image's LEFT side" in text
+
+
+def test_api_segment_array_and_path(default_model, tmp_path):
+    img, truth = chest_picture(90, 70)
+    r = api.segment(img)
+    assert r.labels.shape == r.probability.shape == (90, 70) and r.mask.dtype == bool
+    assert 0 <= r.probability.min() and r.probability.max() <= 1
+    assert r.areas.right_px > 0 and r.areas.left_px > 0 and r.areas.right_cm2 is None
+    assert isinstance(r.warnings, list)
+    r2 = api.segment(u8(img), pixel_spacing=(0.3, 0.3))
+    assert r2.areas.right_cm2 == pytest.approx(r2.areas.right_px * 0.09 / 100)
+    path = write_dicom(tmp_path / "x.dcm", (img * 4000).astype(np.uint16), pixel_spacing=(0.2, 0.2))
+    r3 = api.segment(path, model=api.load_model(default_model))
+    assert r3.pixel_spacing == (0.2, 0.2) and r3.source == str(path)
+    assert r3.overlay().shape == (90, 70, 3)
+    import lungseg_lib
+
+    assert lungseg_lib.segment is api.segment and lungseg_lib.load_model is api.load_model
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = "import sys, lungseg_lib; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_evaluate_without_run_scores_the_default_model(tiny, synth_dir, tmp_path, monkeypatch):
+    """`lungseg evaluate --data DATA` (no --run) scores the default model on its own test split,
+    found in the data folder and checked by fingerprint; results go to the working folder."""
+    import shutil
+
+    from lungseg_lib.data import check_folder, fingerprint, load_split, make_split, write_split
+
+    model = tmp_path / "default"
+    shutil.copytree(tiny, model)
+    scan, _ = check_folder(synth_dir)
+    write_split(make_split(scan.pairs, seed=0), model / "synth_split.csv")
+    split = load_split(model / "synth_split.csv", synth_dir)
+    info = json.loads((model / "config.json").read_text())
+    info.update(data_root=synth_dir.name, split_file="data/splits/synth_split.csv",
+                data_fingerprint=fingerprint(sum(split.values(), [])))
+    (model / "config.json").write_text(json.dumps(info))
+    monkeypatch.setattr(weights, "DEFAULT_MODEL_DIR", model)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["evaluate", "--data", str(synth_dir), "--no-robustness"]) == 0
+    metrics = json.loads((tmp_path / cli.DEFAULT_EVALUATION / "metrics.json").read_text())
+    assert metrics["n_images"] == len(split["test"]) and metrics["split"] == "test"
+    assert not (model / "metrics.json").exists()  # nothing written into the model's folder
+
+
+def test_evaluate_and_ct_volumes_without_a_model_say_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(weights, "DEFAULT_MODEL_DIR", tmp_path / "nothing")
+    assert cli.main(["evaluate", "--data", str(tmp_path), "--no-robustness"]) == 2
+    assert "default model is not shipped" in capsys.readouterr().err
+    assert cli.main(["predict", str(tmp_path / "chest.nii.gz"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "chest.nii.gz: a CT volume; the default model reads chest X-rays" in err and "--run" in err
+    assert cli.main(["evaluate", "a", "--run", "b"]) == 2
+    assert "two runs given" in capsys.readouterr().err

@@ -1,0 +1,222 @@
+"""Weights for users (lungseg_lib.weights): `lungseg weights export` writes a release folder
+with a model card and SHA256SUMS; `lungseg weights fetch` downloads a published file with its
+SHA-256 checked, end to end against a local HTTP server (success, corrupted download, no
+network); the committed registry and the default model's folder."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from xray_helpers import chest_picture, tiny_model_dir
+
+from lungseg_lib import api, cli, weights
+from lungseg_lib.weights import WeightsError
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def summary(mean):
+    return {"mean": mean, "ci_low": mean - 0.01, "ci_high": mean + 0.005, "median": mean, "n": 141, "std": 0.03}
+
+
+@pytest.fixture
+def evaluated_run(tiny, tmp_path):
+    """A run folder as training and evaluation leave it (the tiny model as its weights)."""
+    import shutil
+
+    run = tmp_path / "runs" / "cpu" / "unet3_compact" / "seed0"
+    shutil.copytree(tiny, run)
+    info = json.loads((run / "config.json").read_text())
+    info["config"].update(profile="cpu", data="shenzhen_montgomery_512", batch_size=4)
+    info.update(data_root="shenzhen_montgomery_512", data_fingerprint="7669c3a19ba5a6ac",
+                split_file="data/splits/shenzhen_montgomery_512.csv",
+                split_sizes={"train": 492, "val": 71, "test": 141},
+                environment={"git_commit": "58bc4d21aeb438e97c8c797871ed2a459cab2fa0", "git_dirty_library": False,
+                             "tensorflow": "2.21.0", "keras": "3.15.1", "python": "3.11.7",
+                             "device": "CPU (x86_64, 2 cores)"})
+    (run / "config.json").write_text(json.dumps(info))
+    (run / "metrics.json").write_text(json.dumps({
+        "model": "unet3_compact", "profile": "cpu", "split": "test", "n_images": 141,
+        "run_dir": "runs/cpu/unet3_compact/seed0",
+        "raw": {"dice": summary(0.9512), "iou": summary(0.91)}, "post": {"dice": summary(0.9566), "iou": summary(0.9187)},
+        "timings": {"inference_ms_per_image": 12.5}}))
+    (run / "training.json").write_text(json.dumps({"best_epoch": 16, "best_val_dice": 0.9642, "params": 408705}))
+    return run
+
+
+# --------------------------------------------------------------------------- export
+
+
+def test_export_writes_a_release_folder(evaluated_run, tmp_path, capsys):
+    out = tmp_path / "release"
+    assert cli.main(["weights", "export", str(evaluated_run), "--out", str(out)]) == 0
+    name = "lungseg-unet3_compact-cpu-seed0"
+    files = sorted(p.name for p in out.iterdir())
+    assert files == sorted(["SHA256SUMS", "config.json", "metrics.json", "training.json", "model_card.md",
+                            f"{name}.keras", "shenzhen_montgomery_512.csv"])
+    assert weights.check_sums(out) == []
+    sums = (out / "SHA256SUMS").read_text()
+    digest = hashlib.sha256((out / f"{name}.keras").read_bytes()).hexdigest()
+    assert f"{digest}  {name}.keras" in sums and "SHA256SUMS" not in sums
+    card = (out / "model_card.md").read_text()
+    for text in ("# Model card: lungseg-unet3_compact-cpu-seed0", "Not a medical device",
+                 "adults; posteroanterior (PA) chest X-rays", "CC BY-NC-SA 4.0", "Dice | 0.9512 [0.9412, 0.9562] | "
+                 "0.9566 [0.9466, 0.9616]", "test split, 141 images", "58bc4d21aeb438e97c8c797871ed2a459cab2fa0",
+                 "train 492, val 71, test 141", "epoch 16, validation Dice 0.9642", "## Intended use",
+                 "## Limitations", '"image_size": 32', digest, "Jaeger et al. 2014"):
+        assert text in card, text
+    entry = json.loads(capsys.readouterr().out.split("with the file's URL:\n", 1)[1])
+    assert entry["name"] == name and entry["sha256"] == digest and entry["config"]["image_size"] == 32
+    model = api.load_model(out)  # the folder is a model folder
+    result = api.segment(chest_picture()[0], model=model)
+    assert result.areas.right_px > 0
+
+
+def test_export_refuses_overwrite_and_unevaluated_runs(evaluated_run, tmp_path, capsys):
+    out = tmp_path / "release"
+    assert cli.main(["weights", "export", str(evaluated_run), "--out", str(out), "--name", "model"]) == 0
+    assert (out / "model.keras").is_file()
+    assert cli.main(["weights", "export", str(evaluated_run), "--out", str(out)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert cli.main(["weights", "export", str(evaluated_run), "--out", str(out), "--force"]) == 0
+    assert sorted(p.name for p in out.glob("*.keras")) == ["lungseg-unet3_compact-cpu-seed0.keras"]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    (evaluated_run / "metrics.json").unlink()
+    assert cli.main(["weights", "export", str(evaluated_run), "--out", str(tmp_path / "x")]) == 2
+    assert "not evaluated" in capsys.readouterr().err
+    assert cli.main(["weights", "export", str(evaluated_run), "--out", str(tmp_path / "y"), "--name", "a/b"]) == 2
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    files: dict = {}
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        body = self.files.get(self.path.lstrip("/"))
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    handler = type("Files", (_Files,), {"files": {}})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield handler.files, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def registry(tmp_path: Path, url: str, sha: str, name="tiny-v1") -> Path:
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({"weights": [{"name": name, "file": f"{name}.keras", "url": url, "sha256": sha,
+                                             "config": {"model": "unet3_compact", "image_size": 32, "post_k": 2}}]}))
+    return path
+
+
+def test_fetch_downloads_checks_and_uses_the_cache(tiny, server, tmp_path, monkeypatch, capsys):
+    files, base = server
+    payload = (tiny / "model.keras").read_bytes()
+    files["v1/tiny-v1.keras"] = payload
+    reg = registry(tmp_path, f"{base}/v1/tiny-v1.keras", hashlib.sha256(payload).hexdigest())
+    monkeypatch.setattr(weights, "REGISTRY", reg)
+    monkeypatch.setenv("LUNGSEG_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["weights", "fetch", "tiny-v1"]) == 0
+    target = tmp_path / "cache" / "tiny-v1" / "tiny-v1.keras"
+    assert capsys.readouterr().out.strip().endswith(str(target))
+    assert target.read_bytes() == payload
+    assert sorted(p.name for p in target.parent.iterdir()) == ["config.json", "tiny-v1.keras"]
+    files.clear()  # cached: no second download
+    assert weights.fetch("tiny-v1") == target
+    assert cli.main(["weights", "list"]) == 0 and "tiny-v1" in capsys.readouterr().out
+    result = api.segment(chest_picture()[0], model="tiny-v1")  # by name, through the cache
+    assert result.areas.left_px > 0
+
+
+def test_fetch_refuses_a_corrupted_download_and_leaves_nothing(tiny, server, tmp_path, monkeypatch, capsys):
+    files, base = server
+    payload = (tiny / "model.keras").read_bytes()
+    files["tiny-v1.keras"] = payload[:-10] + b"corrupted!"
+    monkeypatch.setattr(weights, "REGISTRY", registry(tmp_path, f"{base}/tiny-v1.keras",
+                                                      hashlib.sha256(payload).hexdigest()))
+    cache = tmp_path / "cache"
+    with pytest.raises(WeightsError, match="SHA-256 differs from the registry's .* refused and deleted"):
+        weights.fetch("tiny-v1", cache=cache)
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+    assert cli.main(["weights", "fetch", "tiny-v1", "--cache", str(cache)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lungseg: error: ") and "SHA-256 differs" in err
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_fetch_without_network_says_so(tmp_path, monkeypatch):
+    with socket.socket() as s:  # a port where nothing listens: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(weights, "REGISTRY", registry(tmp_path, f"http://127.0.0.1:{port}/tiny-v1.keras", "0" * 64))
+    with pytest.raises(WeightsError, match=r"tiny-v1: cannot download http://127\.0\.0\.1:\d+/tiny-v1\.keras "
+                                           r"\(.*refused.*\); check the network"):
+        weights.fetch("tiny-v1", cache=tmp_path / "cache")
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def test_fetch_unknown_name_lists_the_published(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "REGISTRY", registry(tmp_path, "https://example.org/a.keras", "a" * 64))
+    with pytest.raises(WeightsError, match="nope: not in the weights registry registry.json; valid: tiny-v1"):
+        weights.fetch("nope", cache=tmp_path)
+    with pytest.raises(FileNotFoundError, match="published: tiny-v1"):
+        weights.model_folder("nope")
+
+
+@pytest.mark.parametrize("entry, what", [
+    ({"name": "a"}, "lacks file, url, sha256, config"),
+    ({"name": "a", "file": "a.keras", "url": "u", "sha256": "XYZ", "config": {}}, "64 lower-case hex"),
+    ({"name": "a", "file": "../a.keras", "url": "u", "sha256": "a" * 64, "config": {}}, "plain names"),
+])
+def test_registry_entries_are_checked(tmp_path, entry, what):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"weights": [entry]}))
+    with pytest.raises(WeightsError, match=what):
+        weights.load_registry(path)
+
+
+def test_committed_registry_is_valid():
+    for e in weights.load_registry():
+        assert e["url"].startswith("https://"), e["name"]
+        assert {"model", "image_size"} <= set(e["config"]), e["name"]
+
+
+def test_default_model_shipped_within_limits_or_clearly_missing():
+    """Once shipped: at most 5 MB, checksums and model card in place; until then, an error."""
+    folder = weights.DEFAULT_MODEL_DIR
+    if not (folder / "model.keras").exists():
+        with pytest.raises(weights.DefaultModelMissing, match="not shipped with this version"):
+            weights.default_model_dir()
+        assert "Not shipped yet" in (folder / "README.md").read_text()
+        return
+    assert (folder / "model.keras").stat().st_size <= weights.MAX_DEFAULT_MB * 1e6
+    assert weights.check_sums(folder) == []
+    card = (folder / "model_card.md").read_text()
+    assert "Not a medical device" in card and "## Metrics" in card
+    assert np.isfinite(json.loads((folder / "metrics.json").read_text())["post"]["dice"]["mean"])
