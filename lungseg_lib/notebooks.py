@@ -76,5 +76,21 @@ def run_notebook(name: str, output: str | os.PathLike, parameters: dict | None =
     papermill.execute_notebook(str(path), str(tmp), parameters=parameters, kernel_name="python3",
                                cwd=str(cwd or REPO_ROOT), log_output=log_output,
                                progress_bar=log_output, kernel_manager_class=_kernel_manager_class())
+    _portable_paths(tmp, path, output)
     os.replace(tmp, output)
     return output
+
+
+def _portable_paths(notebook: Path, source: Path, output: Path) -> None:
+    """Papermill records the absolute input and output paths in the notebook's metadata:
+    replace them with paths relative to the repository (or the bare names outside it)."""
+    import json
+
+    def portable(p: Path) -> str:
+        p = Path(p).resolve()
+        return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else p.name
+
+    nb = json.loads(notebook.read_text())
+    meta = nb.get("metadata", {}).get("papermill", {})
+    meta.update({"input_path": portable(source), "output_path": portable(output)})
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
