@@ -6,8 +6,9 @@ stateless function of ``(seed, epoch, index)``, so a run resumed at epoch *e* se
 the batches an uninterrupted run would have seen.
 
 Augmentation (training only): small rotation, shift and scale (bilinear for the image,
-nearest for the mask), brightness, contrast and gamma. No left-right flip: the lungs are
-not mirror images of each other (heart, diaphragm heights).
+nearest for the mask), brightness, contrast and gamma, and optionally opacities painted inside
+the lungs. No left-right flip: the lungs are not mirror images of each other (heart,
+diaphragm heights).
 """
 
 from __future__ import annotations
@@ -29,11 +30,20 @@ class Augment:
     brightness: float = 0.1
     contrast: float = 0.1
     gamma: float = 0.1
+    opacity: float = 0.0  # probability of painting opacities inside the lung mask
+
+
+#: how dense a painted opacity gets: it moves the lung's pixels this far (at most) towards white
+OPACITY_DENSITY = (0.3, 0.9)
+#: the painted opacities cover the part of a coarse random field above a level drawn here
+OPACITY_LEVEL = (0.45, 0.75)
+OPACITY_GRID = 6  # cells of the coarse field across the image: blobs a sixth of it or larger
 
 
 #: named augmentation strengths (config key ``augment_strength``). "strong" widens only the
 #: intensity ranges (brightness, contrast, gamma): the robustness remedy of the book.
-AUGMENTS = {"default": Augment(), "strong": Augment(brightness=0.3, contrast=0.5, gamma=0.5)}
+AUGMENTS = {"default": Augment(), "strong": Augment(brightness=0.3, contrast=0.5, gamma=0.5),
+            "opacity": Augment(opacity=0.5)}
 
 
 def augment_for(config: dict) -> Augment | None:
@@ -61,6 +71,29 @@ def _affine(seed, size: int, aug: Augment):
     return tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0])
 
 
+def paint_opacity(image, mask, seed):
+    """Paint smooth opacities (towards white) inside the lung ``mask``, fading just outside its
+    outline; the mask stays as it is: lung that pneumonia or fluid has made opaque is still lung.
+    A pure function of ``seed``."""
+    size = image.shape[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    field = tf.random.stateless_uniform([1, OPACITY_GRID, OPACITY_GRID, 1], seed=seeds[0])
+    field = tf.image.resize(field, [size, size], method="bicubic")[0]
+    u = tf.random.stateless_uniform([2], seed=seeds[1])
+    level = OPACITY_LEVEL[0] + u[0] * (OPACITY_LEVEL[1] - OPACITY_LEVEL[0])
+    density = OPACITY_DENSITY[0] + u[1] * (OPACITY_DENSITY[1] - OPACITY_DENSITY[0])
+    lung = tf.cast(mask > 0.5, image.dtype)
+    # full inside the lung, fading over a few pixels outside it: no sharp edge on the lung's
+    # outline, which an opaque lung in a real film does not show either
+    width = max(3, size // 32 + 1)  # grow by, then blur over, about 1/64 and 1/32 of the image
+    soft = tf.nn.max_pool2d(lung[None], ksize=width // 2 * 2 + 1, strides=1, padding="SAME")
+    for _ in range(2):  # two box blurs: close to a Gaussian
+        soft = tf.nn.avg_pool2d(soft, ksize=width, strides=1, padding="SAME")
+    lung = tf.maximum(lung, soft[0])
+    blob = tf.clip_by_value((field - level) / 0.1, 0.0, 1.0) * lung
+    return image + density * blob * (1.0 - image)
+
+
 def augment_pair(image, mask, seed, aug: Augment = Augment()):
     """Apply one random augmentation, a pure function of the 2-element ``seed``."""
     size = image.shape[0]
@@ -74,6 +107,10 @@ def augment_pair(image, mask, seed, aug: Augment = Augment()):
     mean = tf.reduce_mean(image)
     image = (image - mean) * (1 + u[1] * aug.contrast) + mean + u[0] * aug.brightness
     image = tf.clip_by_value(image, 0.0, 1.0) ** tf.exp(u[2] * aug.gamma)
+    if aug.opacity > 0:  # seeds[2] was unused before opacities: the other draws stay as they were
+        opacity_seeds = tf.random.experimental.stateless_split(seeds[2], 2)
+        draw = tf.random.stateless_uniform([], seed=opacity_seeds[0])
+        image = tf.cond(draw < aug.opacity, lambda: paint_opacity(image, mask, opacity_seeds[1]), lambda: image)
     return image, mask
 
 

@@ -45,3 +45,33 @@ def test_augmentation_keeps_mask_binary_and_aligned():
         assert a[m > 0].mean() > a[m == 0].mean() + 0.3
     a, m = augment_pair(img, disk, np.array([0, 0]), Augment(0, 0, 0, 0, 0, 0))
     assert np.allclose(a.numpy(), img, atol=1e-5) and np.array_equal(m.numpy(), disk)
+
+
+def test_opacities_are_painted_in_and_just_around_the_lungs_and_leave_the_mask():
+    from scipy import ndimage
+
+    from lungseg_lib.pipeline import paint_opacity
+
+    size = 64
+    yy, xx = np.mgrid[:size, :size]
+    disk = (((yy - 32) ** 2 + (xx - 28) ** 2) < 14 ** 2).astype("float32")[..., None]
+    img = (0.2 + 0.1 * disk).astype("float32")
+    changed = 0
+    for s in range(8):
+        out = paint_opacity(img, disk, np.array([s, 3])).numpy()
+        far = ndimage.distance_transform_edt(disk[..., 0] == 0)[..., None] > size / 8
+        assert np.array_equal(out[far], img[far])  # nothing away from the lung
+        assert (out >= img - 1e-7).all() and out.max() <= 1.0  # only towards white
+        changed += (out[disk > 0] > img[disk > 0] + 0.05).any()
+        again = paint_opacity(img, disk, np.array([s, 3])).numpy()
+        assert np.array_equal(out, again)  # a pure function of the seed
+    assert changed >= 4
+
+
+def test_opacity_switch_leaves_the_other_draws_as_they_were():
+    size = 32
+    img = np.random.default_rng(0).random((size, size, 1)).astype("float32")
+    mask = np.zeros_like(img)  # no lung: painting changes nothing
+    a, _ = augment_pair(img, mask, np.array([5, 7]), Augment())
+    b, _ = augment_pair(img, mask, np.array([5, 7]), Augment(opacity=1.0))
+    assert np.array_equal(a.numpy(), b.numpy())
