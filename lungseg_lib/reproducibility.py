@@ -110,7 +110,8 @@ def rerun_sentence(record: dict | None) -> str:
         return "not measured yet (no bench/rerun.json)"
     same = record["history_identical"] and record["max_abs_image_diff"] == 0
     where = "the same machine" if len(set(record["devices"])) == 1 else "another machine"
+    weights = "its weights bit for bit, " if record.get("weights_identical") else ""
     return (f"the {record['model']} run of profile {record['profile']}, seed {record['seed']}, retrained on "
-            f"{where}, {'reproduced its training history and every test score exactly' if same else 'moved'}: "
+            f"{where}, {'reproduced ' + weights + 'its training history and every test score exactly' if same else 'moved'}: "
             f"mean test Dice after post-processing {record['mean_a']:.4f} then {record['mean_b']:.4f}, "
             f"largest change of one image's Dice {record['max_abs_image_diff']:.2g}")
