@@ -576,7 +576,7 @@ def _run_worker(task: dict, env: dict, timeout_s: float | None) -> dict:
 
 
 def _write(path, doc: dict) -> None:
-    from .runs import atomic_write_text
+    from .files import atomic_write_text
 
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
 
@@ -598,7 +598,7 @@ def result_line(row: dict) -> str:
 
 def load_bench(path) -> dict:
     """Read one benchmark JSON, with an error naming the file when it is not one."""
-    from .runs import read_json
+    from .files import read_json
 
     doc = read_json(path)
     missing = [k for k in ("machine", "device", "results", "settings") if k not in doc]

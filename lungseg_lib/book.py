@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from . import project, results, runs
+from . import files, project, results, runs
 from .config import REPO_ROOT
 from .errors import DataError
 from .notebooks import NOTEBOOKS_DIR, notebook_parameters, notebook_path, run_notebook
@@ -74,13 +74,13 @@ def check_parameters(stem: str, names) -> None:
 def load_state(root: Path = REPO_ROOT) -> dict:
     """``{"book": {...}, "notebooks": {stem: {param: value}}}`` from ``params.json`` (empty if none)."""
     path = root / EXECUTED / STATE_FILE
-    state = runs.read_json(path) if path.exists() else {}
+    state = files.read_json(path) if path.exists() else {}
     return {"book": state.get("book", {}), "notebooks": state.get("notebooks", {})}
 
 
 def save_state(state: dict, root: Path = REPO_ROOT) -> None:
     """Write ``params.json`` atomically."""
-    runs.write_json(root / EXECUTED / STATE_FILE, state)
+    files.write_json(root / EXECUTED / STATE_FILE, state)
 
 
 # ---------------------------------------------------------------- inputs: runs and data
@@ -112,7 +112,7 @@ def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None
 def _differs(path: Path, config: dict) -> bool:
     from .config import NOT_PARAMETERS
 
-    old = runs.read_json(path / runs.CONFIG)["config"]
+    old = files.read_json(path / runs.CONFIG)["config"]
     new = json.loads(json.dumps(config, default=str))
     return {k: v for k, v in old.items() if k not in NOT_PARAMETERS} != \
         {k: v for k, v in new.items() if k not in NOT_PARAMETERS}
@@ -180,7 +180,7 @@ def write_book_config(root: Path = REPO_ROOT) -> Path:
         extensions[name] = str((root / folder).resolve())
     header = (f"# Written by `lungseg book` from {source} and [tool.lungseg] in pyproject.toml: "
               "edit those, not this.\n")
-    return runs.atomic_write_text(root / BUILT_CONFIG, header + yaml.safe_dump(config, sort_keys=False))
+    return files.atomic_write_text(root / BUILT_CONFIG, header + yaml.safe_dump(config, sort_keys=False))
 
 
 def jupyter_book(root: Path = REPO_ROOT, builder: str = "html") -> Path:

@@ -29,13 +29,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import SimpleITK as sitk
 
 from .ct_io import (VOLUME_SUFFIXES, check_hu, check_same_geometry, is_volume_file, itk_message,
                     looks_dicom, read_volume, volume_stem)
 from .errors import DataError
+from .files import atomic_write_text, replacing
+from .imageio import write_png
 
 PAPER_WINDOW = (-125.0, 275.0)
 CIP_LUNG_REGIONS = tuple(range(9, 15))
@@ -180,20 +181,6 @@ def to_png_array(slice_hu: np.ndarray, window: Sequence[float] | None = PAPER_WI
 # --------------------------------------------------------------------------- writing
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _write_png(path: Path, array: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", array)
-    if not ok:
-        raise DataError(f"{path}: could not encode PNG")
-    _write_atomic(path, buf.tobytes())
-
-
 def _update_manifest(path: Path, rows: list[dict]) -> None:
     """Add ``rows`` to ``manifest.csv`` (replacing rows with the same ``file``), atomically."""
     old, columns = [], list(MANIFEST_COLUMNS)
@@ -216,7 +203,7 @@ def _update_manifest(path: Path, rows: list[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(merged)
-    _write_atomic(path, buf.getvalue().encode())
+    atomic_write_text(path, buf.getvalue())
 
 
 def _prepare(volume_path: Path, mask_path: Path, lung_labels, label_mod) -> tuple[sitk.Image, sitk.Image]:
@@ -266,8 +253,8 @@ def volume_to_slices(volume_path: str | os.PathLike, mask_path: str | os.PathLik
         img2d = crop_or_pad(arr[z], size, pad)
         m2d = crop_or_pad(mask_arr[z], size, 0) > 0
         file = f"{name}_z{z:03d}.png"
-        _write_png(out / "images" / file, to_png_array(img2d, window, png_mode))
-        _write_png(out / "masks" / file, m2d.astype(np.uint8) * 255)
+        write_png(out / "images" / file, to_png_array(img2d, window, png_mode))
+        write_png(out / "masks" / file, m2d.astype(np.uint8) * 255)
         rows.append({
             "file": file, "source": "ct", "label": "", "volume": name, "slice_index": z,
             "spacing_x": round(sx, 6), "spacing_y": round(sy, 6), "spacing_z": round(sz, 6),
@@ -390,14 +377,11 @@ def predict_volume(predict_slices: Callable[[np.ndarray], np.ndarray], volume_pa
     mask = sitk.GetImageFromArray(result)
     mask.CopyInformation(image)
     mask = sitk.Resample(mask, original, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".tmp{os.getpid()}-{out_path.name}")
     try:
-        sitk.WriteImage(mask, str(tmp), True)
+        with replacing(out_path) as tmp:
+            sitk.WriteImage(mask, str(tmp), True)
     except RuntimeError as exc:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"{out_path}: cannot write mask ({itk_message(exc)})") from exc
-    os.replace(tmp, out_path)
     return {"slices": nz, "ms_per_slice": round(1000 * model_s / max(nz, 1), 3),
             "seconds": round(time.perf_counter() - start, 3), "out": str(out_path)}
 

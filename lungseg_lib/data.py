@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .files import write_csv
 from .imageio import IMAGE_SUFFIXES, binarize_mask, read_image, to_unit_float
 
 DATA_ENV = "LUNGSEG_DATA"
@@ -259,12 +260,7 @@ def make_split(pairs: list[Pair], fractions=SPLIT_FRACTIONS, seed: int = 0,
 
 def write_split(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a split table as CSV atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return write_csv(path, table)
 
 
 def load_split(path: str | os.PathLike, root: str | os.PathLike) -> dict[str, list[Pair]]:

@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .errors import DataError
+from .files import atomic_write_text
 from .imageio import read_image, write_png
 
 log = logging.getLogger(__name__)
@@ -273,8 +274,8 @@ def _fetch_archive(url: str, cache_dir: Path, progress: bool) -> tuple[Path, str
         _download(url, archive, progress)
     _check_zip(archive)
     sha = _sha256(archive, progress)
-    record.write_text(json.dumps({"file": name, "url": url, "bytes": archive.stat().st_size,
-                                  "sha256": sha}, indent=2) + "\n")
+    atomic_write_text(record, json.dumps({"file": name, "url": url, "bytes": archive.stat().st_size,
+                                          "sha256": sha}, indent=2) + "\n")
     if url == MONTGOMERY_URL and sha != MONTGOMERY_SHA256:
         log.warning("%s: SHA-256 %s differs from the published %s (archive republished?)",
                     archive, sha, MONTGOMERY_SHA256)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import runs
+from . import files, runs
 from .config import REPO_ROOT
 from .imageio import write_png
 from .metrics import image_metrics
@@ -40,7 +40,7 @@ def evaluation_pairs(run_dir: Path, data, split: str):
     """The data folder and the pairs to evaluate a run on: its own split, or all of ``data``."""
     from .data import check_folder, load_split, locate_data, resolve_data_dir
 
-    info = runs.read_json(run_dir / runs.CONFIG)
+    info = files.read_json(run_dir / runs.CONFIG)
     if data is None:
         root = locate_data(info["data_root"], REPO_ROOT)
         split_file = Path(info["split_file"])
@@ -97,11 +97,11 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
         rows.append(row)
         write_png(out / runs.PREDICTIONS / f"{pair.name}.png", raw)
     table = pd.DataFrame(rows)
-    runs.write_csv(out / runs.PER_IMAGE, table)
+    files.write_csv(out / runs.PER_IMAGE, table)
     y, p = truth.ravel(), prob.ravel()
     fpr, tpr, thr = roc_curve(y, p)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 500)).astype(int))
-    runs.write_csv(out / runs.ROC, pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep],
+    files.write_csv(out / runs.ROC, pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep],
                                                  "threshold": np.minimum(thr[keep], 1.0)}))
     robust_seconds = None
     if robustness:
@@ -111,10 +111,10 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
         grid = robustness_table(model, [p.name for p in pairs], images, truth, clean_prob=prob,
                                 batch_size=batch_size)
         robust_seconds = round(time.perf_counter() - t0, 1)
-        runs.write_csv(out / ROBUSTNESS, grid)
+        files.write_csv(out / ROBUSTNESS, grid)
         first = int(np.argmin([p.name for p in pairs]))  # the example image: the first by name
         save_example(model, pairs[first].name, images[first], out / EXAMPLE)
-    training = runs.read_json(run_dir / "training.json") if (run_dir / "training.json").exists() else {}
+    training = files.read_json(run_dir / "training.json") if (run_dir / "training.json").exists() else {}
     metrics = {
         "model": model.config["model"], "profile": model.config["profile"],
         "run_dir": portable_path(run_dir, REPO_ROOT), "data_root": portable_path(root, REPO_ROOT), "split": split, "n_images": len(pairs), "image_size": model.size,
@@ -126,5 +126,5 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
                     "robustness_seconds": robust_seconds},
         "training": training,
     }
-    runs.write_json(out / runs.METRICS, metrics)
+    files.write_json(out / runs.METRICS, metrics)
     return metrics

@@ -7,13 +7,13 @@ return a trustworthy array; nothing is guessed silently.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .errors import DataError
+from .files import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 
@@ -97,14 +97,9 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 def write_png(path: str | os.PathLike, img: np.ndarray) -> None:
     """Write ``img`` as PNG atomically (temporary name in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if img.dtype == bool:
         img = img.astype(np.uint8) * 255
     ok, buf = cv2.imencode(".png", img)
     if not ok:
         raise DataError(f"{path}: could not encode PNG")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.tobytes())

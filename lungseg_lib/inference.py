@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import runs
+from . import files, runs
 from .imageio import read_image, to_unit_float, write_png
 from .postprocess import keep_largest_components
 
@@ -28,7 +28,7 @@ class TrainedModel:
             raise FileNotFoundError(
                 f"{weights}: this run has no weights (they are not kept in git). Train it with "
                 f"`lungseg train --run-dir {self.run_dir} ...` (same profile and model) to recreate them")
-        self.config = runs.read_json(self.run_dir / runs.CONFIG)["config"]
+        self.config = files.read_json(self.run_dir / runs.CONFIG)["config"]
         self.head = get_spec(self.config["model"]).head
         self.size = int(self.config["image_size"])
         self.post_k = int(self.config.get("post_k", 2))

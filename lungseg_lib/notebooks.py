@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .config import REPO_ROOT
+from .files import replacing
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
@@ -71,10 +72,8 @@ def run_notebook(name: str, output: str | os.PathLike, parameters: dict | None =
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for notebook {path.name}; "
                          f"valid: {', '.join(sorted(known))}")
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.stem}.running.ipynb")
-    papermill.execute_notebook(str(path), str(tmp), parameters=parameters, kernel_name="python3",
-                               cwd=str(cwd or REPO_ROOT), log_output=log_output,
-                               progress_bar=log_output, kernel_manager_class=_kernel_manager_class())
-    os.replace(tmp, output)
+    with replacing(output, tmp=f".{output.stem}.running.ipynb", keep_on_error=True) as tmp:
+        papermill.execute_notebook(str(path), str(tmp), parameters=parameters, kernel_name="python3",
+                                   cwd=str(cwd or REPO_ROOT), log_output=log_output,
+                                   progress_bar=log_output, kernel_manager_class=_kernel_manager_class())
     return output

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from .config import REPO_ROOT
-from .runs import atomic_write_text
+from .files import atomic_write_text
 
 try:
     import tomllib

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import papers, runs
+from . import files, papers, runs
 from .config import REPO_ROOT
 from .errors import DataError
 
@@ -199,12 +199,12 @@ def run_dir(profile: str, model: str, runs_dir: str | os.PathLike = "runs", seed
 
 def read_metrics(path: Path) -> dict | None:
     """``metrics.json`` of a run folder, or None when the run is not evaluated."""
-    return runs.read_json(path / runs.METRICS) if (path / runs.METRICS).exists() else None
+    return files.read_json(path / runs.METRICS) if (path / runs.METRICS).exists() else None
 
 
 def read_config(path: Path) -> dict | None:
     """``config.json`` of a run folder, or None when the run was never started."""
-    return runs.read_json(path / runs.CONFIG) if (path / runs.CONFIG).exists() else None
+    return files.read_json(path / runs.CONFIG) if (path / runs.CONFIG).exists() else None
 
 
 def read_per_image(path: Path) -> pd.DataFrame | None:
@@ -514,7 +514,7 @@ def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Dat
     rows = []
     for _, spec in registry().iterrows():
         for seed, path in run_folders(profile, spec["name"], runs_dir).items():
-            info = runs.read_json(path / "training.json") if (path / "training.json").exists() else {}
+            info = files.read_json(path / "training.json") if (path / "training.json").exists() else {}
             config = (read_config(path) or {}).get("config", {})
             rows.append({"Model": spec["title"], "Seed": seed, "Status": runs.run_status(path),
                          "Epochs": info.get("epochs_run", ""), "Planned": config.get("epochs", ""),
@@ -532,7 +532,7 @@ def training_seconds(profile: str, runs_dir: str | os.PathLike = "runs") -> dict
     for model in registry_models():
         for path in run_folders(profile, model, runs_dir).values():
             if (path / "training.json").exists():
-                total += runs.read_json(path / "training.json").get("train_seconds") or 0.0
+                total += files.read_json(path / "training.json").get("train_seconds") or 0.0
                 n += 1
     return {"seconds": total, "runs": float(n)}
 
@@ -711,7 +711,7 @@ def param_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFr
     ours = []
     for name in reg["name"]:
         path = run_dir(profile, name, runs_dir) / "training.json"
-        ours.append(f"{runs.read_json(path)['params'] / 1e6:.2f} M" if path.exists() else "missing")
+        ours.append(f"{files.read_json(path)['params'] / 1e6:.2f} M" if path.exists() else "missing")
     return pd.DataFrame({
         "Model": reg["title"], "Paper": reg["paper"],
         f"Parameters ({PARAM_SIZE} px)": [f"{p / 1e6:.2f} M" for p in reg["params"]],

@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from . import runs
+from . import files
+from .files import replacing
 from .metrics import dice, iou
 from .postprocess import keep_largest_components
 
@@ -154,9 +155,8 @@ def save_example(model, name: str, image: np.ndarray, path: str | os.PathLike,
     prob = model.probability(np.stack(batch))
     masks = {k: np.packbits(keep_largest_components(p > 0.5, model.post_k).mask) for k, p in zip(keys, prob)}
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, name=np.array(name), shape=np.array(image.shape[:2]), **masks)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        np.savez_compressed(tmp, name=np.array(name), shape=np.array(image.shape[:2]), **masks)
     return path
 
 
@@ -186,7 +186,7 @@ def run_robustness(run_dir: str | os.PathLike, data: str | None = None, split: s
     table = robustness_table(model, [p.name for p in pairs], images, masks[..., 0] > 0.5,
                              families, severities, seed)
     seconds = time.perf_counter() - t0
-    path = runs.write_csv(Path(out or run_dir) / ROBUSTNESS, table)
+    path = files.write_csv(Path(out or run_dir) / ROBUSTNESS, table)
     first = int(np.argmin([p.name for p in pairs]))
     save_example(model, pairs[first].name, images[first], Path(out or run_dir) / EXAMPLE, seed=seed)
     return {"path": str(path), "rows": len(table), "predictions": len(pairs) * len(families) * len(

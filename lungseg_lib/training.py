@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from . import runs
+from . import files, runs
 from .config import NOT_PARAMETERS, REPO_ROOT
 
 SYNTHETIC_N = 48
@@ -167,7 +167,7 @@ def check_same_config(run_dir: Path, config: dict) -> None:
     (:data:`NOT_PARAMETERS` left out)."""
     from .config import DEFAULTS
 
-    old = runs.read_json(run_dir / runs.CONFIG)["config"]
+    old = files.read_json(run_dir / runs.CONFIG)["config"]
     new = recorded_config(config)
     # a key added to the engine after the run started counts as its default there
     old = {**{k: v for k, v in recorded_config({**DEFAULTS, "data": None, "split": None}).items()
@@ -198,14 +198,14 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
     if (run_dir / runs.MODEL).exists() and (run_dir / "training.json").exists():
         check_same_config(run_dir, config)
         print(f"{run_dir}: already trained; nothing to do (use --force to train again)")
-        return runs.read_json(run_dir / "training.json")
+        return files.read_json(run_dir / "training.json")
 
     root, split_path = data_and_split(config)
     split = load_split(split_path, root)
     if (run_dir / runs.CONFIG).exists():
         check_same_config(run_dir, config)
     else:
-        runs.write_json(run_dir / runs.CONFIG, {
+        files.write_json(run_dir / runs.CONFIG, {
             "config": recorded_config(config), "data_root": portable_path(root, REPO_ROOT),
             "split_file": portable_path(split_path, REPO_ROOT),
             "data_fingerprint": fingerprint(split["train"] + split["val"] + split["test"]),
@@ -218,7 +218,7 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
 
     ckpt_dir = run_dir / runs.CHECKPOINTS
     state_path = run_dir / runs.STATE
-    state = runs.read_json(state_path) if state_path.exists() else {
+    state = files.read_json(state_path) if state_path.exists() else {
         "epochs_done": 0, "best_val_dice": -1.0, "best_epoch": None, "best": None, "last": None,
         "wait": 0, "seconds": 0.0, "stopped": None}
     with strategy.scope():
@@ -251,9 +251,8 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
         raise TrainingError(f"{run_dir}: loss became NaN in epoch {saver.state['epochs_done'] + 1}; "
                             "the last good checkpoint is kept. Try a lower learning_rate.")
     model.load_weights(ckpt_dir / f"{saver.state['best'] or saver.state['last']}.weights.h5")
-    tmp = run_dir / ".model.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, run_dir / runs.MODEL)
+    with files.replacing(run_dir / runs.MODEL) as tmp:
+        model.save(tmp)
     for f in ckpt_dir.glob("epoch_*"):  # the run is finished: model.keras replaces them
         f.unlink()
     summary = {"epochs_run": saver.state["epochs_done"], "best_epoch": saver.state["best_epoch"],
@@ -262,15 +261,14 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
                "mean_load_1min": round(float(np.mean(saver.state["load_1min"])), 2)
                if saver.state.get("load_1min") else None,
                "params": int(model.count_params())}
-    runs.write_json(run_dir / "training.json", summary)
+    files.write_json(run_dir / "training.json", summary)
     return summary
 
 
 def _save_optimizer(model, path: Path) -> None:
     arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)}
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with files.replacing(path) as tmp:
+        np.savez(tmp, **arrays)
 
 
 def _load_optimizer(model, path: Path) -> None:
@@ -309,7 +307,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self._nan:
             self.state["stopped"] = "nan"
-            runs.write_json(self.run_dir / runs.STATE, self.state)
+            files.write_json(self.run_dir / runs.STATE, self.state)
             return
         logs = {k: float(v) for k, v in (logs or {}).items()}
         seconds = time.perf_counter() - self._t0
@@ -329,13 +327,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **logs, "seconds": round(seconds, 2)})
         # how busy the machine was (1-minute load average at each epoch's end), for the cost table
         self.state["load_1min"] = self.state.get("load_1min", []) + [round(os.getloadavg()[0], 2)]
-        runs.write_csv(self.run_dir / runs.HISTORY, pd.DataFrame(self.history))
+        files.write_csv(self.run_dir / runs.HISTORY, pd.DataFrame(self.history))
         self.state.update(epochs_done=epoch + 1, last=tag, seconds=self.state["seconds"] + seconds)
         patience = self.config["early_stopping_patience"]
         if patience and self.state["wait"] >= patience:
             self.state["stopped"] = f"early stopping after {patience} epochs without improvement"
             self.model.stop_training = True
-        runs.write_json(self.run_dir / runs.STATE, self.state)  # the commit point of the epoch
+        files.write_json(self.run_dir / runs.STATE, self.state)  # the commit point of the epoch
         for f in self.ckpt.glob("epoch_*"):
             if f.name.split(".")[0] not in (self.state["last"], self.state["best"]):
                 f.unlink()

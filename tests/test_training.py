@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungseg_lib import cli, runs
+from lungseg_lib import cli, files, runs
 from lungseg_lib.config import resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -201,7 +201,7 @@ def test_rewording_a_recipe_source_changes_no_run(tmp_path):
     from lungseg_lib.training import TrainingError, check_same_config, recorded_config
 
     config = resolve_config("unet", "smoke")
-    runs.write_json(tmp_path / runs.CONFIG, {"config": recorded_config(config)})
+    files.write_json(tmp_path / runs.CONFIG, {"config": recorded_config(config)})
     check_same_config(tmp_path, dict(config, recipe_source="reworded"))
     with pytest.raises(TrainingError, match="epochs"):
         check_same_config(tmp_path, dict(config, epochs=config["epochs"] + 1))

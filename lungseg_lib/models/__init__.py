@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 
 from . import deeplabv3plus, nasnet_decoder, resnet_unet, segnet, unet, unet3_compact, unet22
 from .blocks import apply_l2
@@ -141,16 +140,8 @@ def deviation_table(models=None):
 
 def write_param_table(path="docs/model_params.csv", sizes=(256,)):
     """Write `model_table(sizes)` as CSV to `path` atomically (tmp file + os.replace)."""
-    path = os.fspath(path)
+    from ..files import write_csv
+
     table = model_table(sizes)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model_params.", suffix=".csv.tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            table.to_csv(f, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_csv(path, table)
     return table
