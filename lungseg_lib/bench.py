@@ -61,6 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from . import papers as _papers
+from .environment import cgroup_cpu_quota, cpu_model, git_commit, memory_gb, usable_cpus
 
 #: The related papers' speed claims, quoted verbatim (they are claims, not measurements of
 #: ours); ``paper`` is the key of the paper in :data:`lungseg_lib.papers.PAPERS`.
@@ -258,7 +259,7 @@ def measure(task: dict) -> dict:
     else:
         if gpus:  # only when run in-process on a GPU machine
             tf.config.set_visible_devices([], "GPU")
-        device_name = f"CPU: {_cpu_model()}, {_usable_cpus()} cores"
+        device_name = f"CPU: {cpu_model()}, {usable_cpus()} cores"
         memory = _HostMemory()
     host = _HostMemory()
 
@@ -369,43 +370,6 @@ def _worker_main(task_json: str, result_path: str) -> int:
 
 # ----------------------------------------------------------------------------- machine
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _usable_cpus() -> int:
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:
-        n = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
-    return max(1, min(n, math.ceil(quota))) if quota else n
-
-
-def _cgroup_cpu_quota() -> float | None:
-    try:
-        limit, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        return None if limit == "max" else int(limit) / int(period)
-    except (OSError, ValueError):
-        return None
-
-
-def _memory_gb() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return None
-
-
 def _nvidia_smi() -> list[dict]:
     try:
         text = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
@@ -436,19 +400,12 @@ def cpu_busy(seconds: float = 1.0) -> float | None:
 
 def machine_info() -> dict:
     """The machine, as far as the parent process can tell without importing TensorFlow."""
-    from .config import REPO_ROOT
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                text=True, check=True, timeout=20).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
     gpus = _nvidia_smi()
     return {
-        "cpu_model": _cpu_model(), "logical_cpus": os.cpu_count(), "usable_cpus": _usable_cpus(),
-        "cgroup_cpu_quota": _cgroup_cpu_quota(), "memory_gb": _memory_gb(),
+        "cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "usable_cpus": usable_cpus(),
+        "cgroup_cpu_quota": cgroup_cpu_quota(), "memory_gb": memory_gb(),
         "gpu": gpus[0]["name"] if gpus else None, "gpus": gpus,
-        "os": platform.platform(), "python": platform.python_version(), "git_commit": commit,
+        "os": platform.platform(), "python": platform.python_version(), "git_commit": git_commit(),
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
         "cpu_busy_start": cpu_busy(),
     }

@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from . import files, project, results, runs
-from .config import REPO_ROOT
+from .project import REPO_ROOT
 from .errors import DataError
 from .notebooks import NOTEBOOKS_DIR, notebook_parameters, notebook_path, run_notebook
 

@@ -7,11 +7,11 @@ Precedence (later wins): :data:`DEFAULTS` < the model's recipe (``get_spec(name)
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .project import REPO_ROOT
+
 PARAMS_DIR = REPO_ROOT / "params"
 
 DEFAULTS: dict = {

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import files, runs
-from .config import REPO_ROOT
+from .project import REPO_ROOT
 from .imageio import write_png
 from .metrics import image_metrics
 from .postprocess import keep_largest_components

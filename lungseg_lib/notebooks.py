@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import REPO_ROOT
+from .project import REPO_ROOT
 from .files import replacing
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import files, papers, runs
-from .config import REPO_ROOT
+from .project import REPO_ROOT, relative_to_repo, repo_path
 from .errors import DataError
 
 # The values the papers REPORT live in lungseg_lib/papers.py (quoted, never measured here):
@@ -47,12 +47,6 @@ NO_DATA = ("no chest X-ray data found: set LUNGSEG_DATA to a data folder (images
            "access (or give it a copy of the archive with --url)")
 METRICS = {"dice": "Dice", "iou": "IoU"}
 PARAM_SIZE = 256  # the input side of the registry's parameter counts (docs/model_params.csv)
-
-
-def repo_path(path: str | os.PathLike) -> Path:
-    """``path`` itself when absolute, else relative to the repository root."""
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else REPO_ROOT / path
 
 
 @lru_cache(maxsize=1)
@@ -245,7 +239,7 @@ def seed_spread(profile: str, model: str, runs_dir: str | os.PathLike = "runs",
 def missing_message(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> str:
     """What to say (and do) when a run is not there."""
     path = run_dir(profile, model, runs_dir)
-    return (f"run {_relative(path)} is {runs.run_status(path)}: nothing to show yet "
+    return (f"run {relative_to_repo(path)} is {runs.run_status(path)}: nothing to show yet "
             f"(lungseg train --model {model} --profile {profile})")
 
 
@@ -732,7 +726,7 @@ def run_records(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFr
         notebook = path / "train.ipynb"
         rows.append({"model": model, "status": runs.run_status(path), "git commit": env.get("git_commit", "")[:10],
                      "data fingerprint": info.get("data_fingerprint", ""), "device": env.get("device", ""),
-                     "notebook": _relative(notebook) if notebook.exists() else ""})
+                     "notebook": relative_to_repo(notebook) if notebook.exists() else ""})
     return pd.DataFrame(rows)
 
 
@@ -767,34 +761,6 @@ def markdown_table(table: pd.DataFrame) -> str:
 def dict_table(values: dict, key: str, value: str) -> pd.DataFrame:
     """A two-column table of a dict."""
     return pd.DataFrame({key: list(values), value: [str(v) for v in values.values()]})
-
-
-def environment() -> dict[str, str]:
-    """Versions of the packages the book uses, without importing TensorFlow, and the git commit."""
-    import platform
-    import subprocess
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
-    for pkg in ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "matplotlib", "seaborn",
-                "jupyter-book", "myst-nb", "papermill"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    try:
-        out["git commit"] = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO_ROOT,
-                                           capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        out["git commit"] = "unknown"
-    return out
-
-
-def _relative(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path)
 
 
 PATH_PARAMETERS = ("runs_dir", "data_dir", "figures_dir", "executed_dir")

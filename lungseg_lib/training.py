@@ -14,7 +14,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -23,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from . import files, runs
-from .config import NOT_PARAMETERS, REPO_ROOT
+from .config import NOT_PARAMETERS
+from .project import REPO_ROOT
 
 SYNTHETIC_N = 48
 
@@ -58,13 +58,10 @@ def environment() -> dict:
     import keras
     import tensorflow as tf
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "lungseg_lib"], cwd=REPO_ROOT,
-                                    capture_output=True, text=True).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", False
+    from .environment import cpu_info, git_commit, git_dirty
+
+    commit = git_commit()
+    dirty = git_dirty("lungseg_lib") if commit != "unknown" else False
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     gpu_names = [tf.config.experimental.get_device_details(g).get("device_name", "GPU")
                  for g in tf.config.list_physical_devices("GPU")]
@@ -72,24 +69,6 @@ def environment() -> dict:
             "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version(),
             "device": ", ".join(gpu_names) if gpus else f"CPU ({platform.processor() or platform.machine()},"
                       f" {os.cpu_count()} cores)", "gpus": len(gpus), **cpu_info()}
-
-
-def cpu_info() -> dict:
-    """The CPU's model, its widest vector instruction set and oneDNN's settings: TensorFlow's
-    oneDNN kernels pick their code path by instruction set, so results can differ between CPUs."""
-    flags, name = set(), platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-            elif line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    isa = next((i for i in ("avx512_bf16", "avx512_vnni", "avx512f", "avx2", "avx", "sse4_2") if i in flags),
-               "unknown")
-    return {"cpu_model": name, "cpu_isa": isa,
-            "onednn": {k: os.environ.get(k, "unset") for k in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")}}
 
 
 def _optimizer(config: dict):

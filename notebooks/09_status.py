@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -45,7 +47,7 @@ executed_dir = "book/_executed"  # where `lungseg book` puts the executed notebo
 from IPython.display import Markdown
 from myst_nb import glue
 
-from lungseg_lib import results
+from lungseg_lib import environment, results
 
 profile = results.resolve_profile(profile, runs_dir)
 executed = results.repo_path(executed_dir)
@@ -57,7 +59,7 @@ glue("runs_table", Markdown(results.markdown_table(runs_table)), display=False)
 timings = results.notebook_timings(executed, skip=("09_status",))  # not this one: it is running
 glue("timings_table", Markdown(results.markdown_table(timings.round({"seconds": 1}))), display=False)
 glue("book_seconds", float(timings["seconds"].sum()), display=False)
-env = results.environment()
+env = environment.book_environment()
 glue("python_version", env["python"], display=False)
 glue("environment_table", Markdown(results.markdown_table(results.dict_table(env, "package", "version"))),
      display=False)

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ from IPython.display import Image
 from myst_nb import glue
 
 from lungseg_lib import bench, results
-from lungseg_lib.config import REPO_ROOT
+from lungseg_lib.project import REPO_ROOT
 
 folder = REPO_ROOT / bench_dir
 files = sorted(folder.glob("*.json")) if folder.is_dir() else []

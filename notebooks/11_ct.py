@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -49,7 +51,7 @@ from IPython.display import Image
 from myst_nb import glue
 
 from lungseg_lib import ct, figures
-from lungseg_lib.config import REPO_ROOT
+from lungseg_lib.project import REPO_ROOT
 
 # the CT path's defaults (`lungseg data from-ct`), for the text of the CT chapter
 defaults = inspect.signature(ct.volume_to_slices).parameters
