@@ -12,7 +12,7 @@ memory is that model's. In each worker, in this order:
 1. **input pipeline**: :func:`lungseg_lib.pipeline.train_dataset` (shuffle, augmentation,
    batching, prefetch) over in-memory synthetic images of the size, iterated without a
    model: images/s it can deliver;
-2. **post-processing**: :func:`lungseg_lib.postprocess.keep_largest_components` on a
+2. **post-processing**: :func:`lungseg_lib.core.postprocess.keep_largest_components` on a
    prediction-like binary mask of the size (two lungs, three false-positive blobs, speckle):
    ms per mask;
 3. **inference**: ``model.predict_on_batch`` (``training=False``, numpy in and out, so the
@@ -264,9 +264,9 @@ def measure(task: dict) -> dict:
     host = _HostMemory()
 
     from .config import resolve_config
-    from .models import count_params
+    from .core.models import count_params
     from .pipeline import train_dataset
-    from .postprocess import keep_largest_components
+    from .core.postprocess import keep_largest_components
     from .training import build_compiled_model
 
     keras.utils.set_random_seed(0)
@@ -438,7 +438,7 @@ def run_bench(models=None, sizes=(256,), batch: int | None = None, device: str =
     both. A model whose worker fails gets a row with an ``error`` and no numbers; a problem
     with the whole run (no GPU for ``device="gpu"``) raises ValueError.
     """
-    from .models import check_input_shape, get_spec, list_models
+    from .core.models import check_input_shape, get_spec, list_models
 
     if device not in ("cpu", "gpu"):
         raise ValueError(f"--device: {device!r} is not cpu or gpu")

@@ -63,7 +63,7 @@ def _data_convert(args) -> int:
 
 
 def _models(args) -> int:
-    from .models import list_models, model_table
+    from .core.models import list_models, model_table
 
     if args.names:
         print(" ".join(list_models()))
@@ -86,7 +86,7 @@ def _train(args) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     config = resolve_config(args.model, args.profile, overrides)  # fails early on bad names
-    from .models import check_input_shape
+    from .core.models import check_input_shape
 
     check_input_shape(args.model, (config["image_size"], config["image_size"], 1))
     run_dir = Path(args.run_dir) if args.run_dir else runs.run_dir_for(args.profile, args.model, config["seed"])

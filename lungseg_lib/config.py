@@ -64,7 +64,7 @@ def parse_set(items: list[str]) -> dict:
 
 def resolve_config(model: str, profile: str, overrides: dict | None = None) -> dict:
     """The full training configuration of ``model`` under ``profile`` with ``overrides``."""
-    from .models import get_spec
+    from .core.models import get_spec
 
     spec = get_spec(model)
     params = dict(profile_params(profile))

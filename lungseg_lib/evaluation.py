@@ -18,8 +18,8 @@ import pandas as pd
 from . import files, runs
 from .project import REPO_ROOT
 from .imageio import write_png
-from .metrics import image_metrics
-from .postprocess import keep_largest_components
+from .core.metrics import image_metrics
+from .core.postprocess import keep_largest_components
 from .stats import summarize
 
 REPORTED = ("dice", "iou", "precision", "recall", "hd95", "assd")

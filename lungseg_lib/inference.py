@@ -10,7 +10,7 @@ import numpy as np
 
 from . import files, runs
 from .imageio import read_image, to_unit_float, write_png
-from .postprocess import keep_largest_components
+from .core.postprocess import keep_largest_components
 
 
 class TrainedModel:
@@ -19,8 +19,9 @@ class TrainedModel:
     def __init__(self, run_dir: str | os.PathLike):
         import keras
 
-        from . import models  # noqa: F401  (registers the custom layers for loading)
-        from .models import get_spec
+        from .core.models import get_spec, register_custom_layers
+
+        register_custom_layers()
 
         self.run_dir = Path(run_dir)
         weights = self.run_dir / runs.MODEL
@@ -36,7 +37,7 @@ class TrainedModel:
 
     def probability(self, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
         """P(lung) maps (N, size, size) for images (N, size, size, 1) in [0, 1]."""
-        from .metrics import lung_probability
+        from .core.metrics import lung_probability
 
         out = self.model.predict(images, batch_size=batch_size, verbose=0)
         return np.asarray(lung_probability(out.astype(np.float32), self.head))

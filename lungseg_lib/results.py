@@ -46,12 +46,7 @@ NO_DATA = ("no chest X-ray data found: set LUNGSEG_DATA to a data folder (images
            f"`lungseg data fetch shenzhen-montgomery-512 --out data/{DEFAULT_DATA}` once with internet "
            "access (or give it a copy of the archive with --url)")
 METRICS = {"dice": "Dice", "iou": "IoU"}
-PARAM_SIZE = 256  # the input side of the registry's parameter counts (docs/model_params.csv)
-
-
-@lru_cache(maxsize=1)
-def _registry_table() -> pd.DataFrame:
-    return pd.read_csv(REPO_ROOT / "docs" / "model_params.csv")
+PARAM_SIZE = 256  # the input side of the registry's parameter counts (ModelSpec.params)
 
 
 _CI = r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]"
@@ -124,9 +119,11 @@ def html_table(table: pd.DataFrame, index: str = "Model"):
 
 
 def registry() -> pd.DataFrame:
-    """The registry's models in registry order (name, title, paper, params, recipe), read from
-    the committed ``docs/model_params.csv`` (kept in sync by tests) so no TensorFlow import."""
-    return _registry_table().copy()
+    """The registry's models in registry order (name, title, paper, params, recipe):
+    :func:`lungseg_lib.core.models.registry_table`, read without TensorFlow."""
+    from .core.models import registry_table
+
+    return registry_table()
 
 
 def registry_models() -> list[str]:
@@ -666,7 +663,7 @@ def load_case(root: Path, run: Path, name: str, post_k: int | None = None) -> di
     prediction's resolution; ``post_k``: keep that many largest components of the prediction.
     Returns ``{"name", "image", "truth", "pred"}``."""
     from .imageio import read_mask
-    from .postprocess import keep_largest_components
+    from .core.postprocess import keep_largest_components
 
     pred = read_mask(run / runs.PREDICTIONS / f"{name}.png")
     if post_k:

@@ -26,8 +26,8 @@ import pandas as pd
 
 from . import files
 from .files import replacing
-from .metrics import dice, iou
-from .postprocess import keep_largest_components
+from .core.metrics import dice, iou
+from .core.postprocess import keep_largest_components
 
 ROBUSTNESS, EXAMPLE = "robustness.csv", "robustness_example.npz"
 SEVERITIES = (0, 1, 2, 3, 4, 5)

@@ -98,9 +98,9 @@ def learning_rate_at(config: dict, epoch: int) -> float:
 
 def build_compiled_model(config: dict):
     """Build the config's model and compile it with the config's loss, optimizer and metrics."""
-    from .losses import get_loss
-    from .metrics import keras_metrics
-    from .models import build_model, get_spec
+    from .core.losses import get_loss
+    from .core.metrics import keras_metrics
+    from .core.models import build_model, get_spec
 
     head = get_spec(config["model"]).head
     kwargs = dict(config["model_kwargs"] or {})

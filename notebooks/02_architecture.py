@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -34,7 +36,7 @@ from myst_nb import glue
 
 from lungseg_lib import figures, results
 from lungseg_lib.config import profile_params, resolve_config
-from lungseg_lib.models import build_model, deviation_table, get_spec, nasnet_decoder
+from lungseg_lib.core.models import build_model, deviation_table, get_spec, nasnet_decoder
 from lungseg_lib.training import learning_rate_at
 
 profile = results.resolve_profile(profile, runs_dir)
@@ -60,7 +62,7 @@ glue("param_size", float(results.PARAM_SIZE), display=False)
 
 # %% [markdown]
 # ## Where each model departs from its paper
-# The registry's `deviations` (`lungseg_lib.models.deviation_table`): for every model, what its
+# The registry's `deviations` (`lungseg_lib.core.models.deviation_table`): for every model, what its
 # paper says, what this project does, why, and whether it departs from the paper, reads an
 # unclear text, or fills in what the paper leaves out.
 

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,7 +35,7 @@ import math
 from myst_nb import glue
 
 from lungseg_lib import figures, papers, results
-from lungseg_lib.postprocess import CONNECTIVITY, keep_largest_components
+from lungseg_lib.core.postprocess import CONNECTIVITY, keep_largest_components
 
 profile = results.resolve_profile(profile, runs_dir)
 run = results.run_dir(profile, model, runs_dir)

@@ -158,7 +158,7 @@ def test_summarize_and_rates():
     r = bench._rate({**s, "calls_per_repeat": 1}, images=4)  # seconds per call -> images/s
     assert r["median"] == 4 / 2.5 and r["max"] == 4.0 and r["min"] == 1.0 and r["q1"] <= r["q3"]
     mask = bench.prediction_like_mask(64)
-    from lungseg_lib.postprocess import keep_largest_components
+    from lungseg_lib.core.postprocess import keep_largest_components
 
     assert len(keep_largest_components(mask).removed_areas) >= 3  # blobs and speckle to clean
 

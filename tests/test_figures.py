@@ -52,7 +52,7 @@ def test_data_example_figure(case):
 
 
 def test_postprocessing_figure_boxes_removed_components(case):
-    from lungseg_lib.postprocess import keep_largest_components
+    from lungseg_lib.core.postprocess import keep_largest_components
 
     post = keep_largest_components(case["pred"], 2)
     assert len(post.removed_boxes) == 1

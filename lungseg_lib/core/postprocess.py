@@ -44,7 +44,3 @@ def keep_largest_components(mask: np.ndarray, k: int = 2, fill_holes: bool = Fal
     boxes = [tuple(int(v) for v in stats[i, :4]) for i in drop]
     return PostResult(out, boxes, [int(stats[i, cv2.CC_STAT_AREA]) for i in drop])
 
-
-def postprocess(mask: np.ndarray, k: int = 2, fill_holes: bool = False) -> np.ndarray:
-    """Return only the cleaned mask of :func:`keep_largest_components`."""
-    return keep_largest_components(mask, k, fill_holes).mask

@@ -6,15 +6,14 @@ for Semantic Image Segmentation", ECCV 2018.
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from .blocks import conv_bn_relu, gray_to_rgb, output_head
 from .spec import NO_DOWNLOAD, Deviation, ModelSpec, augmentation, input_size, recipe, selection
 
 
 def aspp(x, filters=256, rates=(6, 12, 18)):
     """Atrous spatial pyramid pooling: 1x1, three dilated 3x3, image pooling; fused by 1x1."""
+    from keras import layers
+
     h, w = x.shape[1], x.shape[2]
     pooled = layers.GlobalAveragePooling2D(keepdims=True, name="aspp_pool")(x)
     pooled = conv_bn_relu(pooled, filters, 1, name="aspp_pool_proj")
@@ -37,6 +36,9 @@ def build_deeplabv3plus(input_shape=(256, 256, 1), num_classes=2, head="softmax"
     Deviation: Keras' ResNet50 has no atrous conv5, so ASPP sits on the stride-16 conv4
     output (as in the keras.io DeepLabV3+ example); plain (not separable) convs.
     """
+    import keras
+    from keras import layers
+
     inputs = keras.Input(input_shape, name="image")
     backbone = keras.applications.ResNet50(weights=None, include_top=False,
                                            input_tensor=gray_to_rgb(inputs))
@@ -64,6 +66,7 @@ SPEC = ModelSpec(
                 "schedule on ImageNet-pretrained weights), batch 8, 50 epochs, 256 px")),
     size_multiple=16,
     min_size=32,
+    params=17_830_466,  # at 256 x 256 x 1, default widths (checked by tests)
     notes="ResNet50 from scratch (no download); ASPP rates 6/12/18 at output stride 16.",
     deviations=(
         Deviation("which DeepLab", 'Zhang\'s Table 1 row "Deep-Lab [21]": its reference [21] is DeepLab v1, '

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from .blocks import conv_bn_relu, gray_to_rgb, output_head
 from .spec import NO_DOWNLOAD, Deviation, ModelSpec, augmentation, input_size, recipe, selection
 
@@ -21,6 +18,9 @@ def build_resnet50_unet(input_shape=(256, 256, 1), num_classes=2, head="softmax"
     `conv5_block3_out`; the first four concatenate the ResNet stage outputs at strides
     16/8/4/2, the fifth restores the input resolution (no skip). 1x1 softmax head.
     """
+    import keras
+    from keras import layers
+
     inputs = keras.Input(input_shape, name="image")
     backbone = keras.applications.ResNet50(weights=None, include_top=False,
                                            input_tensor=gray_to_rgb(inputs))
@@ -41,6 +41,9 @@ def build_resnet101_unet(input_shape=(256, 256, 1), num_classes=2, head="logits"
     middle block (two 3x3 conv+ReLU) -> three [Conv2DTranspose(2, stride 2) -> concat skip
     (strides 16/8/4) -> 3x3 conv+ReLU] -> bilinear x4 upsampling -> 1x1 head (raw logits).
     """
+    import keras
+    from keras import layers
+
     inputs = keras.Input(input_shape, name="image")
     rgb = layers.Conv2D(3, 1, name="input_conv_to_rgb")(inputs)
     backbone = keras.applications.ResNet101(weights=None, include_top=False, input_tensor=rgb)
@@ -71,6 +74,7 @@ RESNET50_UNET = ModelSpec(
                 "batch 8, 50 epochs (not given); Keras' weight decay is decoupled")),
     size_multiple=32,
     min_size=32,
+    params=32_602_658,  # at 256 x 256 x 1, default widths (checked by tests)
     notes="ResNet50 from scratch; override: decoder_filters=(...5 values...).",
     deviations=(
         input_size('"transforms.Resize(256)", which "maintains the aspect ratio of the original image" (Sec. 3)',
@@ -107,6 +111,7 @@ RESNET101_UNET = ModelSpec(
                 "(not given)")),
     size_multiple=32,
     min_size=32,
+    params=59_015_495,  # at 256 x 256 x 1, default widths (checked by tests)
     notes="Learned 1x1 conv maps gray to 3 channels; override: middle_filters=, decoder_filters=.",
     deviations=(
         Deviation("encoder weights", '"a pre-trained ResNet-based encoder" (Sec. 2.3)', "random initialisation",

@@ -6,46 +6,11 @@ Architecture for Image Segmentation", IEEE TPAMI 39(12), 2017.
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
-from keras import layers
-
 from .blocks import conv_bn_relu, output_head
 from .spec import NO_DOWNLOAD, Deviation, ModelSpec, augmentation, input_size, recipe, selection
 
 # (number of convs, width multiplier of `width`) for the 5 VGG16 stages
 _STAGES = ((2, 1), (2, 2), (3, 4), (3, 8), (3, 8))
-
-
-@keras.saving.register_keras_serializable(package="lungseg")
-class MaxPoolingWithArgmax(layers.Layer):
-    """2x2/2 max pooling that also returns the flat argmax indices (batch included)."""
-
-    def call(self, x):
-        pooled, argmax = tf.nn.max_pool_with_argmax(
-            x, ksize=2, strides=2, padding="SAME", include_batch_in_index=True)
-        return pooled, argmax
-
-    def compute_output_spec(self, x):
-        s = x.shape
-        out = (s[0], s[1] and s[1] // 2, s[2] and s[2] // 2, s[3])
-        return keras.KerasTensor(out, x.dtype), keras.KerasTensor(out, "int64")
-
-
-@keras.saving.register_keras_serializable(package="lungseg")
-class MaxUnpoolingWithArgmax(layers.Layer):
-    """Inverse of `MaxPoolingWithArgmax`: scatter each value to its argmax in a 2x larger zero map."""
-
-    def call(self, inputs):
-        x, argmax = inputs
-        b, h, w, c = tf.unstack(tf.shape(x))
-        flat = tf.scatter_nd(tf.reshape(argmax, (-1, 1)), tf.reshape(x, (-1,)),
-                             tf.cast(tf.reshape(b * 2 * h * 2 * w * c, (1,)), argmax.dtype))
-        return tf.reshape(flat, (b, 2 * h, 2 * w, c))
-
-    def compute_output_shape(self, shapes):
-        s = shapes[0]
-        return (s[0], s[1] and 2 * s[1], s[2] and 2 * s[2], s[3])
 
 
 def build_segnet(input_shape=(256, 256, 1), num_classes=2, head="softmax", width=64):
@@ -55,6 +20,10 @@ def build_segnet(input_shape=(256, 256, 1), num_classes=2, head="softmax", width
     stage reduces to the next stage's width); the classifier is a 1x1 conv + softmax.
     `width` is the first stage's filter count (64 in the paper; tiny values for smoke tests).
     """
+    import keras
+
+    from .segnet_layers import MaxPoolingWithArgmax, MaxUnpoolingWithArgmax
+
     inputs = keras.Input(input_shape, name="image")
     x, indices = inputs, []
     for s, (n, mult) in enumerate(_STAGES):
@@ -86,6 +55,7 @@ SPEC = ModelSpec(
                 "batch 8, 50 epochs, 256 px")),
     size_multiple=32,
     min_size=32,
+    params=29_487_042,  # at 256 x 256 x 1, default widths (checked by tests)
     notes="Pooling-index unpooling via custom serializable layers; width override: width=...",
     deviations=(
         Deviation("what the reproduced paper compares", 'Zhang\'s Table 1 row "Segnet [19]" with no recipe '

@@ -29,20 +29,22 @@ replicated to the paper's 3 channels inside the model, so the count is the paper
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from .blocks import gray_to_rgb, output_head
 from .spec import Deviation, ModelSpec, augmentation, recipe, selection
 
 
 def _conv(x, filters, kernel, name):
+    from keras import layers
+
     return layers.Conv2D(filters, kernel, padding="same", activation="relu", name=name)(x)
 
 
 def build_unet22(input_shape=(256, 256, 1), num_classes=2, head="sigmoid", base_filters=64):
     """Table-I U-Net (see the module docstring): 4 poolings of 64 filters, 128 bottleneck,
     decoder stages of 256 (the fourth, missing from the table, of 128), sigmoid head."""
+    import keras
+    from keras import layers
+
     b = base_filters
     inputs = keras.Input(input_shape, name="image")
     x, skips, n = gray_to_rgb(inputs), [], 0
@@ -76,6 +78,7 @@ SPEC = ModelSpec(
                 "batch 16 (Sec. VII); our choice: Adam lr 1e-3, 50 epochs (not given)")),
     size_multiple=16,
     min_size=16,
+    params=5_473_345,  # at 256 x 256 x 1, default widths (checked by tests)
     notes="Paper: 5,469,473 params; ours 5,473,345 (our reading of Table I, see docstring).",
     deviations=(
         Deviation("architecture", "Table I, a Keras model summary without kernel sizes, garbled in three rows "

@@ -10,9 +10,6 @@ every 5 epochs (our interpretation). `SPEC.deviations` lists every departure and
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from .blocks import gray_to_rgb, output_head
 from .spec import Deviation, ModelSpec, augmentation, input_size, recipe, selection
 
@@ -40,6 +37,9 @@ def nasnet_encoder(input_shape, encoder_layers=ENCODER_LAYERS, bn_momentum=BN_MO
     training Dice reached 0.93. We therefore set ``bn_momentum`` (default 0.99, Keras'
     usual value) on every encoder batch norm; pass 0.9997 to get Keras' original.
     """
+    import keras
+    from keras import layers
+
     base = keras.applications.NASNetLarge(weights=None, include_top=False,
                                           input_shape=(*input_shape[:2], 3))
     for layer in base.layers:
@@ -56,6 +56,9 @@ def build_nasnet_decoder(input_shape=(256, 256, 1), num_classes=2, head="softmax
     The grayscale input is replicated to 3 channels inside the model. With the default
     512/256/128/64 decoder the model has 6,655,924 parameters at 256x256x1.
     """
+    import keras
+    from keras import layers
+
     inputs = keras.Input(input_shape, name="image")
     x = nasnet_encoder(input_shape, encoder_layers, bn_momentum)(gray_to_rgb(inputs))
     for i, filters in enumerate(decoder_filters):
@@ -80,6 +83,7 @@ SPEC = ModelSpec(
                 "5 epochs")),
     size_multiple=16,
     min_size=32,
+    params=6_655_924,  # at 256 x 256 x 1, default widths (checked by tests)
     notes=("Encoder = first 414 NASNet-Large layers (random init, no download), ends at a ReLU "
            "in reduce_6, stride 16, 336 channels. Decoder filters 512/256/128/64 "
            "(override: decoder_filters=...)."),

@@ -1,5 +1,5 @@
 """Training losses. ``y_true`` is always a (B, H, W, 1) mask in {0, 1}; ``y_pred`` follows the
-model's head (see :func:`lungseg_lib.metrics.lung_probability`)."""
+model's head (see :func:`lungseg_lib.core.metrics.lung_probability`)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from .blocks import conv_bn_relu, output_head
 from .spec import NO_DOWNLOAD, Deviation, ModelSpec, augmentation, recipe
 
@@ -19,6 +16,9 @@ def build_unet3_compact(input_shape=(256, 256, 1), num_classes=2, head="sigmoid"
     Two convolutions per level and batch normalisation are our choice (the paper is silent).
     The paper's L2 0.01 is in the recipe; `build_model(..., l2=0.01)` puts it on every kernel.
     """
+    import keras
+    from keras import layers
+
     inputs = keras.Input(input_shape, name="image")
     x, skips = inputs, []
     for level in range(levels):
@@ -48,6 +48,7 @@ SPEC = ModelSpec(
                 "(patience 5), batch 4, L2 0.01, 256x256 slices; our reading: L2 on every conv kernel")),
     size_multiple=4,
     min_size=4,
+    params=441_601,  # at 256 x 256 x 1, default widths (checked by tests)
     notes="Override: filters=..., levels=...; size_multiple is 2**(levels-1) for the default.",
     deviations=(
         Deviation("encoder weights", '"We initialize encoder weights from an ImageNet pre-trained network" '

@@ -35,7 +35,8 @@ class Deviation:
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """One registered model. `recipe` is the paper's training recipe (see `recipe()`)."""
+    """One registered model. `recipe` is the paper's training recipe (see `recipe()`); `builder`
+    imports Keras when called, so the registry itself is read without TensorFlow."""
 
     name: str
     title: str
@@ -45,6 +46,7 @@ class ModelSpec:
     recipe: dict
     size_multiple: int
     min_size: int
+    params: int  # at 256 x 256 x 1 with the default widths: the book's model table reads it
     notes: str = ""
     deviations: tuple[Deviation, ...] = ()
 
@@ -73,8 +75,8 @@ NO_DOWNLOAD = ("no weights are downloaded on the machines this book is built on,
 
 
 def augmentation(paper: str = "not stated") -> Deviation:
-    """The training augmentation every model gets (``lungseg_lib.pipeline.Augment``'s ranges)."""
-    from ..pipeline import Augment
+    """The training augmentation every model gets (:class:`lungseg_lib.core.augment.Augment`'s ranges)."""
+    from ..augment import Augment
 
     a = Augment()
     ours = (f"the same for every model: rotation up to {a.rotation_deg:g} degrees, shift up to "

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from .blocks import conv_bn_relu, output_head
 from .spec import Deviation, ModelSpec, augmentation, input_size, recipe, selection
 
@@ -16,6 +13,9 @@ def build_unet(input_shape=(256, 256, 1), num_classes=2, head="softmax", base_fi
     Deviation from the paper: 'same' padding (output at input resolution, no cropping).
     No batch norm by default, as in the paper (`batch_norm=True` adds it).
     """
+    import keras
+    from keras import layers
+
     inputs = keras.Input(input_shape, name="image")
     x, skips = inputs, []
     for level in range(depth):
@@ -47,6 +47,7 @@ SPEC = ModelSpec(
                 "0.99, batch 1 of large tiles), batch 8, 50 epochs, 256 px")),
     size_multiple=16,
     min_size=16,
+    params=31_030_658,  # at 256 x 256 x 1, default widths (checked by tests)
     notes="Same padding instead of the paper's valid convs + cropping; override: base_filters=...",
     deviations=(
         Deviation("what the reproduced paper compares", 'Zhang\'s Table 1 row "U-Net [20]" with no recipe '

@@ -3,13 +3,18 @@
     build_model(name, input_shape=(256, 256, 1), num_classes=2, weights_path=None, **overrides)
     get_spec(name) -> ModelSpec; list_models() -> list[str]
     check_input_shape(name, input_shape); count_params(model)
-    model_table(sizes=(256,)) -> DataFrame; write_param_table(path)
+    registry_table() -> DataFrame: the registry as data (no model built, no TensorFlow)
+    model_table(sizes=(256,)) -> DataFrame: the same, parameters counted on built models
     deviation_table(models=None) -> DataFrame: where each model departs from its paper
 
 Every model takes a grayscale (H, W, 1) float32 image in [0, 1] and predicts at the input's
 resolution through a float32 head: "softmax" (num_classes channels, lung = channel 1),
 "sigmoid" (1-channel probability) or "logits" (1-channel raw logits). No weights are
 downloaded; `weights_path` loads local weights.
+
+The registry is the one list of models (the book, the command line and `scripts/train_all.sh`
+read it). Reading it imports no TensorFlow: the family modules import Keras when a model is
+built (:func:`register_custom_layers` before loading a saved model).
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from . import deeplabv3plus, nasnet_decoder, resnet_unet, segnet, unet, unet3_co
 from .blocks import apply_l2
 from .spec import HEADS, Deviation, ModelSpec
 
-__all__ = ["KIND_LABELS", "Deviation", "ModelSpec", "deviation_table", "build_model", "get_spec", "list_models", "check_input_shape",
-           "count_params", "model_table", "write_param_table"]
+__all__ = ["KIND_LABELS", "Deviation", "ModelSpec", "build_model", "check_input_shape", "count_params",
+           "deviation_table", "get_spec", "list_models", "model_table", "register_custom_layers", "registry_table"]
 
 _SPECS = {s.name: s for s in (
     nasnet_decoder.SPEC, segnet.SPEC, unet.SPEC, deeplabv3plus.SPEC,
@@ -92,9 +97,30 @@ def count_params(model) -> int:
     return int(model.count_params())
 
 
+def register_custom_layers() -> None:
+    """Make the custom layers known to Keras (SegNet's index pooling), for loading saved models."""
+    from . import segnet_layers  # noqa: F401  (registers the layers on import)
+
+
+def _row(spec: ModelSpec, params: int) -> dict:
+    r = spec.recipe
+    return dict(name=spec.name, title=spec.title, paper=spec.paper, params=params,
+                valid_input_sizes=spec.valid_sizes, loss=r["loss"], optimizer=r["optimizer"],
+                lr=r["learning_rate"], batch=r["batch_size"], epochs=r["epochs"])
+
+
+def registry_table():
+    """One row per model in registry order: name, title, paper, params (at 256 x 256 x 1 with the
+    default widths, :attr:`ModelSpec.params`), valid_input_sizes, loss, optimizer, lr, batch,
+    epochs. Builds nothing (the book reads it without TensorFlow)."""
+    import pandas as pd
+
+    return pd.DataFrame([_row(spec, spec.params) for spec in _SPECS.values()])
+
+
 def model_table(sizes=(256,)):
-    """One row per model: name, title, paper, params (at sizes[0]; `params_<s>` for every size
-    when several are given), valid_input_sizes, loss, optimizer, lr, batch, epochs.
+    """:func:`registry_table` with the parameters counted on built models (at sizes[0];
+    `params_<s>` for every size when several are given), for ``lungseg models``.
 
     Builds every model once per size (about a minute at 256 on 2 CPU cores).
     """
@@ -110,12 +136,11 @@ def model_table(sizes=(256,)):
             params[s] = count_params(model)
             del model
             gc.collect()
-        r = spec.recipe
-        row = dict(name=name, title=spec.title, paper=spec.paper, params=params[sizes[0]])
+        row = _row(spec, params[sizes[0]])
         if len(sizes) > 1:
-            row.update({f"params_{s}": p for s, p in params.items()})
-        row.update(valid_input_sizes=spec.valid_sizes, loss=r["loss"], optimizer=r["optimizer"],
-                   lr=r["learning_rate"], batch=r["batch_size"], epochs=r["epochs"])
+            keys = list(row)
+            row = {k: row[k] for k in keys[:4]} | {f"params_{s}": p for s, p in params.items()} | \
+                {k: row[k] for k in keys[4:]}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -136,12 +161,3 @@ def deviation_table(models=None):
             rows.append({"model": name, "title": spec.title, "aspect": d.aspect, "paper": d.paper,
                          "ours": d.ours, "reason": d.reason, "kind": KIND_LABELS[d.kind]})
     return pd.DataFrame(rows, columns=["model", "title", "aspect", "paper", "ours", "reason", "kind"])
-
-
-def write_param_table(path="docs/model_params.csv", sizes=(256,)):
-    """Write `model_table(sizes)` as CSV to `path` atomically (tmp file + os.replace)."""
-    from ..files import write_csv
-
-    table = model_table(sizes)
-    write_csv(path, table)
-    return table
