@@ -210,7 +210,7 @@ class _GpuMemory:
 def prediction_like_mask(size: int, seed: int = 0) -> np.ndarray:
     """A binary mask like a raw network prediction: two lungs, three false-positive blobs
     outside them and about 0.1 % salt speckle (what post-processing has to clean)."""
-    from .synthetic import synthetic_pair
+    from .data.synthetic import synthetic_pair
 
     rng = np.random.default_rng(seed)
     _, mask = synthetic_pair(size, rng)
@@ -223,7 +223,7 @@ def prediction_like_mask(size: int, seed: int = 0) -> np.ndarray:
 
 def _images(size: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` synthetic (image, mask) pairs as float32 (n, size, size, 1) arrays."""
-    from .synthetic import synthetic_pair
+    from .data.synthetic import synthetic_pair
 
     rng = np.random.default_rng(seed)
     pairs = [synthetic_pair(size, rng, distractors=1) for _ in range(min(n, 16))]

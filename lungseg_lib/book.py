@@ -128,7 +128,7 @@ def ensure_data(profile: str, runs_dir: str | os.PathLike, data_dir: str = "") -
     except DataError:
         if data_dir:
             raise
-    from .download import fetch_shenzhen_montgomery_512
+    from .data.download import fetch_shenzhen_montgomery_512
 
     out = REPO_ROOT / "data" / results.DEFAULT_DATA
     print(f"no data folder given: downloading the Shenzhen + Montgomery set the runs were trained on "

@@ -10,7 +10,7 @@ from .errors import DataError
 
 
 def _data_check(args) -> int:
-    from .data import check_folder, check_report
+    from .data.folders import check_folder, check_report
 
     scan, stats = check_folder(args.path)
     print(check_report(scan, stats))
@@ -18,7 +18,7 @@ def _data_check(args) -> int:
 
 
 def _data_split(args) -> int:
-    from .data import check_folder, make_split, write_split
+    from .data.folders import check_folder, make_split, write_split
 
     scan, _ = check_folder(args.path)
     if scan.problems:
@@ -37,14 +37,14 @@ def _data_split(args) -> int:
 
 
 def _data_synth(args) -> int:
-    from .synthetic import make_synthetic_dataset
+    from .data.synthetic import make_synthetic_dataset
 
     print(make_synthetic_dataset(args.out, n=args.n, size=args.size, seed=args.seed))
     return 0
 
 
 def _data_fetch(args) -> int:
-    from .download import MONTGOMERY_URL, fetch_montgomery, fetch_shenzhen_montgomery_512
+    from .data.download import MONTGOMERY_URL, fetch_montgomery, fetch_shenzhen_montgomery_512
 
     if args.name == "montgomery":
         print(fetch_montgomery(args.out, url=args.url or MONTGOMERY_URL, size=args.size))
@@ -56,7 +56,7 @@ def _data_fetch(args) -> int:
 
 
 def _data_convert(args) -> int:
-    from .download import convert_kaggle
+    from .data.download import convert_kaggle
 
     print(convert_kaggle(args.src, args.out, size=args.size))
     return 0
@@ -97,7 +97,7 @@ def _train(args) -> int:
         print(f"{run_dir}: already trained and evaluated; nothing to do (--force trains again)")
         return 0
     if config["data"] != "synthetic":
-        from .data import resolve_data_dir
+        from .data.folders import resolve_data_dir
 
         resolve_data_dir(config["data"])
     run_notebook("train", run_dir / "train.ipynb", log_output=True, parameters={
@@ -151,7 +151,7 @@ def _predict(args) -> int:
 
 def _is_ct_volume(path: str) -> bool:
     """A CT volume file (NIfTI, NRRD, MetaImage) or a folder (a DICOM series)."""
-    from .ct_io import VOLUME_SUFFIXES
+    from .data.ct_io import VOLUME_SUFFIXES
 
     return Path(path).is_dir() or path.lower().endswith(VOLUME_SUFFIXES)
 
@@ -169,7 +169,7 @@ def _parse_numbers(text: str, what: str, n: tuple[int, ...] | None = None, cast=
 
 
 def _data_from_ct(args) -> int:
-    from .ct import convert_ct_folder
+    from .data.ct import convert_ct_folder
 
     if args.slices in ("central", "all-lung"):
         slices = args.slices

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import files, runs
 from .project import REPO_ROOT
-from .imageio import write_png
+from .data.imageio import write_png
 from .core.metrics import image_metrics
 from .core.postprocess import keep_largest_components
 from .stats import summarize
@@ -27,7 +27,7 @@ REPORTED = ("dice", "iou", "precision", "recall", "hd95", "assd")
 
 def check_fingerprint(root: Path, split: dict, expected: str | None) -> None:
     """Raise DataError when the split's files under ``root`` are not the ones a run was trained on."""
-    from .data import fingerprint
+    from .data.folders import fingerprint
     from .errors import DataError
 
     actual = fingerprint(sum(split.values(), []))
@@ -38,7 +38,7 @@ def check_fingerprint(root: Path, split: dict, expected: str | None) -> None:
 
 def evaluation_pairs(run_dir: Path, data, split: str):
     """The data folder and the pairs to evaluate a run on: its own split, or all of ``data``."""
-    from .data import check_folder, load_split, locate_data, resolve_data_dir
+    from .data.folders import check_folder, load_split, locate_data, resolve_data_dir
 
     info = files.read_json(run_dir / runs.CONFIG)
     if data is None:
@@ -68,7 +68,7 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .data import load_arrays, portable_path
+    from .data.folders import load_arrays, portable_path
     from .inference import TrainedModel
 
     run_dir = Path(run_dir)

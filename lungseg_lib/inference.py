@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from . import files, runs
-from .imageio import read_image, to_unit_float, write_png
+from .data.imageio import read_image, to_unit_float, write_png
 from .core.postprocess import keep_largest_components
 
 
@@ -97,7 +97,7 @@ def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike
     0.5 and, with ``post``, reduced to its ``post_k`` largest components. The mask volume has
     the input's geometry. Returns ``predict_volume``'s dict (``slices``, ``ms_per_slice``, ...).
     """
-    from .ct import predict_volume, volume_stem
+    from .data.ct import predict_volume, volume_stem
 
     model = run_dir if isinstance(run_dir, TrainedModel) else TrainedModel(run_dir)
 

@@ -538,7 +538,7 @@ def data_root(profile: str, runs_dir: str | os.PathLike = "runs", data_dir: str 
     ``data/shenzhen_montgomery_512`` (fetched by ``lungseg book``). Raises DataError with what
     to do.
     """
-    from .data import resolve_data_dir
+    from .data.folders import resolve_data_dir
 
     if data_dir:
         return resolve_data_dir(repo_path(data_dir))
@@ -571,7 +571,7 @@ def split_file(profile: str, root: Path, runs_dir: str | os.PathLike = "runs") -
 
 @lru_cache(maxsize=4)
 def _pairs(root: str) -> dict:
-    from .data import find_pairs
+    from .data.folders import find_pairs
 
     return {p.name: p for p in find_pairs(root).pairs}
 
@@ -585,7 +585,7 @@ def data_table(root: Path, split: Path | None) -> pd.DataFrame:
     """Per source: pairs in each split, total, and the lung-area distribution (median and
     range of the mask fraction; from ``manifest.csv``'s ``mask_fg_fraction`` when present,
     else measured). Pairs not named by the split count as ``unsplit``."""
-    from .imageio import read_mask
+    from .data.imageio import read_mask
 
     pairs = pairs_in(root)
     assignment = {}
@@ -646,23 +646,17 @@ def summarize_data(frame: pd.DataFrame) -> pd.DataFrame:
 def load_pair(root: Path, name: str, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Image (float in [0, 1]) and ground-truth mask (bool) of ``name`` in a data folder,
     resized to ``size`` x ``size`` as in training (area for the image, nearest for the mask)."""
-    import cv2
-
-    from .imageio import read_image, read_mask, to_unit_float
+    from .data.imageio import read_image, read_mask, resize_pair, to_unit_float
 
     pair = pairs_in(root)[name]
-    image, truth = to_unit_float(read_image(pair.image)), read_mask(pair.mask)
-    if size:
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-        truth = cv2.resize(truth.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
-    return image, truth
+    return resize_pair(to_unit_float(read_image(pair.image)), read_mask(pair.mask), size or None)
 
 
 def load_case(root: Path, run: Path, name: str, post_k: int | None = None) -> dict:
     """Image, ground truth and the run's prediction of test image ``name``, at the
     prediction's resolution; ``post_k``: keep that many largest components of the prediction.
     Returns ``{"name", "image", "truth", "pred"}``."""
-    from .imageio import read_mask
+    from .data.imageio import read_mask
     from .core.postprocess import keep_largest_components
 
     pred = read_mask(run / runs.PREDICTIONS / f"{name}.png")

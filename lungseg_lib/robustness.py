@@ -173,7 +173,7 @@ def run_robustness(run_dir: str | os.PathLike, data: str | None = None, split: s
                    out: str | os.PathLike | None = None, families=None, severities=None,
                    seed: int = 0) -> dict:
     """``lungseg robustness``: write ``robustness.csv`` for a trained run; return a summary."""
-    from .data import load_arrays
+    from .data.folders import load_arrays
     from .evaluation import evaluation_pairs
     from .inference import TrainedModel
 

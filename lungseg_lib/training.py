@@ -34,8 +34,8 @@ class TrainingError(RuntimeError):
 
 def data_and_split(config: dict) -> tuple[Path, Path]:
     """The data folder and split CSV of a config; makes the synthetic set and any missing split."""
-    from .data import check_folder, make_split, resolve_data_dir, write_split
-    from .synthetic import make_synthetic_dataset
+    from .data.folders import check_folder, make_split, resolve_data_dir, write_split
+    from .data.synthetic import make_synthetic_dataset
 
     if config["data"] == "synthetic":
         root = REPO_ROOT / "data" / f"synthetic_{config['image_size']}"
@@ -132,7 +132,7 @@ def _setup_device(config: dict):
 def recorded_config(config: dict) -> dict:
     """``config`` as config.json records it: JSON types, and data and split paths relative to
     the repository (or the data folder's name), never a machine's absolute path."""
-    from .data import portable_path
+    from .data.folders import portable_path
 
     out = json.loads(json.dumps(config, default=str))
     for key in ("data", "split"):
@@ -165,7 +165,7 @@ def train(config: dict, run_dir: str | os.PathLike, force: bool = False, verbose
     """
     import shutil
 
-    from .data import fingerprint, load_arrays, load_split, portable_path
+    from .data.folders import fingerprint, load_arrays, load_split, portable_path
     from .pipeline import augment_for, eval_dataset, steps_per_epoch, train_dataset
 
     run_dir = Path(run_dir)

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -27,7 +29,8 @@ example = ""  # image shown in Fig. 3 ("": the first test image present in the d
 # %%
 from myst_nb import glue
 
-from lungseg_lib import data, figures, results
+from lungseg_lib import figures, results
+from lungseg_lib.data import folders
 
 profile = results.resolve_profile(profile, runs_dir)
 root = results.data_root(profile, runs_dir, data_dir)
@@ -44,9 +47,9 @@ glue("n_pairs", float(sum(counts.values())), display=False)
 glue("n_sources", float(len(table) - 1), display=False)
 glue("data_folder", root.name, display=False)
 glue("split_name", split.name if split else "no split file", display=False)
-glue("split_fractions", "/".join(f"{100 * f:g}" for f in data.SPLIT_FRACTIONS), display=False)
+glue("split_fractions", "/".join(f"{100 * f:g}" for f in folders.SPLIT_FRACTIONS), display=False)
 # the image sizes of the data folder, as stored (what `lungseg data check` reports)
-_, folder_stats = data.check_folder(root)
+_, folder_stats = folders.check_folder(root)
 sizes = folder_stats.groupby(["width", "height"]).size().sort_values(ascending=False) if len(folder_stats) else []
 glue("image_sizes", ", ".join(f"{w} x {h}" for w, h in getattr(sizes, "index", [])) or "unknown", display=False)
 

@@ -50,7 +50,8 @@ import inspect
 from IPython.display import Image
 from myst_nb import glue
 
-from lungseg_lib import ct, figures
+from lungseg_lib import figures
+from lungseg_lib.data import ct
 from lungseg_lib.project import REPO_ROOT
 
 # the CT path's defaults (`lungseg data from-ct`), for the text of the CT chapter

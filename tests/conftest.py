@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """40 synthetic 64x64 pairs in the standard layout."""
-    from lungseg_lib.synthetic import make_synthetic_dataset
+    from lungseg_lib.data.synthetic import make_synthetic_dataset
 
     return make_synthetic_dataset(tmp_path_factory.mktemp("synth"), n=40, size=64, seed=0)
 

@@ -313,7 +313,7 @@ def test_data_root_rules(tmp_path, monkeypatch):
 def test_no_data_offline_stops_with_one_message(tmp_path, monkeypatch, capsys):
     """Without LUNGSEG_DATA, recorded data or data/shenzhen_montgomery_512, and with the download
     failing."""
-    from lungseg_lib import download
+    from lungseg_lib.data import download
 
     monkeypatch.delenv("LUNGSEG_DATA", raising=False)
     monkeypatch.setattr(results, "REPO_ROOT", tmp_path)
@@ -333,7 +333,7 @@ def test_no_data_offline_stops_with_one_message(tmp_path, monkeypatch, capsys):
 def test_without_data_the_book_fetches_the_runs_data_set(tmp_path, monkeypatch, capsys):
     """No LUNGSEG_DATA and no data here: `lungseg book` fetches the Shenzhen + Montgomery set
     the runs were trained on into data/shenzhen_montgomery_512 (not Montgomery alone), once."""
-    from lungseg_lib import download
+    from lungseg_lib.data import download
 
     monkeypatch.delenv("LUNGSEG_DATA", raising=False)
     monkeypatch.setattr(results, "REPO_ROOT", tmp_path)

@@ -16,7 +16,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lungseg_lib import ct, ct_io
+from lungseg_lib.data import ct, ct_io
 from lungseg_lib.errors import DataError
 
 SPACING = (0.7, 0.7, 2.5)

@@ -198,7 +198,8 @@ def test_predict_bad_volume_exit_2(smoke_run, tmp_path, capsys):
 
 
 def test_preprocessing_steps_table_and_figure(chest):
-    from lungseg_lib import ct, figures
+    from lungseg_lib import figures
+    from lungseg_lib.data import ct
 
     steps = ct.preprocessing_steps(*chest)
     assert steps["shape_before"] == (24, 100, 120) and steps["shape_after"] == (60, 70, 84)

@@ -92,7 +92,7 @@ def test_same_seed_same_history(tmp_path):
 
 
 def test_cross_dataset_evaluation_leaves_run_untouched(smoke_run, tmp_path):
-    from lungseg_lib.synthetic import make_synthetic_dataset
+    from lungseg_lib.data.synthetic import make_synthetic_dataset
 
     other = make_synthetic_dataset(tmp_path / "other", n=6, size=80, seed=5)
     before = {p: p.stat().st_mtime_ns for p in smoke_run.rglob("*") if p.is_file()}
@@ -105,7 +105,7 @@ def test_cross_dataset_evaluation_leaves_run_untouched(smoke_run, tmp_path):
 
 
 def test_predict_writes_masks_at_input_size(smoke_run, tmp_path):
-    from lungseg_lib.synthetic import synthetic_pair
+    from lungseg_lib.data.synthetic import synthetic_pair
 
     img, _ = synthetic_pair(96, np.random.default_rng(1))
     img = cv2.resize(img, (120, 96))

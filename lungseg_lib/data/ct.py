@@ -34,8 +34,8 @@ import SimpleITK as sitk
 
 from .ct_io import (VOLUME_SUFFIXES, check_hu, check_same_geometry, is_volume_file, itk_message,
                     looks_dicom, read_volume, volume_stem)
-from .errors import DataError
-from .files import atomic_write_text, replacing
+from ..errors import DataError
+from ..files import atomic_write_text, replacing
 from .imageio import write_png
 
 PAPER_WINDOW = (-125.0, 275.0)

@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import DataError
-from .files import atomic_write_bytes
+from ..errors import DataError
+from ..files import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 
@@ -87,6 +87,17 @@ def binarize_mask(mask: np.ndarray, path: str | os.PathLike = "mask") -> tuple[n
     full = 255 if mask.dtype == np.uint8 else 65535 if mask.dtype == np.uint16 else float(values.max())
     was_binary = bool(np.isin(values, (0, full)).all())
     return mask > full / 2, was_binary
+
+
+def resize_pair(image: np.ndarray, mask: np.ndarray, size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its mask resized to ``size`` x ``size`` as training sees them: area
+    interpolation for the image, nearest neighbour for the mask (which keeps its dtype: bool or
+    0/255). ``size`` None: both unchanged."""
+    if size is None:
+        return image, mask
+    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(mask.dtype)
+    return image, mask
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:

@@ -1,8 +1,5 @@
-"""Download and convert the public lung-segmentation data sets to the standard layout.
-
-The standard layout is a folder with ``images/NAME.png``, ``masks/NAME.png`` (8-bit,
-lung = 255, background = 0, both lungs in one file) and ``manifest.csv`` with columns
-``file, source, tb_label``.
+"""Download and convert the public lung-segmentation data sets to the standard layout
+(:mod:`lungseg_lib.data.layout`; downloading and unpacking: :mod:`lungseg_lib.data.archives`).
 
 * :func:`fetch_montgomery` downloads the Montgomery County set from the U.S. National
   Library of Medicine (resumable, checked, SHA-256 recorded) and converts it.
@@ -12,8 +9,8 @@ lung = 255, background = 0, both lungs in one file) and ``manifest.csv`` with co
   it unchanged (:func:`layout_shenzhen_montgomery` is its offline half).
 * :func:`convert_kaggle` converts the Kaggle "Chest Xray Masks and Labels" archive or folder
   (Shenzhen + Montgomery).
-* :func:`safe_extract` unpacks a zip or tar archive, refusing members that would land
-  outside the target folder.
+* archives are unpacked by :func:`lungseg_lib.data.archives.safe_extract`, which refuses
+  members that would land outside the target folder.
 
 Outputs are built in a hidden staging folder next to ``out`` and renamed into place when
 finished; a ``.complete`` marker (written last) makes reruns leave a finished output as it
@@ -23,36 +20,27 @@ is. Every image that is not converted is listed in :class:`ConversionSummary` ``
 from __future__ import annotations
 
 import contextlib
-import csv
 import gzip
 import hashlib
-import http.client
 import json
 import logging
 import os
 import re
 import shutil
-import stat
 import tarfile
 import tempfile
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 import zlib
-from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 
-import cv2
-import numpy as np
 from tqdm.auto import tqdm
 
-from . import __version__
-from .errors import DataError
-from .files import atomic_write_text
-from .imageio import read_image, write_png
+from ..errors import DataError
+from ..files import atomic_write_text
+from .archives import cache_name, check_zip, download, download_retrying, members, safe_extract, sha256_file
+from .layout import (MARKER, NAME_RE, SOURCES, ConversionSummary, convert, existing_output, find_root, pngs, staging,
+                     write_manifest)
 
 log = logging.getLogger(__name__)
 
@@ -93,161 +81,6 @@ Montgomery masks: manual, from the National Library of Medicine (both lungs in o
 Shenzhen masks: S. Stirenko et al., "Chest X-ray analysis of tuberculosis by deep learning
 with segmentation and augmentation", arXiv:1803.01199, 2018 (CC BY-NC-SA 4.0).
 """
-RETRY_WAIT_S = 2.0  # seconds before the second try of a download, doubled for each later one
-MARKER = ".complete"
-NAME_RE = re.compile(r"^(MCUCXR|CHNCXR)_\d+_([01])$")
-SOURCES = {"MCUCXR": "montgomery", "CHNCXR": "shenzhen"}
-_CHUNK = 1 << 20
-
-
-@dataclass
-class ConversionSummary:
-    """What a conversion produced: ``out`` folder, pairs ``written``, ``skipped`` (file, reason).
-
-    ``notes`` holds other remarks (e.g. ignored test images); ``reused`` is True when a
-    complete output already existed and was left as it is. Usable as a path (``os.fspath``).
-    """
-
-    out: Path
-    written: int
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    reused: bool = False
-
-    def __fspath__(self) -> str:
-        return str(self.out)
-
-    def __str__(self) -> str:
-        state = "already complete, left as it is" if self.reused else "written"
-        lines = [f"{self.out}: {self.written} image/mask pairs ({state}), {len(self.skipped)} skipped"]
-        lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
-        lines += [f"  note: {note}" for note in self.notes]
-        return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- extraction
-
-
-def _unsafe_reason(name: str) -> str | None:
-    """Why the archive member ``name`` may not be extracted, or None if its path is safe."""
-    if not name or PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() \
-            or PureWindowsPath(name).drive or name.startswith(("/", "\\")):
-        return "absolute path"
-    if ".." in re.split(r"[/\\]", name):
-        return "'..' in its path"
-    return None
-
-
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progress: bool = True) -> Path:
-    """Extract a zip or tar(.gz/.bz2/.xz) archive into ``dest`` and return ``dest``.
-
-    Every member is checked before anything is written: absolute paths, ``..`` components,
-    links and special files are refused with a :class:`DataError` naming the member. CRC and
-    read errors are reported as :class:`DataError` naming the archive.
-    """
-    archive, dest = Path(archive), Path(dest)
-    if not archive.is_file():
-        raise DataError(f"{archive}: archive not found")
-    dest.mkdir(parents=True, exist_ok=True)
-    root = dest.resolve()
-
-    def check(name: str, link: bool, special: bool = False) -> None:
-        reason = _unsafe_reason(name) or ("a link" if link else "a special file" if special else None)
-        if reason is None and not (root / name).resolve().is_relative_to(root):
-            reason = "a path outside the target folder"
-        if reason:
-            raise DataError(f"{archive}: refusing to extract member {name!r} ({reason})")
-
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                members = zf.infolist()
-                for m in members:
-                    check(m.filename, stat.S_ISLNK(m.external_attr >> 16))
-                for m in tqdm(members, desc=f"extract {archive.name}", unit="file", disable=not progress):
-                    zf.extract(m, root)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                members = tf.getmembers()
-                for m in members:
-                    check(m.name, m.issym() or m.islnk(), not (m.isfile() or m.isdir()))
-                kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                for m in tqdm(members, desc=f"extract {archive.name}", unit="file", disable=not progress):
-                    tf.extract(m, root, **kwargs)
-        else:
-            raise DataError(f"{archive}: not a zip or tar archive (or truncated); delete it and download it again")
-    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError) as exc:
-        raise DataError(f"{archive}: corrupt archive ({exc}); delete it and download it again") from exc
-    return dest
-
-
-def _check_zip(archive: Path) -> None:
-    """Read every member of a zip archive and compare CRCs; DataError naming the archive."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            bad = zf.testzip()
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise DataError(f"{archive}: corrupt or incomplete zip archive ({exc}); delete it and rerun") from exc
-    if bad is not None:
-        raise DataError(f"{archive}: corrupt zip archive (CRC error in member {bad!r}); delete it and rerun")
-
-
-# ----------------------------------------------------------------------------- download
-
-
-def _sha256(path: Path, progress: bool) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f, tqdm(total=path.stat().st_size, desc=f"sha256 {path.name}", unit="B",
-                                     unit_scale=True, disable=not progress) as bar:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest()
-
-
-def _download(url: str, dest: Path, progress: bool) -> None:
-    """Download ``url`` to ``dest`` via ``dest.part``; resume a partial download over HTTP."""
-    part = dest.with_name(dest.name + ".part")
-    start = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": f"lungseg/{__version__}"})
-    if start and url.startswith(("http://", "https://")):
-        request.add_header("Range", f"bytes={start}-")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            if start and getattr(resp, "status", None) != 206:
-                start = 0  # the server (or a file: URL) ignores ranges: start again
-            length = resp.headers.get("Content-Length")
-            total = start + int(length) if length else None
-            with open(part, "ab" if start else "wb") as f, \
-                    tqdm(total=total, initial=start, desc=f"download {dest.name}", unit="B",
-                         unit_scale=True, disable=not progress) as bar:
-                while chunk := resp.read(_CHUNK):
-                    f.write(chunk)
-                    bar.update(len(chunk))
-    except (OSError, http.client.HTTPException) as exc:  # URLError, HTTPError, timeouts, cut
-        raise DataError(f"{url}: download failed ({exc}); rerun to resume into {part}") from exc
-    got = part.stat().st_size
-    if total is not None and got != total:
-        raise DataError(f"{url}: download incomplete ({got} of {total} bytes); rerun to resume into {part}")
-    os.replace(part, dest)
-
-
-def _download_retrying(url: str, dest: Path, progress: bool, tries: int) -> None:
-    """:func:`_download` up to ``tries`` times, each try resuming the ``.part`` file; an HTTP
-    4xx answer (wrong URL, gone) is not retried, but 416 (the ``.part`` file is as long as
-    the file or longer) deletes the ``.part`` file and starts again."""
-    for attempt in range(1, tries + 1):
-        try:
-            return _download(url, dest, progress)
-        except DataError as exc:
-            cause = exc.__cause__
-            code = cause.code if isinstance(cause, urllib.error.HTTPError) else None
-            if code == 416:
-                dest.with_name(dest.name + ".part").unlink(missing_ok=True)
-            if attempt >= tries or (code is not None and 400 <= code < 500 and code != 416):
-                raise
-            log.warning("%s (try %d of %d); trying again", exc, attempt, tries)
-            time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))
 
 
 def _fetch_archive(url: str, cache_dir: Path, progress: bool) -> tuple[Path, str]:
@@ -263,7 +96,7 @@ def _fetch_archive(url: str, cache_dir: Path, progress: bool) -> tuple[Path, str
             expected = json.loads(record.read_text())["sha256"]
         except (ValueError, KeyError) as exc:
             raise DataError(f"{record}: unreadable hash record ({exc}); delete it and rerun") from exc
-        sha = _sha256(archive, progress)
+        sha = sha256_file(archive, progress)
         if sha != expected:
             raise DataError(
                 f"{archive}: SHA-256 {sha} does not match {expected} recorded in {record.name} when it "
@@ -271,120 +104,15 @@ def _fetch_archive(url: str, cache_dir: Path, progress: bool) -> tuple[Path, str
             )
         return archive, sha
     if not archive.exists():
-        _download(url, archive, progress)
-    _check_zip(archive)
-    sha = _sha256(archive, progress)
+        download(url, archive, progress)
+    check_zip(archive)
+    sha = sha256_file(archive, progress)
     atomic_write_text(record, json.dumps({"file": name, "url": url, "bytes": archive.stat().st_size,
                                           "sha256": sha}, indent=2) + "\n")
     if url == MONTGOMERY_URL and sha != MONTGOMERY_SHA256:
         log.warning("%s: SHA-256 %s differs from the published %s (archive republished?)",
                     archive, sha, MONTGOMERY_SHA256)
     return archive, sha
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def _existing(out: Path, params: dict) -> ConversionSummary | None:
-    """Return the summary of a complete output made with ``params``; None if ``out`` is free."""
-    marker = out / MARKER
-    if marker.exists():
-        try:
-            info = json.loads(marker.read_text())
-        except ValueError as exc:
-            raise DataError(f"{marker}: unreadable ({exc}); delete {out} and rerun") from exc
-        for key, value in params.items():
-            if info.get(key) != value:
-                raise DataError(f"{out}: already holds a conversion with {key}={info.get(key)!r} "
-                                f"(asked for {value!r}); delete it or choose another folder")
-        return ConversionSummary(out, info["written"], [tuple(s) for s in info["skipped"]],
-                                 info["notes"], reused=True)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DataError(f"{out}: exists but is not a complete conversion (no {MARKER} file); "
-                        f"delete it or choose another folder")
-    return None
-
-
-def _staging(out: Path) -> Path:
-    stage = out.parent / f".{out.name}.partial"
-    shutil.rmtree(stage, ignore_errors=True)  # left over from an interrupted run
-    (stage / "images").mkdir(parents=True)
-    (stage / "masks").mkdir()
-    return stage
-
-
-def _resize_image(img: np.ndarray, size: int | None) -> np.ndarray:
-    return img if size is None else cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-
-
-def _to_mask(masks: list[np.ndarray], size: int | None) -> np.ndarray:
-    """Union of binarized (> 127, or > 32767 for 16 bit) masks as uint8 0/255."""
-    lung = np.zeros(masks[0].shape, bool)
-    for m in masks:
-        lung |= m > (32767 if m.dtype == np.uint16 else 127)
-    mask = lung.astype(np.uint8) * 255
-    return mask if size is None else cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
-
-
-def _convert(pairs: dict[str, tuple[Path, list[Path]]], out: Path, params: dict, size: int | None,
-             skipped: list[tuple[str, str]], notes: list[str], progress: bool) -> ConversionSummary:
-    """Write ``pairs`` (name -> (image, mask files to merge)) in the standard layout."""
-    stage = _staging(out)
-    rows = []
-    for name, (image_path, mask_paths) in tqdm(sorted(pairs.items()), desc=f"convert to {out.name}",
-                                                unit="image", disable=not progress):
-        match = NAME_RE.match(name)
-        if not match:
-            skipped.append((image_path.name, "file name is not MCUCXR_####_0/1 or CHNCXR_####_0/1"))
-            continue
-        try:
-            img = read_image(image_path)
-            masks = [read_image(p) for p in mask_paths]
-        except DataError as exc:
-            skipped.append((image_path.name, str(exc)))
-            continue
-        bad = [(p.name, m.shape) for p, m in zip(mask_paths, masks) if m.shape != img.shape]
-        if bad:
-            skipped.append((image_path.name, f"mask {bad[0][0]} is {bad[0][1][1]}x{bad[0][1][0]} pixels, "
-                                              f"image is {img.shape[1]}x{img.shape[0]}"))
-            continue
-        write_png(stage / "images" / f"{name}.png", _resize_image(img, size))
-        write_png(stage / "masks" / f"{name}.png", _to_mask(masks, size))
-        rows.append((f"{name}.png", SOURCES[match.group(1)], match.group(2)))
-    with open(stage / "manifest.csv", "w", newline="") as f:
-        csv.writer(f, lineterminator="\n").writerows([("file", "source", "tb_label"), *rows])
-    summary = ConversionSummary(out, len(rows), skipped, notes)
-    (stage / MARKER).write_text(json.dumps({**params, "written": summary.written, "skipped": skipped,
-                                            "notes": notes}, indent=2) + "\n")
-    if out.exists():
-        out.rmdir()  # _existing() allowed only an empty folder
-    os.replace(stage, out)
-    if skipped:
-        log.warning("%s: %d image(s) skipped; see the conversion summary", out, len(skipped))
-    return summary
-
-
-def _pngs(folder: Path) -> dict[str, Path]:
-    """PNG files in ``folder`` by stem, ignoring hidden files (e.g. macOS ``._`` forks)."""
-    if not folder.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(folder.iterdir())
-            if p.suffix.lower() == ".png" and not p.name.startswith(".") and p.is_file()}
-
-
-def _find_root(top: Path, *children: str) -> Path:
-    """The folder under ``top`` (itself included) holding all ``children``; shallowest wins."""
-    found = sorted((p for p in [top, *top.rglob("*")] if p.is_dir() and "__MACOSX" not in p.parts
-                    and all((p / c).is_dir() for c in children)), key=lambda p: len(p.parts))
-    if not found:
-        raise DataError(f"{top}: no folder containing {' and '.join(children)} found")
-    if len(found) > 1 and len(found[1].parts) == len(found[0].parts):
-        raise DataError(f"{top}: several folders contain {' and '.join(children)}: "
-                        f"{found[0]}, {found[1]}; pass the one to use")
-    return found[0]
-
-
-# ----------------------------------------------------------------------------- public API
 
 
 def fetch_montgomery(out: str | os.PathLike, *, url: str = MONTGOMERY_URL, cache_dir: str | os.PathLike | None = None,
@@ -398,22 +126,22 @@ def fetch_montgomery(out: str | os.PathLike, *, url: str = MONTGOMERY_URL, cache
     """
     out = Path(out).expanduser()
     params = {"dataset": "montgomery", "size": size}
-    if (done := _existing(out, params)) is not None:
+    if (done := existing_output(out, params)) is not None:
         return done
     cache_dir = Path(cache_dir) if cache_dir is not None else out.parent / ".cache"
     archive, sha = _fetch_archive(str(url), cache_dir, progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.extract-") as tmp:
-        root = _find_root(safe_extract(archive, tmp, progress=progress), "CXR_png", "ManualMask")
-        left, right = _pngs(root / "ManualMask" / "leftMask"), _pngs(root / "ManualMask" / "rightMask")
+        root = find_root(safe_extract(archive, tmp, progress=progress), "CXR_png", "ManualMask")
+        left, right = pngs(root / "ManualMask" / "leftMask"), pngs(root / "ManualMask" / "rightMask")
         pairs, skipped = {}, []
-        for name, image in _pngs(root / "CXR_png").items():
+        for name, image in pngs(root / "CXR_png").items():
             missing = [side for side, found in (("left", left), ("right", right)) if name not in found]
             if missing:
                 skipped.append((image.name, f"no {' or '.join(missing)} lung mask"))
             else:
                 pairs[name] = (image, [left[name], right[name]])
-        return _convert(pairs, out, {**params, "archive_sha256": sha}, size, skipped, [], progress)
+        return convert(pairs, out, {**params, "archive_sha256": sha}, size, skipped, [], progress)
 
 
 def convert_kaggle(src: str | os.PathLike, out: str | os.PathLike, *, size: int | None = None,
@@ -429,15 +157,15 @@ def convert_kaggle(src: str | os.PathLike, out: str | os.PathLike, *, size: int 
     if not src.exists():
         raise DataError(f"{src}: not found (give the Kaggle archive or its extracted folder)")
     params = {"dataset": "kaggle", "size": size}
-    if (done := _existing(out, params)) is not None:
+    if (done := existing_output(out, params)) is not None:
         return done
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.extract-") as tmp:
         top = src if src.is_dir() else safe_extract(src, tmp, progress=progress)
-        root = _find_root(top, "CXR_png", "masks")
-        masks = _pngs(root / "masks")
+        root = find_root(top, "CXR_png", "masks")
+        masks = pngs(root / "masks")
         pairs, skipped, used = {}, [], set()
-        for name, image in _pngs(root / "CXR_png").items():
+        for name, image in pngs(root / "CXR_png").items():
             mask = masks.get(f"{name}_mask") or masks.get(name)
             if mask is None:
                 skipped.append((image.name, "no mask"))
@@ -446,12 +174,9 @@ def convert_kaggle(src: str | os.PathLike, out: str | os.PathLike, *, size: int 
                 used.add(mask.stem)
         skipped += [(m.name, "mask without image") for stem, m in masks.items() if stem not in used]
         notes = []
-        if (test := _pngs(root / "test")):
+        if (test := pngs(root / "test")):
             notes.append(f"ignored {len(test)} unlabelled image(s) in {root.name}/test/")
-        return _convert(pairs, out, {**params, "source": src.name}, size, skipped, notes, progress)
-
-
-# ----------------------------------------------------------------------------- Shenzhen + Montgomery 512
+        return convert(pairs, out, {**params, "source": src.name}, size, skipped, notes, progress)
 
 
 def read_sums(path: str | os.PathLike) -> dict[str, str]:
@@ -500,32 +225,6 @@ def verify_sums(folder: str | os.PathLike, sums: str | os.PathLike | None = None
     return len(expected)
 
 
-def _tar_read(tf: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    with tf.extractfile(member) as f:
-        return f.read()
-
-
-def _members(src: Path):
-    """Yield ``(name, read)`` for each regular file of the zip or tar archive or folder
-    ``src``; ``read()`` returns its bytes. A folder's names start with its own name."""
-    if src.is_dir():
-        for path in sorted(src.rglob("*")):
-            if path.is_file():
-                yield f"{src.name}/{path.relative_to(src).as_posix()}", path.read_bytes
-    elif zipfile.is_zipfile(src):
-        with zipfile.ZipFile(src) as zf:
-            for info in zf.infolist():
-                if not info.is_dir():
-                    yield info.filename, partial(zf.read, info)
-    elif tarfile.is_tarfile(src):
-        with tarfile.open(src) as tf:
-            for member in tf:
-                if member.isfile():
-                    yield member.name, partial(_tar_read, tf, member)
-    else:
-        raise DataError(f"{src}: not a zip or tar archive (or truncated), nor a folder")
-
-
 def _copy_checked(src: Path, stage: Path, expected: dict[str, str], sums_path: Path,
                   progress: bool) -> set[str]:
     """Copy each listed file of ``src`` (``*/data/cxr/NAME.png``, ``*/data/masks/NAME.png``)
@@ -537,7 +236,7 @@ def _copy_checked(src: Path, stage: Path, expected: dict[str, str], sums_path: P
     try:
         with tqdm(total=len(expected), desc=f"check and copy {src.name}", unit="file",
                   disable=not progress) as bar:
-            for member, read in _members(src):
+            for member, read in members(src):
                 match = _SM512_MEMBER_RE.search(member)
                 name = match and f"{SM512_FOLDERS[match.group(1)]}/{match.group(2)}"
                 if name not in expected:
@@ -579,13 +278,13 @@ def layout_shenzhen_montgomery(src: str | os.PathLike, out: str | os.PathLike, *
     sums_path = Path(sums) if sums is not None else SM512_SUMS
     expected = read_sums(sums_path)
     params = _sm512_params(sums_path)
-    if (done := _existing(out, params)) is not None:
+    if (done := existing_output(out, params)) is not None:
         return done
     if not src.exists():
         raise DataError(f"{src}: not found (give the archive of {SM512_REPOSITORY} at {SM512_COMMIT[:7]} "
                         f"or its extracted folder)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = _staging(out)
+    stage = staging(out)
     try:
         found = _copy_checked(src, stage, expected, sums_path, progress)
         if missing := sorted(set(expected) - found):
@@ -594,29 +293,19 @@ def layout_shenzhen_montgomery(src: str | os.PathLike, out: str | os.PathLike, *
         rows = [(f"{stem}.png", SOURCES[m.group(1)], m.group(2))
                 for stem in sorted(PurePosixPath(n).stem for n in expected if n.startswith("images/"))
                 if (m := NAME_RE.match(stem))]
-        with open(stage / "manifest.csv", "w", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerows([("file", "source", "tb_label"), *rows])
+        write_manifest(stage, rows)
         # where the files come from and whom to credit, with the list they were checked against
         (stage / "README.md").write_text(SM512_README.replace(SM512_SUMS.name, sums_path.name))
         notes = [f"every file matches {sums_path.name} ({len(expected)} files)"]
         (stage / MARKER).write_text(json.dumps({**params, "source": src.name, "written": len(rows),
                                                 "skipped": [], "notes": notes}, indent=2) + "\n")
         if out.exists():
-            out.rmdir()  # _existing() allowed only an empty folder
+            out.rmdir()  # existing_output() allowed only an empty folder
         os.replace(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return ConversionSummary(out, len(rows), [], notes)
-
-
-def _cache_name(url: str) -> str:
-    """The file name for a download of ``url``: its last path component; GitHub's codeload
-    URLs (``.../REPO/tar.gz/COMMIT``) become ``REPO-COMMIT.tar.gz``."""
-    parts = urllib.parse.unquote(urllib.parse.urlparse(url).path).rstrip("/").split("/")
-    if len(parts) >= 3 and parts[-2] in ("tar.gz", "zip"):
-        return f"{parts[-3]}-{parts[-1]}.{parts[-2]}"
-    return parts[-1] or "archive"
 
 
 def fetch_shenzhen_montgomery_512(out: str | os.PathLike, *, url: str | None = None,
@@ -637,15 +326,15 @@ def fetch_shenzhen_montgomery_512(out: str | os.PathLike, *, url: str | None = N
     """
     out, url = Path(out).expanduser(), str(url or SM512_URL)
     sums_path = Path(sums) if sums is not None else SM512_SUMS
-    if (done := _existing(out, _sm512_params(sums_path))) is not None:
+    if (done := existing_output(out, _sm512_params(sums_path))) is not None:
         return done
     if "://" not in url:
         return layout_shenzhen_montgomery(url, out, sums=sums_path, progress=progress)
     cache = Path(cache_dir) if cache_dir is not None else out.parent / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
-    archive = cache / _cache_name(url)
+    archive = cache / cache_name(url)
     if not archive.exists():
-        _download_retrying(url, archive, progress, tries)
+        download_retrying(url, archive, progress, tries)
     try:
         summary = layout_shenzhen_montgomery(archive, out, sums=sums_path, progress=progress)
     except DataError as exc:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .files import write_csv
+from ..errors import DataError
+from ..files import write_csv
 from .imageio import IMAGE_SUFFIXES, binarize_mask, read_image, to_unit_float
 
 DATA_ENV = "LUNGSEG_DATA"
@@ -290,9 +290,7 @@ def load_arrays(pairs: list[Pair], size: int) -> tuple[np.ndarray, np.ndarray]:
     Returns images ``(N, size, size, 1)`` float32 in [0, 1] and masks ``(N, size, size, 1)``
     float32 in {0, 1}. Raises DataError naming the first bad file.
     """
-    import cv2
-
-    from .imageio import read_mask
+    from .imageio import read_mask, resize_pair
 
     images = np.empty((len(pairs), size, size, 1), np.float32)
     masks = np.empty((len(pairs), size, size, 1), np.float32)
@@ -300,8 +298,7 @@ def load_arrays(pairs: list[Pair], size: int) -> tuple[np.ndarray, np.ndarray]:
         img, mask = to_unit_float(read_image(p.image)), read_mask(p.mask)
         if img.shape != mask.shape:
             raise DataError(f"{p.mask}: mask size {mask.shape[::-1]} differs from image size {img.shape[::-1]}")
-        images[i, ..., 0] = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-        masks[i, ..., 0] = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
+        images[i, ..., 0], masks[i, ..., 0] = resize_pair(img, mask, size)
     return images, masks
 
 
