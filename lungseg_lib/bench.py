@@ -263,11 +263,11 @@ def measure(task: dict) -> dict:
         memory = _HostMemory()
     host = _HostMemory()
 
-    from .config import resolve_config
+    from .engine.config import resolve_config
     from .core.models import count_params
-    from .pipeline import train_dataset
+    from .engine.pipeline import train_dataset
     from .core.postprocess import keep_largest_components
-    from .training import build_compiled_model
+    from .engine.training import build_compiled_model
 
     keras.utils.set_random_seed(0)
     name, size = task["model"], task["size"]
@@ -275,7 +275,7 @@ def measure(task: dict) -> dict:
     if task.get("batch"):
         overrides["batch_size"] = int(task["batch"])
     config = resolve_config(name, "paper", overrides)
-    batch = int(config["batch_size"])
+    batch = config.batch_size
     R, W, min_s = int(task["repeats"]), int(task["warmup"]), float(task["min_repeat_s"])
     infer_batches = sorted(set(int(b) for b in task["infer_batches"]) | {1})
     x, y = _images(size, max(batch, max(infer_batches)))

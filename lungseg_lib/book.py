@@ -28,7 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from . import files, project, results, runs
+from . import files, project, results
+from .engine import runfolder
 from .project import REPO_ROOT
 from .errors import DataError
 from .notebooks import NOTEBOOKS_DIR, notebook_parameters, notebook_path, run_notebook
@@ -90,14 +91,14 @@ def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None
     (smoke runs are disposable), with ``overrides`` (e.g. ``{"epochs": 1}``) on top of the
     smoke profile; return the models trained."""
     from .cli import main as lungseg
-    from .config import resolve_config
+    from .engine.config import resolve_config
 
     overrides = overrides or {}
     sets = [f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]
     trained = []
     for model in results.registry_models():
         path = results.run_dir("smoke", model, runs_dir)
-        status = runs.run_status(path)
+        status = runfolder.run_status(path)
         stale = status == "evaluated" and _differs(path, resolve_config(model, "smoke", overrides))
         if status == "evaluated" and not stale:
             continue
@@ -110,10 +111,10 @@ def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None
 
 
 def _differs(path: Path, config: dict) -> bool:
-    from .config import NOT_PARAMETERS
+    from .engine.config import NOT_PARAMETERS
 
-    old = files.read_json(path / runs.CONFIG)["config"]
-    new = json.loads(json.dumps(config, default=str))
+    old = files.read_json(path / runfolder.CONFIG)["config"]
+    new = json.loads(json.dumps(config.as_dict(), default=str))
     return {k: v for k, v in old.items() if k not in NOT_PARAMETERS} != \
         {k: v for k, v in new.items() if k not in NOT_PARAMETERS}
 

@@ -76,8 +76,10 @@ def _models(args) -> int:
 def _train(args) -> int:
     import json
 
-    from . import runs
-    from .config import parse_set, resolve_config
+    from .core.models import check_input_shape
+    from .engine import runfolder
+    from .engine.config import parse_set, resolve_config
+    from .engine.datasets import prepare_data
     from .notebooks import run_notebook
 
     overrides = parse_set(args.set)
@@ -86,21 +88,16 @@ def _train(args) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     config = resolve_config(args.model, args.profile, overrides)  # fails early on bad names
-    from .core.models import check_input_shape
-
-    check_input_shape(args.model, (config["image_size"], config["image_size"], 1))
-    run_dir = Path(args.run_dir) if args.run_dir else runs.run_dir_for(args.profile, args.model, config["seed"])
-    if not args.force and runs.run_status(run_dir) == "evaluated":
-        from .training import check_same_config
+    check_input_shape(args.model, (config.image_size, config.image_size, 1))
+    run_dir = Path(args.run_dir) if args.run_dir else runfolder.run_dir_for(args.profile, args.model, config.seed)
+    if not args.force and runfolder.run_status(run_dir) == "evaluated":
+        from .engine.training import check_same_config
 
         check_same_config(run_dir, config)
         print(f"{run_dir}: already trained and evaluated; nothing to do (--force trains again)")
         return 0
-    if config["data"] != "synthetic":
-        from .data.folders import resolve_data_dir
-
-        resolve_data_dir(config["data"])
-    run_notebook("train", run_dir / "train.ipynb", log_output=True, parameters={
+    prepare_data(config)  # the data step: the synthetic set of a smoke run, a missing split
+    run_notebook("train", run_dir / runfolder.TRAIN_NOTEBOOK, log_output=True, parameters={
         "model": args.model, "profile": args.profile, "run_dir": str(run_dir),
         "overrides": json.dumps(overrides), "force": args.force, "evaluate_after": not args.no_evaluate})
     print(f"{run_dir}: done")
@@ -108,7 +105,7 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluation import evaluate
+    from .engine.evaluation import evaluate
 
     metrics = evaluate(args.run_dir, data=args.data, split=args.split, out=args.out,
                        robustness=not args.no_robustness)
@@ -120,7 +117,7 @@ def _evaluate(args) -> int:
 
 
 def _robustness(args) -> int:
-    from .robustness import run_robustness
+    from .engine.robustness import run_robustness
 
     words = lambda text: text.replace(",", " ").split() if text else None
     summary = run_robustness(args.run_dir, data=args.data, split=args.split, out=args.out,
@@ -131,12 +128,12 @@ def _robustness(args) -> int:
 
 
 def _predict(args) -> int:
-    from .inference import predict_files
+    from .engine.inference import predict_files
 
     volumes = [p for p in args.images if _is_ct_volume(p)]
     images = [p for p in args.images if p not in volumes]
     if volumes:
-        from .inference import TrainedModel, predict_ct_volume
+        from .engine.inference import TrainedModel, predict_ct_volume
 
         model = TrainedModel(args.run)
         for volume in volumes:
@@ -234,7 +231,7 @@ def _book(args) -> int:
 
 def _figure(args) -> int:
     from .book import BookError, run_figure
-    from .config import parse_set
+    from .engine.config import parse_set
 
     try:
         executed = run_figure(args.name, parse_set(args.set), reset=args.reset)

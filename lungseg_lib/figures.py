@@ -58,7 +58,7 @@ def message_figure(text: str, size=(6.0, 1.6)):
 
 def _rgb_overlay(image: np.ndarray, pred: np.ndarray | None, truth: np.ndarray | None) -> np.ndarray:
     """RGB overlay (prediction tinted and outlined, truth outlined) via inference.overlay."""
-    from .inference import overlay
+    from .engine.inference import overlay
 
     if pred is None:
         pred = np.zeros(image.shape, bool)

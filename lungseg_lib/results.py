@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import files, papers, runs
+from . import papers
+from .engine import runfolder
 from .project import REPO_ROOT, relative_to_repo, repo_path
 from .errors import DataError
 
@@ -156,7 +157,7 @@ def seed_dirs(profile: str, model: str, runs_dir: str | os.PathLike = "runs") ->
     """``{seed: run folder}`` of the evaluated runs ``runs_dir/profile/model/seed<k>``, by seed."""
     found = {}
     for path in (repo_path(runs_dir) / profile / model).glob("seed*"):
-        if path.name[4:].isdigit() and runs.run_status(path) == "evaluated":
+        if path.name[4:].isdigit() and runfolder.run_status(path) == "evaluated":
             found[int(path.name[4:])] = path
     return dict(sorted(found.items()))
 
@@ -185,22 +186,22 @@ def resolve_profile(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
 def run_dir(profile: str, model: str, runs_dir: str | os.PathLike = "runs", seed: int = 0) -> Path:
     """The run folder of ``model`` under ``profile`` with ``seed`` (the figures of single runs
     show seed 0)."""
-    return runs.run_dir_for(profile, model, seed, repo_path(runs_dir))
+    return runfolder.run_dir_for(profile, model, seed, repo_path(runs_dir))
 
 
 def read_metrics(path: Path) -> dict | None:
     """``metrics.json`` of a run folder, or None when the run is not evaluated."""
-    return files.read_json(path / runs.METRICS) if (path / runs.METRICS).exists() else None
+    return runfolder.read_metrics(path)
 
 
 def read_config(path: Path) -> dict | None:
     """``config.json`` of a run folder, or None when the run was never started."""
-    return files.read_json(path / runs.CONFIG) if (path / runs.CONFIG).exists() else None
+    return runfolder.read_config(path)
 
 
 def read_per_image(path: Path) -> pd.DataFrame | None:
     """``per_image.csv`` of a run folder, or None when missing."""
-    return pd.read_csv(path / runs.PER_IMAGE) if (path / runs.PER_IMAGE).exists() else None
+    return pd.read_csv(path / runfolder.PER_IMAGE) if (path / runfolder.PER_IMAGE).exists() else None
 
 
 def seed_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame | None:
@@ -236,7 +237,7 @@ def seed_spread(profile: str, model: str, runs_dir: str | os.PathLike = "runs",
 def missing_message(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> str:
     """What to say (and do) when a run is not there."""
     path = run_dir(profile, model, runs_dir)
-    return (f"run {relative_to_repo(path)} is {runs.run_status(path)}: nothing to show yet "
+    return (f"run {relative_to_repo(path)} is {runfolder.run_status(path)}: nothing to show yet "
             f"(lungseg train --model {model} --profile {profile})")
 
 
@@ -286,7 +287,7 @@ def summary_frame(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Data
         columns = {f"{m}{suffix}": f"{m}_{kind}" for m in METRICS for kind, suffix in (("raw", ""), ("post", "_post"))}
         rows.append({
             "model": spec["name"], "title": spec["title"], "profile": profile,
-            "status": runs.run_status(path), "n_images": metrics.get("n_images"),
+            "status": runfolder.run_status(path), "n_images": metrics.get("n_images"),
             "image_size": metrics.get("image_size"),
             "train_seconds": metrics.get("timings", {}).get("train_seconds"),
             "seeds": " ".join(map(str, seed_dirs(profile, spec["name"], runs_dir))),
@@ -480,7 +481,7 @@ def rank_cases(table: pd.DataFrame, metric: str, n: int, present: set[str] | Non
 def run_folders(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> dict[int, Path]:
     """``{seed: run folder}`` of every started run of ``model`` (finished or not), by seed."""
     found = {int(p.name[4:]): p for p in (repo_path(runs_dir) / profile / model).glob("seed*")
-             if p.name[4:].isdigit() and (p / runs.CONFIG).exists()}
+             if p.name[4:].isdigit() and (p / runfolder.CONFIG).exists()}
     return dict(sorted(found.items()))
 
 
@@ -490,10 +491,10 @@ def history_long(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataF
     frames = []
     for _, spec in registry().iterrows():
         for seed, path in run_folders(profile, spec["name"], runs_dir).items():
-            if (path / runs.HISTORY).exists():
-                done = runs.run_status(path) in ("trained", "evaluated")
+            if (path / runfolder.HISTORY).exists():
+                done = runfolder.run_status(path) in ("trained", "evaluated")
                 title = spec["title"] + ("" if done else " (unfinished)")
-                frames.append(pd.read_csv(path / runs.HISTORY).assign(model=spec["name"], title=title, seed=seed))
+                frames.append(pd.read_csv(path / runfolder.HISTORY).assign(model=spec["name"], title=title, seed=seed))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["model", "title", "seed", "epoch"])
 
@@ -505,9 +506,9 @@ def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Dat
     rows = []
     for _, spec in registry().iterrows():
         for seed, path in run_folders(profile, spec["name"], runs_dir).items():
-            info = files.read_json(path / "training.json") if (path / "training.json").exists() else {}
+            info = runfolder.read_training(path)
             config = (read_config(path) or {}).get("config", {})
-            rows.append({"Model": spec["title"], "Seed": seed, "Status": runs.run_status(path),
+            rows.append({"Model": spec["title"], "Seed": seed, "Status": runfolder.run_status(path),
                          "Epochs": info.get("epochs_run", ""), "Planned": config.get("epochs", ""),
                          "Best epoch": info.get("best_epoch", ""),
                          "Best val. Dice": f"{info['best_val_dice']:.4f}" if "best_val_dice" in info else "",
@@ -518,12 +519,12 @@ def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Dat
 
 
 def training_seconds(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[str, float]:
-    """Total training wall time of every finished run of ``profile``, and how many runs."""
+    """Total training wall time of every finished run of ``profile``, and how many runfolder."""
     total, n = 0.0, 0
     for model in registry_models():
         for path in run_folders(profile, model, runs_dir).values():
-            if (path / "training.json").exists():
-                total += files.read_json(path / "training.json").get("train_seconds") or 0.0
+            if (path / runfolder.TRAINING).exists():
+                total += runfolder.read_training(path).get("train_seconds") or 0.0
                 n += 1
     return {"seconds": total, "runs": float(n)}
 
@@ -659,7 +660,7 @@ def load_case(root: Path, run: Path, name: str, post_k: int | None = None) -> di
     from .data.imageio import read_mask
     from .core.postprocess import keep_largest_components
 
-    pred = read_mask(run / runs.PREDICTIONS / f"{name}.png")
+    pred = read_mask(run / runfolder.PREDICTIONS / f"{name}.png")
     if post_k:
         pred = keep_largest_components(pred, post_k).mask
     image, truth = load_pair(root, name, pred.shape[0])
@@ -695,8 +696,8 @@ def param_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFr
     reg = registry()
     ours = []
     for name in reg["name"]:
-        path = run_dir(profile, name, runs_dir) / "training.json"
-        ours.append(f"{files.read_json(path)['params'] / 1e6:.2f} M" if path.exists() else "missing")
+        info = runfolder.read_training(run_dir(profile, name, runs_dir))
+        ours.append(f"{info['params'] / 1e6:.2f} M" if info else "missing")
     return pd.DataFrame({
         "Model": reg["title"], "Paper": reg["paper"],
         f"Parameters ({PARAM_SIZE} px)": [f"{p / 1e6:.2f} M" for p in reg["params"]],
@@ -714,8 +715,8 @@ def run_records(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFr
         path = run_dir(profile, model, runs_dir)
         info = read_config(path) or {}
         env = info.get("environment", {})
-        notebook = path / "train.ipynb"
-        rows.append({"model": model, "status": runs.run_status(path), "git commit": env.get("git_commit", "")[:10],
+        notebook = path / runfolder.TRAIN_NOTEBOOK
+        rows.append({"model": model, "status": runfolder.run_status(path), "git commit": env.get("git_commit", "")[:10],
                      "data fingerprint": info.get("data_fingerprint", ""), "device": env.get("device", ""),
                      "notebook": relative_to_repo(notebook) if notebook.exists() else ""})
     return pd.DataFrame(rows)

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from . import results
-from .robustness import EXAMPLE, FAMILIES, ROBUSTNESS, load_example, perturb
+from .engine.robustness import FAMILIES, load_example, perturb
+from .engine.runfolder import EXAMPLE, ROBUSTNESS
 from .stats import paired_comparison
 
 

@@ -35,9 +35,8 @@ import math
 from myst_nb import glue
 
 from lungseg_lib import figures, results
-from lungseg_lib.config import profile_params, resolve_config
+from lungseg_lib.engine.config import TrainConfig, profile_params, resolve_config, schedule_halvings
 from lungseg_lib.core.models import build_model, deviation_table, get_spec, nasnet_decoder
-from lungseg_lib.training import learning_rate_at
 
 profile = results.resolve_profile(profile, runs_dir)
 net = build_model(model, (image_size, image_size, 1))
@@ -80,12 +79,6 @@ glue("n_deviations", float(len(deviations)), display=False)
 # through `lungseg_lib.config` (so the text cannot drift from what training uses).
 
 # %%
-def halvings(config):
-    """How many times the step schedule has cut the learning rate by its last epoch."""
-    last = learning_rate_at(config, config["epochs"] - 1) / config["learning_rate"]
-    return round(math.log(last, config["lr_schedule"]["factor"])) if config["lr_schedule"] else 0
-
-
 smoke, cpu, paper = (profile_params(p) for p in ("smoke", "cpu", "paper"))
 glue("smoke_image_size", float(smoke["image_size"]), display=False)
 glue("smoke_epochs", float(smoke["epochs"]), display=False)
@@ -103,14 +96,14 @@ glue("cpu_schedule_scaling", str(cpu["schedule_scaling"]), display=False)
 glue("cpu_early_stopping", "none" if cpu.get("early_stopping_patience") is None
      else f"patience {cpu['early_stopping_patience']}", display=False)
 glue("cpu_seeds", ", ".join(map(str, cpu.get("seeds", []))), display=False)
-glue("cpu_nasnet_step", float(nasnet_cpu["lr_schedule"]["step_epochs"]), display=False)
-glue("cpu_nasnet_halvings", float(halvings(nasnet_cpu)), display=False)
+glue("cpu_nasnet_step", float(nasnet_cpu.lr_schedule["step_epochs"]), display=False)
+glue("cpu_nasnet_halvings", float(schedule_halvings(nasnet_cpu)), display=False)
 glue("cpu_half_width_models", ", ".join(cpu.get("models", {})), display=False)
 # the cpu-v1 run of the NASNet decoder (trained before the fair protocol), and its first run
 committed = (results.read_config(results.run_dir("cpu-v1", "nasnet_decoder", runs_dir)) or {}).get("config")
-first = dict(committed, lr_schedule=recipe["lr_schedule"]) if committed else None
+first = TrainConfig.from_dict(committed).replace(lr_schedule=recipe["lr_schedule"]) if committed else None
 glue("committed_nasnet_epochs", float(committed["epochs"]) if committed else math.nan, display=False)
 glue("committed_nasnet_step", float(committed["lr_schedule"]["step_epochs"]) if committed else math.nan,
      display=False)
-glue("first_run_final_lr", float((1 / first["lr_schedule"]["factor"]) ** halvings(first)) if first else math.nan,
+glue("first_run_final_lr", float((1 / first.lr_schedule["factor"]) ** schedule_halvings(first)) if first else math.nan,
      display=False)  # the last epochs ran at 1/this of the starting learning rate

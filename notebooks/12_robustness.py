@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -31,7 +33,8 @@ severities = [3, 5]  # severities of the drop table
 # %%
 from myst_nb import glue
 
-from lungseg_lib import claims, figures, results, robustness, robustness_report
+from lungseg_lib import claims, figures, results, robustness_report
+from lungseg_lib.engine import robustness
 
 profile = results.resolve_profile(profile, runs_dir)
 curves = robustness_report.curves(profile, runs_dir, metric)

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungseg_lib import book, claims, cli, failures, files, papers, results, runs
+from lungseg_lib import book, claims, cli, failures, files, papers, results
+from lungseg_lib.engine import runfolder
 from lungseg_lib.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,23 +54,23 @@ def fake_run(runs_dir: Path, profile: str, model: str, dice: list[float], data_r
     """A minimal evaluated run folder with per-image Dice values ``dice`` (IoU = Dice / 2)."""
     from lungseg_lib.stats import summarize
 
-    path = runs.run_dir_for(profile, model, seed, runs_dir)
+    path = runfolder.run_dir_for(profile, model, seed, runs_dir)
     names = [f"IMG_{i}" for i in range(len(dice))]
     table = pd.DataFrame({"name": names, "source": "s", "label": "0", "brightness": np.linspace(0.2, 0.8, len(dice)),
                           "contrast": 0.2, "mask_fraction": 0.25, "removed_components": [1] + [0] * (len(dice) - 1),
                           "removed_area": [30] + [0] * (len(dice) - 1), "dice": np.array(dice) - 0.01,
                           "iou": np.array(dice) / 2, "dice_post": dice, "iou_post": np.array(dice) / 2})
-    files.write_csv(path / runs.PER_IMAGE, table)
-    files.write_json(path / runs.CONFIG, {"config": {"model": model, "profile": profile, "data": data, "epochs": 3},
+    files.write_csv(path / runfolder.PER_IMAGE, table)
+    files.write_json(path / runfolder.CONFIG, {"config": {"model": model, "profile": profile, "data": data, "epochs": 3},
                                          "data_root": str(data_root), "split_file": "data/splits/nowhere.csv",
                                          "data_fingerprint": "abc", "environment": {"git_commit": "1234567890ab"}})
-    files.write_json(path / runs.METRICS, {
+    files.write_json(path / runfolder.METRICS, {
         "model": model, "profile": profile, "n_images": len(dice), "image_size": 64,
         "raw": {"dice": summarize(table.dice), "iou": summarize(table.iou)},
         "post": {"dice": summarize(table.dice_post), "iou": summarize(table.iou_post)}, "timings": {}})
-    (path / runs.PREDICTIONS).mkdir(exist_ok=True)
+    (path / runfolder.PREDICTIONS).mkdir(exist_ok=True)
     for name in names:
-        cv2.imwrite(str(path / runs.PREDICTIONS / f"{name}.png"), np.zeros((8, 8), np.uint8))
+        cv2.imwrite(str(path / runfolder.PREDICTIONS / f"{name}.png"), np.zeros((8, 8), np.uint8))
     return path
 
 
@@ -145,7 +146,7 @@ def test_paired_comparison_needs_shared_test_images(tmp_path):
     path = fake_run(tmp_path, "cpu", "unet", [0.80, 0.82])
     table = results.read_per_image(path)
     table["name"] = ["OTHER_0", "IMG_1"]  # one image in common
-    files.write_csv(path / runs.PER_IMAGE, table)
+    files.write_csv(path / runfolder.PER_IMAGE, table)
     assert results.paired_table("cpu", tmp_path).set_index("Model").loc["U-Net", "Mean difference"] == \
         "1 shared test images: too few to compare"
     assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == claims.NOT_MEASURED
@@ -177,7 +178,7 @@ def test_claims_verdicts_follow_the_numbers(tmp_path):
 def test_seeds_are_averaged_per_image_and_spread_is_reported(tmp_path):
     fake_run(tmp_path, "cpu", "unet", [0.90, 0.92, 0.94], seed=0)
     fake_run(tmp_path, "cpu", "unet", [0.80, 0.84, 0.88], seed=2)
-    files.write_json(tmp_path / "cpu/unet/seed1" / runs.CONFIG, {"config": {}})  # started, not evaluated
+    files.write_json(tmp_path / "cpu/unet/seed1" / runfolder.CONFIG, {"config": {}})  # started, not evaluated
     assert list(results.seed_dirs("cpu", "unet", tmp_path)) == [0, 2]
     mean = results.mean_per_image("cpu", "unet", tmp_path)
     assert mean["dice_post"].tolist() == pytest.approx([0.85, 0.88, 0.91]) and (mean["n_seeds"] == 2).all()
@@ -249,11 +250,11 @@ def test_postprocessing_verdict_calls_tiny_gains_negligible(tmp_path):
     path = fake_run(tmp_path, "cpu", "nasnet_decoder", list(np.linspace(0.9, 0.95, 40)))
     table = results.read_per_image(path)
     table["dice"] = table["dice_post"] - np.r_[np.full(5, 0.001), np.zeros(35)]  # 5 images gain 0.001
-    files.write_csv(path / runs.PER_IMAGE, table)
+    files.write_csv(path / runfolder.PER_IMAGE, table)
     verdict = claims.postprocessing_claim("cpu", tmp_path)["Verdict"]
     assert verdict.startswith("negligible: Dice +0.0001") and "5 of 40 images changed" in verdict
     table["dice"] = table["dice_post"] + np.r_[0.02, -0.02, np.zeros(38)]  # ups and downs: CI contains 0
-    files.write_csv(path / runs.PER_IMAGE, table)
+    files.write_csv(path / runfolder.PER_IMAGE, table)
     assert claims.postprocessing_claim("cpu", tmp_path)["Verdict"].startswith("not shown: the CI contains 0")
 
 
@@ -263,10 +264,10 @@ def test_claims_failure_verdict(tmp_path):
     assert claim["Verdict"].startswith("not supported") and "worst images among the lightest" in claim["Measured"]
     table = results.read_per_image(path)
     table["brightness"] = 0.5 + np.linspace(0.3, 0.0, 30) * np.resize([1, -1], 30)  # best images: typical
-    files.write_csv(path / runs.PER_IMAGE, table)
+    files.write_csv(path / runfolder.PER_IMAGE, table)
     assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("holds on nowhere data")
     table["brightness"] = 0.5 + np.linspace(0.0, 0.3, 30) * np.resize([1, -1], 30)  # best images: extreme
-    files.write_csv(path / runs.PER_IMAGE, table)
+    files.write_csv(path / runfolder.PER_IMAGE, table)
     assert claims.failures_claim("cpu", tmp_path)["Verdict"].startswith("contradicted")
 
 
@@ -421,7 +422,7 @@ def test_book_builds_from_smoke_runs_with_zero_warnings(built):
         assert (built / book.EXECUTED / f"{stem}.ipynb").exists(), stem
         assert (html / "book" / "_executed" / f"{stem}.html").exists(), stem
     for model in MODELS:
-        assert runs.run_status(built / "runs" / "smoke" / model / "seed0") == "evaluated"
+        assert runfolder.run_status(built / "runs" / "smoke" / model / "seed0") == "evaluated"
     # the redirect page index.html declares no icon, so browsers fetch /favicon.ico
     assert (html / "favicon.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"  # an ICO file
     print(f"book built in {_BUILT['seconds']:.0f} s")

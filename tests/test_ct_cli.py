@@ -176,7 +176,7 @@ def test_predict_ct_volume_and_images(smoke_run, chest, tmp_path, capsys):
 
 
 def test_predict_ct_volume_without_post(smoke_run, chest, tmp_path):
-    from lungseg_lib.inference import predict_ct_volume
+    from lungseg_lib.engine.inference import predict_ct_volume
 
     vol, _ = chest
     result = predict_ct_volume(smoke_run, vol, tmp_path, post=False, size=128)

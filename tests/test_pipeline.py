@@ -3,7 +3,7 @@
 import numpy as np
 
 from lungseg_lib.core.augment import Augment
-from lungseg_lib.pipeline import augment_pair, eval_dataset, steps_per_epoch, train_dataset
+from lungseg_lib.engine.pipeline import augment_pair, eval_dataset, steps_per_epoch, train_dataset
 
 
 def _arrays(n=10, size=32):

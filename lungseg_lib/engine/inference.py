@@ -8,9 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import files, runs
-from .data.imageio import read_image, to_unit_float, write_png
-from .core.postprocess import keep_largest_components
+from .. import files
+from . import runfolder
+from ..data.imageio import read_image, to_unit_float, write_png
+from ..core.postprocess import keep_largest_components
 
 
 class TrainedModel:
@@ -19,25 +20,27 @@ class TrainedModel:
     def __init__(self, run_dir: str | os.PathLike):
         import keras
 
-        from .core.models import get_spec, register_custom_layers
+        from ..core.models import get_spec, register_custom_layers
+        from .config import TrainConfig
 
         register_custom_layers()
 
         self.run_dir = Path(run_dir)
-        weights = self.run_dir / runs.MODEL
+        weights = self.run_dir / runfolder.MODEL
         if not weights.exists():
             raise FileNotFoundError(
                 f"{weights}: this run has no weights (they are not kept in git). Train it with "
                 f"`lungseg train --run-dir {self.run_dir} ...` (same profile and model) to recreate them")
-        self.config = files.read_json(self.run_dir / runs.CONFIG)["config"]
-        self.head = get_spec(self.config["model"]).head
-        self.size = int(self.config["image_size"])
-        self.post_k = int(self.config.get("post_k", 2))
+        self.config = TrainConfig.from_dict(files.read_json(self.run_dir / runfolder.CONFIG)["config"],
+                                            f"{self.run_dir / runfolder.CONFIG}")
+        self.head = get_spec(self.config.model).head
+        self.size = self.config.image_size
+        self.post_k = self.config.post_k
         self.model = keras.models.load_model(weights, compile=False)
 
     def probability(self, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
         """P(lung) maps (N, size, size) for images (N, size, size, 1) in [0, 1]."""
-        from .core.metrics import lung_probability
+        from ..core.metrics import lung_probability
 
         out = self.model.predict(images, batch_size=batch_size, verbose=0)
         return np.asarray(lung_probability(out.astype(np.float32), self.head))
@@ -97,7 +100,7 @@ def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike
     0.5 and, with ``post``, reduced to its ``post_k`` largest components. The mask volume has
     the input's geometry. Returns ``predict_volume``'s dict (``slices``, ``ms_per_slice``, ...).
     """
-    from .data.ct import predict_volume, volume_stem
+    from ..data.ct import predict_volume, volume_stem
 
     model = run_dir if isinstance(run_dir, TrainedModel) else TrainedModel(run_dir)
 

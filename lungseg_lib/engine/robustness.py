@@ -24,12 +24,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from . import files
-from .files import replacing
-from .core.metrics import dice, iou
-from .core.postprocess import keep_largest_components
+from .. import files
+from .runfolder import EXAMPLE, ROBUSTNESS
+from ..files import replacing
+from ..core.metrics import dice, iou
+from ..core.postprocess import keep_largest_components
 
-ROBUSTNESS, EXAMPLE = "robustness.csv", "robustness_example.npz"
 SEVERITIES = (0, 1, 2, 3, 4, 5)
 
 #: family -> its parameter at severities 1..5 (MedMNIST-C, ChestMNIST).
@@ -173,7 +173,7 @@ def run_robustness(run_dir: str | os.PathLike, data: str | None = None, split: s
                    out: str | os.PathLike | None = None, families=None, severities=None,
                    seed: int = 0) -> dict:
     """``lungseg robustness``: write ``robustness.csv`` for a trained run; return a summary."""
-    from .data.folders import load_arrays
+    from ..data.folders import load_arrays
     from .evaluation import evaluation_pairs
     from .inference import TrainedModel
 

@@ -15,20 +15,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import files, runs
-from .project import REPO_ROOT
-from .data.imageio import write_png
-from .core.metrics import image_metrics
-from .core.postprocess import keep_largest_components
-from .stats import summarize
+from .. import files
+from . import runfolder
+from ..project import REPO_ROOT
+from ..data.imageio import write_png
+from ..core.metrics import image_metrics
+from ..core.postprocess import keep_largest_components
+from ..stats import summarize
 
 REPORTED = ("dice", "iou", "precision", "recall", "hd95", "assd")
 
 
 def check_fingerprint(root: Path, split: dict, expected: str | None) -> None:
     """Raise DataError when the split's files under ``root`` are not the ones a run was trained on."""
-    from .data.folders import fingerprint
-    from .errors import DataError
+    from ..data.folders import fingerprint
+    from ..errors import DataError
 
     actual = fingerprint(sum(split.values(), []))
     if expected and actual != expected:
@@ -38,9 +39,9 @@ def check_fingerprint(root: Path, split: dict, expected: str | None) -> None:
 
 def evaluation_pairs(run_dir: Path, data, split: str):
     """The data folder and the pairs to evaluate a run on: its own split, or all of ``data``."""
-    from .data.folders import check_folder, load_split, locate_data, resolve_data_dir
+    from ..data.folders import check_folder, load_split, locate_data, resolve_data_dir
 
-    info = files.read_json(run_dir / runs.CONFIG)
+    info = files.read_json(run_dir / runfolder.CONFIG)
     if data is None:
         root = locate_data(info["data_root"], REPO_ROOT)
         split_file = Path(info["split_file"])
@@ -68,7 +69,7 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .data.folders import load_arrays, portable_path
+    from ..data.folders import load_arrays, portable_path
     from .inference import TrainedModel
 
     run_dir = Path(run_dir)
@@ -95,28 +96,28 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
         row.update({k: v for k, v in image_metrics(raw, truth[i]).items() if k in REPORTED})
         row.update({f"{k}_post": v for k, v in image_metrics(post.mask, truth[i]).items() if k in REPORTED})
         rows.append(row)
-        write_png(out / runs.PREDICTIONS / f"{pair.name}.png", raw)
+        write_png(out / runfolder.PREDICTIONS / f"{pair.name}.png", raw)
     table = pd.DataFrame(rows)
-    files.write_csv(out / runs.PER_IMAGE, table)
+    files.write_csv(out / runfolder.PER_IMAGE, table)
     y, p = truth.ravel(), prob.ravel()
     fpr, tpr, thr = roc_curve(y, p)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 500)).astype(int))
-    files.write_csv(out / runs.ROC, pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep],
+    files.write_csv(out / runfolder.ROC, pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep],
                                                  "threshold": np.minimum(thr[keep], 1.0)}))
     robust_seconds = None
     if robustness:
-        from .robustness import EXAMPLE, ROBUSTNESS, robustness_table, save_example
+        from .robustness import robustness_table, save_example
 
         t0 = time.perf_counter()
         grid = robustness_table(model, [p.name for p in pairs], images, truth, clean_prob=prob,
                                 batch_size=batch_size)
         robust_seconds = round(time.perf_counter() - t0, 1)
-        files.write_csv(out / ROBUSTNESS, grid)
+        files.write_csv(out / runfolder.ROBUSTNESS, grid)
         first = int(np.argmin([p.name for p in pairs]))  # the example image: the first by name
-        save_example(model, pairs[first].name, images[first], out / EXAMPLE)
-    training = files.read_json(run_dir / "training.json") if (run_dir / "training.json").exists() else {}
+        save_example(model, pairs[first].name, images[first], out / runfolder.EXAMPLE)
+    training = runfolder.read_training(run_dir)
     metrics = {
-        "model": model.config["model"], "profile": model.config["profile"],
+        "model": model.config.model, "profile": model.config.profile,
         "run_dir": portable_path(run_dir, REPO_ROOT), "data_root": portable_path(root, REPO_ROOT), "split": split, "n_images": len(pairs), "image_size": model.size,
         "raw": {k: summarize(table[k]) for k in REPORTED if np.isfinite(table[k]).all()},
         "post": {k: summarize(table[f"{k}_post"]) for k in REPORTED if np.isfinite(table[f"{k}_post"]).all()},
@@ -126,5 +127,5 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
                     "robustness_seconds": robust_seconds},
         "training": training,
     }
-    files.write_json(out / runs.METRICS, metrics)
+    files.write_json(out / runfolder.METRICS, metrics)
     return metrics

@@ -1,6 +1,6 @@
 """tf.data input pipelines over images already decoded, resized and held in memory.
 
-:func:`lungseg_lib.data.load_arrays` decodes and resizes once (that is the cache); the
+:func:`lungseg_lib.data.folders.load_arrays` decodes and resizes once (that is the cache); the
 pipeline then shuffles, augments, batches and prefetches. Every random choice is a
 stateless function of ``(seed, epoch, index)``, so a run resumed at epoch *e* sees exactly
 the batches an uninterrupted run would have seen.
@@ -16,17 +16,13 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from .core.augment import AUGMENTS, Augment
+from ..core.augment import AUGMENTS, Augment
 
 
-def augment_for(config: dict) -> Augment | None:
-    """The config's augmentation (None when ``augment`` is off); unknown strengths raise ValueError."""
-    if not config["augment"]:
-        return None
-    strength = config.get("augment_strength", "default")
-    if strength not in AUGMENTS:
-        raise ValueError(f"unknown augment_strength {strength!r}; valid: {', '.join(AUGMENTS)}")
-    return AUGMENTS[strength]
+def augment_for(config) -> Augment | None:
+    """The augmentation of a :class:`~lungseg_lib.engine.config.TrainConfig` (None when
+    ``augment`` is off; its ``augment_strength`` is one of :data:`AUGMENTS`, checked there)."""
+    return AUGMENTS[config.augment_strength] if config.augment else None
 
 
 def _affine(seed, size: int, aug: Augment):

@@ -1,0 +1,6 @@
+"""The engine: the training configuration (``config``: recipe < profile < per-model settings <
+overrides, one validated :class:`~lungseg_lib.engine.config.TrainConfig`), the data a config
+trains on (``datasets``), the tf.data pipeline, training with checkpoints, evaluation, the
+robustness grid, inference, and the run-folder contract (``runfolder``: the file names, written
+atomically). Only ``runfolder``, ``config`` and ``datasets`` read without TensorFlow.
+"""
