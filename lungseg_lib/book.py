@@ -28,11 +28,12 @@ from pathlib import Path
 
 import yaml
 
-from . import files, project, results
+from . import files, project
 from .engine import runfolder
-from .project import REPO_ROOT
 from .errors import DataError
-from .notebooks import NOTEBOOKS_DIR, notebook_parameters, notebook_path, run_notebook
+from .notebooks import NOTEBOOKS_DIR, check_parameters, notebook_parameters, notebook_path, run_notebook
+from .project import REPO_ROOT
+from .report import images, runs
 
 EXECUTED = Path("book") / "_executed"
 STATE_FILE = "params.json"
@@ -61,15 +62,6 @@ def notebook_stem(name: str) -> str:
     return stem
 
 
-def check_parameters(stem: str, names) -> None:
-    """ValueError naming the valid parameters if any of ``names`` is not one of the notebook's."""
-    known = notebook_parameters(notebook_path(stem))
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for notebook {stem}; "
-                         f"valid: {', '.join(sorted(known))}")
-
-
 # ---------------------------------------------------------------- remembered parameters
 
 def load_state(root: Path = REPO_ROOT) -> dict:
@@ -96,8 +88,8 @@ def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None
     overrides = overrides or {}
     sets = [f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]
     trained = []
-    for model in results.registry_models():
-        path = results.run_dir("smoke", model, runs_dir)
+    for model in runs.registry_models():
+        path = runs.run_dir("smoke", model, runs_dir)
         status = runfolder.run_status(path)
         stale = status == "evaluated" and _differs(path, resolve_config(model, "smoke", overrides))
         if status == "evaluated" and not stale:
@@ -120,29 +112,29 @@ def _differs(path: Path, config: dict) -> bool:
 
 
 def ensure_data(profile: str, runs_dir: str | os.PathLike, data_dir: str = "") -> Path:
-    """The data folder the figures read: see :func:`results.data_root`; when there is none,
+    """The data folder the figures read: see :func:`images.data_root`; when there is none,
     download the Shenzhen + Montgomery set the runs were trained on (every file checked) once
     into ``data/shenzhen_montgomery_512``, so that a laptop and the published book show the
     same images. Offline and without data: one DataError saying how to point the book at data."""
     try:
-        return results.data_root(profile, runs_dir, data_dir)
+        return images.data_root(profile, runs_dir, data_dir)
     except DataError:
         if data_dir:
             raise
     from .data.download import fetch_shenzhen_montgomery_512
 
-    out = REPO_ROOT / "data" / results.DEFAULT_DATA
+    out = REPO_ROOT / "data" / images.DEFAULT_DATA
     print(f"no data folder given: downloading the Shenzhen + Montgomery set the runs were trained on "
           f"into {out} (once, about 104 MB)", flush=True)
     try:
         return Path(fetch_shenzhen_montgomery_512(out).out)
     except (DataError, OSError) as exc:
-        raise DataError(f"{results.NO_DATA} (the download failed: {exc})") from None
+        raise DataError(f"{images.NO_DATA} (the download failed: {exc})") from None
 
 
 def book_parameters(profile: str, runs_dir: str | os.PathLike, data: Path, root: Path) -> dict:
     """The parameters every notebook gets when it declares them."""
-    return {"profile": profile, "runs_dir": str(results.repo_path(runs_dir)), "data_dir": str(data),
+    return {"profile": profile, "runs_dir": str(project.repo_path(runs_dir)), "data_dir": str(data),
             "figures_dir": str(root / "_build" / "figures"), "executed_dir": str(root / EXECUTED)}
 
 
@@ -222,7 +214,7 @@ def build_book(profile: str = "auto", runs_dir: str | os.PathLike = "runs", root
     if (root / project.CITATION).exists() and project.sync_citation(root):
         print(f"{root / project.CITATION}: repository-code set to {project.repository_url()} "
               "(from pyproject.toml)", flush=True)
-    profile = results.resolve_profile(profile, runs_dir)
+    profile = runs.resolve_profile(profile, runs_dir)
     if profile == "smoke":
         ensure_smoke_runs(runs_dir, smoke_overrides)
     state = load_state(root)
@@ -243,10 +235,10 @@ def run_figure(name: str, overrides: dict, root: Path = REPO_ROOT, reset: bool =
     """Re-execute one figure notebook with ``overrides`` added to its remembered parameters
     (``reset``: forget them first); remember them for later ``lungseg book`` builds."""
     stem = notebook_stem(name)
-    check_parameters(stem, overrides)
+    check_parameters(notebook_path(stem), overrides)
     state = load_state(root)
     if not state["book"]:
-        profile = results.resolve_profile("auto")
+        profile = runs.resolve_profile("auto")
         state["book"] = book_parameters(profile, "runs", ensure_data(profile, "runs"), root)
     wanted = ({} if reset else state["notebooks"].get(stem, {})) | overrides
     executed = execute(stem, state["book"], wanted, root)

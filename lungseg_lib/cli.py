@@ -18,7 +18,7 @@ def _data_check(args) -> int:
 
 
 def _data_split(args) -> int:
-    from .data.folders import check_folder, make_split, write_split
+    from .data.folders import check_folder, make_split, read_names, write_split
 
     scan, _ = check_folder(args.path)
     if scan.problems:
@@ -26,10 +26,7 @@ def _data_split(args) -> int:
         print(f"{len(scan.problems)} problem(s): fix them (see `lungseg data check`) before splitting",
               file=sys.stderr)
         return 1
-    test_names = None
-    if args.test_list:
-        lines = Path(args.test_list).read_text().split()
-        test_names = {Path(line).stem for line in lines if line.strip()}
+    test_names = read_names(args.test_list) if args.test_list else None
     table = make_split(scan.pairs, seed=args.seed, test_names=test_names)
     write_split(table, args.out)
     print(f"{args.out}: " + ", ".join(f"{k} {v}" for k, v in table.split.value_counts().items()))
@@ -65,11 +62,7 @@ def _data_convert(args) -> int:
 def _models(args) -> int:
     from .core.models import list_models, model_table
 
-    if args.names:
-        print(" ".join(list_models()))
-        return 0
-    table = model_table()
-    print(table.to_string(index=False))
+    print(" ".join(list_models()) if args.names else model_table().to_string(index=False))
     return 0
 
 
@@ -128,9 +121,10 @@ def _robustness(args) -> int:
 
 
 def _predict(args) -> int:
+    from .data.ct_io import names_a_volume
     from .engine.inference import predict_files
 
-    volumes = [p for p in args.images if _is_ct_volume(p)]
+    volumes = [p for p in args.images if names_a_volume(p)]
     images = [p for p in args.images if p not in volumes]
     if volumes:
         from .engine.inference import TrainedModel, predict_ct_volume
@@ -146,13 +140,6 @@ def _predict(args) -> int:
     return 0
 
 
-def _is_ct_volume(path: str) -> bool:
-    """A CT volume file (NIfTI, NRRD, MetaImage) or a folder (a DICOM series)."""
-    from .data.ct_io import VOLUME_SUFFIXES
-
-    return Path(path).is_dir() or path.lower().endswith(VOLUME_SUFFIXES)
-
-
 def _parse_numbers(text: str, what: str, n: tuple[int, ...] | None = None, cast=float) -> list:
     """``"a,b"`` -> [a, b] (``n``: the allowed counts), with an error naming the option."""
     try:
@@ -166,14 +153,9 @@ def _parse_numbers(text: str, what: str, n: tuple[int, ...] | None = None, cast=
 
 
 def _data_from_ct(args) -> int:
-    from .data.ct import convert_ct_folder
+    from .data.ct import convert_ct_folder, parse_slices
 
-    if args.slices in ("central", "all-lung"):
-        slices = args.slices
-    elif args.slices.startswith("every:") and args.slices[6:].isdigit() and int(args.slices[6:]) >= 1:
-        slices = ("every", int(args.slices[6:]))
-    else:
-        raise ValueError(f"--slices: {args.slices!r} is not central, all-lung or every:K (K >= 1)")
+    slices = parse_slices(args.slices)
     window = _parse_numbers(args.window, "--window", (2,))
     spacing = _parse_numbers(args.spacing, "--spacing", (1, 3))
     labels = _parse_numbers(args.lung_labels, "--lung-labels", cast=int) if args.lung_labels else None
@@ -200,7 +182,7 @@ def _bench_command(args) -> str:
 
 
 def _bench(args) -> int:
-    from .bench import run_bench
+    from .bench.run import run_bench
 
     models = [m for m in args.models.replace(",", " ").split()] if args.models else None
     sizes = _parse_numbers(args.sizes, "--sizes", cast=int)
@@ -243,11 +225,8 @@ def _figure(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``lungseg`` command."""
-    parser = argparse.ArgumentParser(prog="lungseg", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_data_commands(sub) -> None:
+    """``lungseg data check | split | synth | fetch | convert | from-ct``."""
     data = sub.add_parser("data", help="check, split, generate, download or convert data sets")
     dsub = data.add_subparsers(dest="data_command", required=True)
     p = dsub.add_parser("check", help="report pairs, sizes, mask statistics and every problem")
@@ -297,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png-mode", default="windowed8", choices=["windowed8", "hu16"])
     p.set_defaults(func=_data_from_ct)
 
+
+def _add_run_commands(sub) -> None:
+    """``lungseg models | train | evaluate | robustness | predict``."""
     p = sub.add_parser("models", help="list the registry's models with parameter counts")
     p.add_argument("--names", action="store_true", help="only the names, in registry order")
     p.set_defaults(func=_models)
@@ -340,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-post", action="store_true", help="skip the post-processing layer")
     p.set_defaults(func=_predict)
 
+
+def _add_bench_command(sub) -> None:
+    """``lungseg bench``."""
     p = sub.add_parser("bench", help="speed benchmark: training images/s, inference ms/image, peak "
                        "memory, input pipeline and post-processing, one fresh process per model")
     p.add_argument("--models", help="comma-separated model names (default: all eight)")
@@ -360,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the JSON file to write, e.g. bench/cpu.json")
     p.set_defaults(func=_bench)
 
+
+def _add_book_commands(sub) -> None:
+    """``lungseg book | figure``."""
     p = sub.add_parser("book", help="execute the figure notebooks and build the book (_build/html)")
     p.add_argument("--profile", default="auto", help="auto (paper runs if any, else cpu), smoke "
                    "(trains missing smoke runs on synthetic data first), cpu or paper")
@@ -377,6 +365,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="notebook parameter, e.g. --set n_cases=6 (repeatable)")
     p.add_argument("--reset", action="store_true", help="forget the parameters set before")
     p.set_defaults(func=_figure)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``lungseg`` command."""
+    parser = argparse.ArgumentParser(prog="lungseg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_data_commands, _add_run_commands, _add_bench_command, _add_book_commands):
+        add(sub)
     return parser
 
 

@@ -30,6 +30,16 @@ def notebook_parameters(path: str | os.PathLike) -> dict:
     return {k: v["default"] for k, v in papermill.inspect_notebook(str(path)).items()}
 
 
+def check_parameters(path: str | os.PathLike, names) -> None:
+    """ValueError naming the valid parameters if any of ``names`` is not one of the notebook's
+    (papermill alone only warns)."""
+    known = notebook_parameters(path)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for notebook {Path(path).stem}; "
+                         f"valid: {', '.join(sorted(known))}")
+
+
 def _kernel_manager_class():
     """A kernel manager that encrypts the kernel's TCP sockets (CurveZMQ) when pyzmq can, so
     ipykernel >= 7.3 does not warn "Kernel is running over TCP without encryption" each run."""
@@ -66,11 +76,7 @@ def run_notebook(name: str, output: str | os.PathLike, parameters: dict | None =
         logger.setLevel(logging.INFO)
     path = notebook_path(name)
     parameters = parameters or {}
-    known = notebook_parameters(path)
-    unknown = sorted(set(parameters) - set(known))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for notebook {path.name}; "
-                         f"valid: {', '.join(sorted(known))}")
+    check_parameters(path, parameters)
     output = Path(output)
     with replacing(output, tmp=f".{output.stem}.running.ipynb", keep_on_error=True) as tmp:
         papermill.execute_notebook(str(path), str(tmp), parameters=parameters, kernel_name="python3",

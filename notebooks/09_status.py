@@ -47,19 +47,20 @@ executed_dir = "book/_executed"  # where `lungseg book` puts the executed notebo
 from IPython.display import Markdown
 from myst_nb import glue
 
-from lungseg_lib import environment, results
+from lungseg_lib import environment, project
+from lungseg_lib.report import runs, status, tables
 
-profile = results.resolve_profile(profile, runs_dir)
-executed = results.repo_path(executed_dir)
+profile = runs.resolve_profile(profile, runs_dir)
+executed = project.repo_path(executed_dir)
 glue("profile", profile, display=False)
 
 # %%
-runs_table = results.training_notebook_links(profile, runs_dir, executed / "train")
-glue("runs_table", Markdown(results.markdown_table(runs_table)), display=False)
-timings = results.notebook_timings(executed, skip=("09_status",))  # not this one: it is running
-glue("timings_table", Markdown(results.markdown_table(timings.round({"seconds": 1}))), display=False)
+runs_table = status.training_notebook_links(profile, runs_dir, executed / "train")
+glue("runs_table", Markdown(tables.markdown_table(runs_table)), display=False)
+timings = status.notebook_timings(executed, skip=("09_status",))  # not this one: it is running
+glue("timings_table", Markdown(tables.markdown_table(timings.round({"seconds": 1}))), display=False)
 glue("book_seconds", float(timings["seconds"].sum()), display=False)
 env = environment.book_environment()
 glue("python_version", env["python"], display=False)
-glue("environment_table", Markdown(results.markdown_table(results.dict_table(env, "package", "version"))),
+glue("environment_table", Markdown(tables.markdown_table(tables.dict_table(env, "package", "version"))),
      display=False)

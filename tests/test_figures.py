@@ -11,8 +11,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from lungseg_lib import figures  # noqa: E402
-from lungseg_lib.failures import failure_correlations  # noqa: E402
+from lungseg_lib.report import figures  # noqa: E402
+from lungseg_lib.report.failures import failure_correlations  # noqa: E402
 
 
 def _lungs(size=64):

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,27 +104,6 @@ def test_cross_dataset_evaluation_leaves_run_untouched(smoke_run, tmp_path):
     assert metrics["n_images"] == 6 and metrics["data_root"] == "other"  # recorded by name, no machine path
     assert len(pd.read_csv(out / "per_image.csv")) == 6
     assert before == {p: p.stat().st_mtime_ns for p in smoke_run.rglob("*") if p.is_file()}
-
-
-def test_predict_writes_masks_at_input_size(smoke_run, tmp_path):
-    from lungseg_lib.data.synthetic import synthetic_pair
-
-    img, _ = synthetic_pair(96, np.random.default_rng(1))
-    img = cv2.resize(img, (120, 96))
-    cv2.imwrite(str(tmp_path / "x.png"), img)
-    assert cli.main(["predict", "--run", str(smoke_run), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 0
-    mask = cv2.imread(str(tmp_path / "o/x_mask.png"), cv2.IMREAD_UNCHANGED)
-    over = cv2.imread(str(tmp_path / "o/x_overlay.png"))
-    assert mask.shape == (96, 120) and set(np.unique(mask)) <= {0, 255}
-    assert over.shape == (96, 120, 3)
-
-
-def test_predict_without_weights_says_how_to_get_them(smoke_run, tmp_path, capsys):
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    (bare / "config.json").write_text((smoke_run / "config.json").read_text())
-    assert cli.main(["predict", "--run", str(bare), "x.png", "--out", str(tmp_path)]) == 2
-    assert "no weights" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,8 +1,9 @@
-"""CT volumes -> 2-D axial slices in the standard layout, and 2-D models -> 3-D lung masks.
+"""CT volumes -> 2-D axial slices in the standard layout (a 2-D model's slice masks -> a 3-D
+lung mask: :func:`lungseg_lib.engine.inference.predict_volume`).
 
 The paper's preprocessing for CT: clip to the HU window [-125, 275], resample to 1 mm
 isotropic voxels (spacing-aware, SimpleITK), take axial slices and centre-crop/pad them to
-256 x 256. Volumes are read and checked by :mod:`lungseg_lib.ct_io`; every problem raises
+256 x 256. Volumes are read and checked by :mod:`lungseg_lib.data.ct_io`; every problem raises
 :class:`~lungseg_lib.errors.DataError` naming the file.
 
 Conventions used throughout:
@@ -25,17 +26,16 @@ from __future__ import annotations
 import csv
 import io
 import os
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from .ct_io import (VOLUME_SUFFIXES, check_hu, check_same_geometry, is_volume_file, itk_message,
-                    looks_dicom, read_volume, volume_stem)
 from ..errors import DataError
-from ..files import atomic_write_text, replacing
+from ..files import atomic_write_text
+from .ct_io import (VOLUME_SUFFIXES, check_hu, check_same_geometry, is_volume_file, looks_dicom, read_volume,
+                    volume_stem)
 from .imageio import write_png
 
 PAPER_WINDOW = (-125.0, 275.0)
@@ -206,7 +206,7 @@ def _update_manifest(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _prepare(volume_path: Path, mask_path: Path, lung_labels, label_mod) -> tuple[sitk.Image, sitk.Image]:
+def prepare(volume_path: Path, mask_path: Path, lung_labels, label_mod) -> tuple[sitk.Image, sitk.Image]:
     """Read and check a CT volume and its mask; return both in LPS orientation, mask binary."""
     image = read_volume(volume_path)
     check_hu(image, volume_path)
@@ -238,7 +238,7 @@ def volume_to_slices(volume_path: str | os.PathLike, mask_path: str | os.PathLik
     """
     volume_path, mask_path, out = Path(volume_path), Path(mask_path), Path(out)
     name = name or volume_stem(volume_path)
-    image, lung = _prepare(volume_path, mask_path, lung_labels, label_mod)
+    image, lung = prepare(volume_path, mask_path, lung_labels, label_mod)
     if window is not None:
         image = clip_hu(image, window)
     elif png_mode == "windowed8":
@@ -267,6 +267,15 @@ def volume_to_slices(volume_path: str | os.PathLike, mask_path: str | os.PathLik
         _update_manifest(out / "manifest.csv", rows)
     return rows
 
+
+
+def parse_slices(text: str) -> str | tuple[str, int]:
+    """``central``, ``all-lung`` or ``every:K`` (K >= 1) as :func:`volume_to_slices` takes it."""
+    if text in ("central", "all-lung"):
+        return text
+    if text.startswith("every:") and text[6:].isdigit() and int(text[6:]) >= 1:
+        return "every", int(text[6:])
+    raise ValueError(f"--slices: {text!r} is not central, all-lung or every:K (K >= 1)")
 
 
 def find_ct_pairs(src: str | os.PathLike, mask_suffix: str | Sequence[str] = ("_mask", "-mask")
@@ -331,107 +340,3 @@ def convert_ct_folder(src: str | os.PathLike, out: str | os.PathLike, *,
             problems.append((vol, str(exc)))
     return {"volumes": n_volumes, "slices": n_slices, "out": str(out),
             "problems": [w if w.startswith(str(p)) else f"{p}: {w}" for p, w in problems]}
-
-
-
-# --------------------------------------------------------------------------- prediction
-
-
-def predict_volume(predict_slices: Callable[[np.ndarray], np.ndarray], volume_path: str | os.PathLike,
-                   out_path: str | os.PathLike, *, window: Sequence[float] = PAPER_WINDOW,
-                   spacing: float | Sequence[float] = 1.0, size: int = 256,
-                   batch_size: int = 8) -> dict:
-    """Segment a CT volume with a 2-D model and write the lung mask with the input's geometry.
-
-    The volume gets the training preprocessing (LPS, clip to ``window``, resample to
-    ``spacing``, centre crop/pad to ``size``, windowed 8-bit levels / 255), and
-    ``predict_slices(batch)`` (batch: float32 ``(n, size, size, 1)`` in [0, 1]) must return
-    ``(n, size, size)`` masks (probabilities are thresholded at 0.5). The slice masks are
-    un-cropped (outside the crop = no lung), stacked and resampled back (nearest) onto the
-    input grid, and written atomically (NIfTI for ``.nii.gz``) as uint8 0/1. Returns
-    ``{"slices", "ms_per_slice" (model time only), "seconds" (total), "out"}``.
-    """
-    start = time.perf_counter()
-    volume_path, out_path = Path(volume_path), Path(out_path)
-    original = read_volume(volume_path)
-    check_hu(original, volume_path)
-    image = resample(clip_hu(sitk.DICOMOrient(original, "LPS"), window), spacing)
-    arr = sitk.GetArrayFromImage(image)
-    nz, ny, nx = arr.shape
-    result = np.zeros(arr.shape, np.uint8)
-    model_s = 0.0
-    for first in range(0, nz, batch_size):
-        zs = range(first, min(first + batch_size, nz))
-        batch = np.stack([to_png_array(crop_or_pad(arr[z], size, float(window[0])), window)
-                          for z in zs]).astype(np.float32)[..., None] / 255.0
-        t0 = time.perf_counter()
-        pred = np.asarray(predict_slices(batch))
-        model_s += time.perf_counter() - t0
-        if pred.ndim == 4 and pred.shape[-1] == 1:
-            pred = pred[..., 0]
-        if pred.shape != (len(zs), size, size):
-            raise ValueError(f"predict_slices returned shape {pred.shape}; "
-                             f"expected {(len(zs), size, size)}")
-        for z, p in zip(zs, pred):
-            result[z] = crop_or_pad((p > 0.5).astype(np.uint8), (ny, nx), 0)
-    mask = sitk.GetImageFromArray(result)
-    mask.CopyInformation(image)
-    mask = sitk.Resample(mask, original, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    try:
-        with replacing(out_path) as tmp:
-            sitk.WriteImage(mask, str(tmp), True)
-    except RuntimeError as exc:
-        raise DataError(f"{out_path}: cannot write mask ({itk_message(exc)})") from exc
-    return {"slices": nz, "ms_per_slice": round(1000 * model_s / max(nz, 1), 3),
-            "seconds": round(time.perf_counter() - start, 3), "out": str(out_path)}
-
-
-# --------------------------------------------------------------------------- the book's CT page
-
-
-def preprocessing_steps(volume_path: str | os.PathLike, mask_path: str | os.PathLike, *,
-                        window: Sequence[float] = PAPER_WINDOW,
-                        spacing: float | Sequence[float] = 1.0, size: int = 256,
-                        lung_labels: Iterable[int] | None = None,
-                        label_mod: int | None = None) -> dict:
-    """The steps of :func:`volume_to_slices` (central slice) on one volume, for figures and tables.
-
-    Returns the original axial slice in HU (``raw``, at the original slice nearest to the
-    chosen one), the same slice clipped to ``window`` (``clipped``), the resampled central
-    slice cropped/padded to ``size`` (``slice``, HU) with its lung mask (``mask``), and the
-    geometry: shapes (z, y, x), spacings (x, y, z) in mm, slice indices, lung fraction.
-    """
-    volume_path, mask_path = Path(volume_path), Path(mask_path)
-    image, lung = _prepare(volume_path, mask_path, lung_labels, label_mod)
-    small = resample(clip_hu(image, window), spacing)
-    small_lung = resample(lung, spacing, is_mask=True)
-    arr, mask_arr = sitk.GetArrayFromImage(small), sitk.GetArrayFromImage(small_lung)
-    (z,) = axial_slices(arr, mask_arr, "central")
-    point = small.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in small.GetSize()[:2]] + [z])
-    z0 = int(round(image.TransformPhysicalPointToContinuousIndex(point)[2]))
-    raw = sitk.GetArrayFromImage(image)[z0].astype(np.float32)
-    mask2d = crop_or_pad(mask_arr[z], size, 0) > 0
-    return {
-        "volume": volume_stem(volume_path), "window": tuple(float(w) for w in window),
-        "raw": raw, "clipped": np.clip(raw, *window), "original_index": z0,
-        "slice": crop_or_pad(arr[z], size, float(window[0])), "mask": mask2d, "slice_index": int(z),
-        "shape_before": tuple(sitk.GetArrayViewFromImage(image).shape),
-        "shape_after": tuple(arr.shape), "spacing_before": tuple(image.GetSpacing()),
-        "spacing_after": tuple(small.GetSpacing()), "lung_fraction": float(mask2d.mean()),
-    }
-
-
-def preprocessing_table(steps: dict):
-    """A pandas table of the geometry in ``steps``: original volume vs the preprocessed one."""
-    import pandas as pd
-
-    def fmt(values, digits=2):
-        return " x ".join(f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in values)
-
-    return pd.DataFrame({
-        "original": [fmt(steps["shape_before"]), fmt(steps["spacing_before"]),
-                     str(steps["original_index"]), ""],
-        "preprocessed": [fmt(steps["shape_after"]), fmt(steps["spacing_after"]),
-                         str(steps["slice_index"]),
-                         f"{steps['lung_fraction']:.3f} (of {fmt(steps['mask'].shape)} px)"],
-    }, index=["shape (z, y, x)", "spacing (x, y, z), mm", "axial slice index", "lung fraction"])

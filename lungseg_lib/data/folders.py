@@ -218,7 +218,7 @@ def check_report(scan: Scan, stats: pd.DataFrame) -> str:
         grey = int((~stats.binary_mask).sum())
         if grey:
             lines.append(f"{grey} mask(s) have grey edge values: binarized by the rule in "
-                         "lungseg_lib.imageio.binarize_mask (> 127 for 8-bit)")
+                         "lungseg_lib.data.imageio.binarize_mask (> 127 for 8-bit)")
     lines += [f"PROBLEM {p}" for p in scan.problems]
     return "\n".join(lines)
 
@@ -256,6 +256,12 @@ def make_split(pairs: list[Pair], fractions=SPLIT_FRACTIONS, seed: int = 0,
             p = members[i]
             rows.append({"file": p.image.name, "source": p.source, "label": p.label, "split": split})
     return pd.DataFrame(rows).sort_values("file").reset_index(drop=True)
+
+
+def read_names(path: str | os.PathLike) -> set[str]:
+    """Image names listed in a text file, one per line, with or without extension (a paper's
+    own test set for :func:`make_split`)."""
+    return {Path(line).stem for line in Path(path).read_text().split() if line.strip()}
 
 
 def write_split(table: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -21,9 +21,17 @@ from ..project import REPO_ROOT
 from ..data.imageio import write_png
 from ..core.metrics import image_metrics
 from ..core.postprocess import keep_largest_components
-from ..stats import summarize
+from ..core.stats import summarize
 
 REPORTED = ("dice", "iou", "precision", "recall", "hd95", "assd")
+
+
+def summaries(table: pd.DataFrame, suffix: str = "") -> dict[str, dict]:
+    """:func:`~lungseg_lib.report.stats.summarize` of each :data:`REPORTED` metric (column
+    ``metric + suffix`` of a per-image table) whose values are all finite: HD95 and ASSD are
+    infinite for an image whose prediction (or truth) is empty, and a mean over them would be
+    meaningless, so such a metric is left out of ``metrics.json`` (the per-image table keeps it)."""
+    return {k: summarize(table[f"{k}{suffix}"]) for k in REPORTED if np.isfinite(table[f"{k}{suffix}"]).all()}
 
 
 def check_fingerprint(root: Path, split: dict, expected: str | None) -> None:
@@ -60,15 +68,62 @@ def evaluation_pairs(run_dir: Path, data, split: str):
     return root, scan.pairs
 
 
+def score_images(pairs: list, images: np.ndarray, truth: np.ndarray, prob: np.ndarray, post_k: int,
+                 predictions: Path) -> tuple[pd.DataFrame, float]:
+    """One row per image (name, source, label, brightness, contrast, lung fraction, what the
+    post-processing removed, :data:`REPORTED` metrics raw and ``_post``); each raw prediction is
+    written to ``predictions/NAME.png``. Returns the table and the post-processing's seconds."""
+    rows, post_seconds = [], 0.0
+    for i, pair in enumerate(pairs):
+        raw = prob[i] > 0.5
+        t0 = time.perf_counter()
+        post = keep_largest_components(raw, post_k)
+        post_seconds += time.perf_counter() - t0
+        row = {"name": pair.name, "source": pair.source, "label": pair.label,
+               "brightness": float(images[i].mean()), "contrast": float(images[i].std()),
+               "mask_fraction": float(truth[i].mean()), "removed_components": len(post.removed_areas),
+               "removed_area": int(sum(post.removed_areas))}
+        row.update({k: v for k, v in image_metrics(raw, truth[i]).items() if k in REPORTED})
+        row.update({f"{k}_post": v for k, v in image_metrics(post.mask, truth[i]).items() if k in REPORTED})
+        rows.append(row)
+        write_png(predictions / f"{pair.name}.png", raw)
+    return pd.DataFrame(rows), post_seconds
+
+
+def write_roc(path: Path, truth: np.ndarray, prob: np.ndarray) -> float | None:
+    """``roc.csv``: at most 500 points of the ROC curve over every pixel; returns the AUC (None
+    when the truth has one class only)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    y, p = truth.ravel(), prob.ravel()
+    fpr, tpr, thr = roc_curve(y, p)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 500)).astype(int))
+    files.write_csv(path, pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep], "threshold": np.minimum(thr[keep], 1.0)}))
+    return float(roc_auc_score(y, p)) if 0 < y.mean() < 1 else None
+
+
+def score_grid(model, pairs: list, images: np.ndarray, truth: np.ndarray, prob: np.ndarray, out: Path,
+               batch_size: int) -> float:
+    """The perturbation grid (``robustness.csv``, severity 0 = ``prob``) and the example image's
+    masks; returns its seconds."""
+    from .robustness import robustness_table, save_example
+
+    t0 = time.perf_counter()
+    grid = robustness_table(model, [p.name for p in pairs], images, truth, clean_prob=prob, batch_size=batch_size)
+    seconds = round(time.perf_counter() - t0, 1)
+    files.write_csv(out / runfolder.ROBUSTNESS, grid)
+    first = int(np.argmin([p.name for p in pairs]))  # the example image: the first by name
+    save_example(model, pairs[first].name, images[first], out / runfolder.EXAMPLE)
+    return seconds
+
+
 def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "test",
              out: str | os.PathLike | None = None, batch_size: int = 8, robustness: bool = True) -> dict:
     """Evaluate the run in ``run_dir``; results go to ``out`` (default: the run folder).
 
-    With ``robustness`` the perturbation grid of :mod:`lungseg_lib.robustness` is scored too
-    (``robustness.csv``; its severity-0 rows are this evaluation's own predictions).
+    With ``robustness`` the perturbation grid of :mod:`lungseg_lib.engine.robustness` is scored
+    too (``robustness.csv``; its severity-0 rows are this evaluation's own predictions).
     """
-    from sklearn.metrics import roc_auc_score, roc_curve
-
     from ..data.folders import load_arrays, portable_path
     from .inference import TrainedModel
 
@@ -83,45 +138,16 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
     prob = model.probability(images, batch_size)
     infer_ms = 1000 * (time.perf_counter() - t0) / len(pairs)
     truth = masks[..., 0] > 0.5
-    rows, post_seconds = [], 0.0
-    for i, pair in enumerate(pairs):
-        raw = prob[i] > 0.5
-        t0 = time.perf_counter()
-        post = keep_largest_components(raw, model.post_k)
-        post_seconds += time.perf_counter() - t0
-        row = {"name": pair.name, "source": pair.source, "label": pair.label,
-               "brightness": float(images[i].mean()), "contrast": float(images[i].std()),
-               "mask_fraction": float(truth[i].mean()), "removed_components": len(post.removed_areas),
-               "removed_area": int(sum(post.removed_areas))}
-        row.update({k: v for k, v in image_metrics(raw, truth[i]).items() if k in REPORTED})
-        row.update({f"{k}_post": v for k, v in image_metrics(post.mask, truth[i]).items() if k in REPORTED})
-        rows.append(row)
-        write_png(out / runfolder.PREDICTIONS / f"{pair.name}.png", raw)
-    table = pd.DataFrame(rows)
+    table, post_seconds = score_images(pairs, images, truth, prob, model.post_k, out / runfolder.PREDICTIONS)
     files.write_csv(out / runfolder.PER_IMAGE, table)
-    y, p = truth.ravel(), prob.ravel()
-    fpr, tpr, thr = roc_curve(y, p)
-    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 500)).astype(int))
-    files.write_csv(out / runfolder.ROC, pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep],
-                                                 "threshold": np.minimum(thr[keep], 1.0)}))
-    robust_seconds = None
-    if robustness:
-        from .robustness import robustness_table, save_example
-
-        t0 = time.perf_counter()
-        grid = robustness_table(model, [p.name for p in pairs], images, truth, clean_prob=prob,
-                                batch_size=batch_size)
-        robust_seconds = round(time.perf_counter() - t0, 1)
-        files.write_csv(out / runfolder.ROBUSTNESS, grid)
-        first = int(np.argmin([p.name for p in pairs]))  # the example image: the first by name
-        save_example(model, pairs[first].name, images[first], out / runfolder.EXAMPLE)
+    auc = write_roc(out / runfolder.ROC, truth, prob)
+    robust_seconds = score_grid(model, pairs, images, truth, prob, out, batch_size) if robustness else None
     training = runfolder.read_training(run_dir)
     metrics = {
         "model": model.config.model, "profile": model.config.profile,
-        "run_dir": portable_path(run_dir, REPO_ROOT), "data_root": portable_path(root, REPO_ROOT), "split": split, "n_images": len(pairs), "image_size": model.size,
-        "raw": {k: summarize(table[k]) for k in REPORTED if np.isfinite(table[k]).all()},
-        "post": {k: summarize(table[f"{k}_post"]) for k in REPORTED if np.isfinite(table[f"{k}_post"]).all()},
-        "roc_auc": float(roc_auc_score(y, p)) if 0 < y.mean() < 1 else None,
+        "run_dir": portable_path(run_dir, REPO_ROOT), "data_root": portable_path(root, REPO_ROOT), "split": split,
+        "n_images": len(pairs), "image_size": model.size,
+        "raw": summaries(table), "post": summaries(table, "_post"), "roc_auc": auc,
         "timings": {"train_seconds": training.get("train_seconds"), "epochs_run": training.get("epochs_run"),
                     "inference_ms_per_image": infer_ms, "post_ms_per_image": 1000 * post_seconds / len(pairs),
                     "robustness_seconds": robust_seconds},

@@ -1,17 +1,25 @@
-"""Load a trained run and predict lung masks: on arrays, and on image files of any size."""
+"""Load a trained run and predict lung masks: on arrays, on image files of any size, and on CT
+volumes slice by slice (:func:`predict_volume`: a 2-D model's slice masks -> a 3-D lung mask)."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+import SimpleITK as sitk
 
 from .. import files
-from . import runfolder
-from ..data.imageio import read_image, to_unit_float, write_png
 from ..core.postprocess import keep_largest_components
+from ..data.ct import PAPER_WINDOW, clip_hu, crop_or_pad, resample, to_png_array
+from ..data.ct_io import check_hu, itk_message, read_volume
+from ..data.imageio import read_image, to_unit_float, write_png
+from ..errors import DataError
+from ..files import replacing
+from . import runfolder
 
 
 class TrainedModel:
@@ -95,12 +103,12 @@ def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike
     """Segment a CT volume slice by slice with a trained 2-D run; write ``out/<stem>_mask.nii.gz``.
 
     ``run_dir`` is a run folder or a loaded :class:`TrainedModel`. Slices get the CT training
-    preprocessing of :func:`lungseg_lib.ct.predict_volume` (``window`` HU, ``spacing`` mm,
+    preprocessing of :func:`predict_volume` (``window`` HU, ``spacing`` mm,
     ``size`` x ``size``); each is resized to the model's input size and back, thresholded at
     0.5 and, with ``post``, reduced to its ``post_k`` largest components. The mask volume has
     the input's geometry. Returns ``predict_volume``'s dict (``slices``, ``ms_per_slice``, ...).
     """
-    from ..data.ct import predict_volume, volume_stem
+    from ..data.ct_io import volume_stem
 
     model = run_dir if isinstance(run_dir, TrainedModel) else TrainedModel(run_dir)
 
@@ -118,3 +126,52 @@ def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike
     out_path = Path(out) / f"{volume_stem(volume)}_mask.nii.gz"
     return predict_volume(predict_slices, volume, out_path, window=window, spacing=spacing,
                           size=size, batch_size=batch_size)
+
+
+def predict_volume(predict_slices: Callable[[np.ndarray], np.ndarray], volume_path: str | os.PathLike,
+                   out_path: str | os.PathLike, *, window: Sequence[float] = PAPER_WINDOW,
+                   spacing: float | Sequence[float] = 1.0, size: int = 256,
+                   batch_size: int = 8) -> dict:
+    """Segment a CT volume with a 2-D model and write the lung mask with the input's geometry.
+
+    The volume gets the training preprocessing (LPS, clip to ``window``, resample to
+    ``spacing``, centre crop/pad to ``size``, windowed 8-bit levels / 255), and
+    ``predict_slices(batch)`` (batch: float32 ``(n, size, size, 1)`` in [0, 1]) must return
+    ``(n, size, size)`` masks (probabilities are thresholded at 0.5). The slice masks are
+    un-cropped (outside the crop = no lung), stacked and resampled back (nearest) onto the
+    input grid, and written atomically (NIfTI for ``.nii.gz``) as uint8 0/1. Returns
+    ``{"slices", "ms_per_slice" (model time only), "seconds" (total), "out"}``.
+    """
+    start = time.perf_counter()
+    volume_path, out_path = Path(volume_path), Path(out_path)
+    original = read_volume(volume_path)
+    check_hu(original, volume_path)
+    image = resample(clip_hu(sitk.DICOMOrient(original, "LPS"), window), spacing)
+    arr = sitk.GetArrayFromImage(image)
+    nz, ny, nx = arr.shape
+    result = np.zeros(arr.shape, np.uint8)
+    model_s = 0.0
+    for first in range(0, nz, batch_size):
+        zs = range(first, min(first + batch_size, nz))
+        batch = np.stack([to_png_array(crop_or_pad(arr[z], size, float(window[0])), window)
+                          for z in zs]).astype(np.float32)[..., None] / 255.0
+        t0 = time.perf_counter()
+        pred = np.asarray(predict_slices(batch))
+        model_s += time.perf_counter() - t0
+        if pred.ndim == 4 and pred.shape[-1] == 1:
+            pred = pred[..., 0]
+        if pred.shape != (len(zs), size, size):
+            raise ValueError(f"predict_slices returned shape {pred.shape}; "
+                             f"expected {(len(zs), size, size)}")
+        for z, p in zip(zs, pred):
+            result[z] = crop_or_pad((p > 0.5).astype(np.uint8), (ny, nx), 0)
+    mask = sitk.GetImageFromArray(result)
+    mask.CopyInformation(image)
+    mask = sitk.Resample(mask, original, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    try:
+        with replacing(out_path) as tmp:
+            sitk.WriteImage(mask, str(tmp), True)
+    except RuntimeError as exc:
+        raise DataError(f"{out_path}: cannot write mask ({itk_message(exc)})") from exc
+    return {"slices": nz, "ms_per_slice": round(1000 * model_s / max(nz, 1), 3),
+            "seconds": round(time.perf_counter() - start, 3), "out": str(out_path)}

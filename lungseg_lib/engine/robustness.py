@@ -119,7 +119,7 @@ def score_rows(names, prob: np.ndarray, truth: np.ndarray, post_k: int, family: 
 def robustness_table(model, names: list[str], images: np.ndarray, truth: np.ndarray, families=None,
                      severities=None, seed: int = 0, clean_prob: np.ndarray | None = None,
                      batch_size: int = 8) -> pd.DataFrame:
-    """Score ``model`` (a :class:`~lungseg_lib.inference.TrainedModel`) on every perturbed image.
+    """Score ``model`` (a :class:`~lungseg_lib.engine.inference.TrainedModel`) on every perturbed image.
 
     One ``predict`` call per family and severity; severity 0 is predicted once (or taken
     from ``clean_prob``, the evaluation's own predictions) and repeated for every family.

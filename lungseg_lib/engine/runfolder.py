@@ -63,6 +63,14 @@ def read_metrics(run_dir: str | os.PathLike) -> dict | None:
     return read_optional(run_dir, METRICS)
 
 
+def read_per_image(run_dir: str | os.PathLike):
+    """``per_image.csv`` of a run folder as a pandas table, or None when it is not there."""
+    import pandas as pd
+
+    path = Path(run_dir) / PER_IMAGE
+    return pd.read_csv(path) if path.exists() else None
+
+
 def read_training(run_dir: str | os.PathLike) -> dict:
     """``training.json`` of a run folder, or ``{}`` when training has not finished."""
     return read_optional(run_dir, TRAINING) or {}

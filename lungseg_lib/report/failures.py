@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from . import results
+from . import tables
 
 FEATURES = ("brightness", "contrast", "brightness_deviation")
 
@@ -94,9 +94,9 @@ def group_table(table: pd.DataFrame | None, metric: str = "dice_post") -> pd.Dat
     ``table`` None (a missing run): one row saying so."""
     from scipy.stats import mannwhitneyu
 
-    from .stats import summarize
+    from ..core.stats import summarize
 
-    label = results.metric_label(metric)
+    label = tables.metric_label(metric)
     if table is None:
         return pd.DataFrame([{"Group": "missing run", "Images": "", label: "missing", "Mann-Whitney p": ""}])
     rows = []
@@ -105,6 +105,6 @@ def group_table(table: pd.DataFrame | None, metric: str = "dice_post") -> pd.Dat
         p = mannwhitneyu(*groups.values()).pvalue if len(groups) == 2 else math.nan
         for key, values in groups.items():
             rows.append({"Group": f"{column}: {names.get(key, key)}", "Images": f"{len(values)}",
-                         label: results.fmt_ci(summarize(values)),
+                         label: tables.fmt_ci(summarize(values)),
                          "Mann-Whitney p": "" if math.isnan(p) else f"{p:.2g}"})
     return pd.DataFrame(rows)

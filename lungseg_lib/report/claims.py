@@ -31,13 +31,14 @@ import os
 
 import pandas as pd
 
-from . import failures, papers, results
-from .stats import summarize
+from ..core.stats import summarize
+from ..engine import runfolder
+from . import failures, papers, results, runs, tables
 
 ALPHA = 0.05
 MIN_EFFECT = 0.005  # Dice; smaller gains are reported as negligible
 NOT_MEASURED = "not measured yet"
-MODEL = results.REFERENCE_MODEL  # the paper's model, whose claims these are
+MODEL = runs.REFERENCE_MODEL  # the paper's model, whose claims these are
 DARKER, LIGHTER = "brightness_down", "brightness_up"  # the interventions of the light/dark claim
 INTERVENTION_SEVERITY = 3  # brightness x0.7 and x1.3 (robustness.FAMILIES)
 
@@ -69,10 +70,10 @@ def where(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
     """``on <data folder> data at <size> px``: what the paper's model's run was measured on."""
     from pathlib import Path
 
-    path = results.run_dir(profile, MODEL, runs_dir)
-    recorded = results.read_config(path) or {}
+    path = runs.run_dir(profile, MODEL, runs_dir)
+    recorded = runfolder.read_config(path) or {}
     config = recorded.get("config", {})
-    size = (results.read_metrics(path) or {}).get("image_size") or config.get("image_size")
+    size = (runfolder.read_metrics(path) or {}).get("image_size") or config.get("image_size")
     data = config.get("data") if config.get("data") == "synthetic" else recorded.get("data_root") or "unrecorded"
     name = "synthetic" if data == "synthetic" else Path(str(data)).name
     return f"on {name} data at {size} px" if size else f"on {name} data"
@@ -84,7 +85,7 @@ def postprocessing_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> 
     claim = "Post-processing helps"
     paper = (f"improves the segmentation (reported, Table 1: Dice {raw.dice:.2f} to {post.dice:.2f}, "
              f"IoU {raw.iou:.2f} to {post.iou:.2f})")
-    table = results.mean_per_image(profile, MODEL, runs_dir)
+    table = runs.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     here = where(profile, runs_dir)
@@ -109,14 +110,14 @@ def accuracy_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[s
     row = papers.headline()
     reported = row.dice
     n_test = papers.PAPERS[row.paper].n_test
-    claim = f"Dice of the {results.title_of(MODEL)}"
+    claim = f"Dice of the {runs.title_of(MODEL)}"
     paper = (f"Dice {reported:.2f} with post-processing (reported, Table 1 and abstract), on its own "
              f"data ({n_test} test images)")
-    table = results.mean_per_image(profile, MODEL, runs_dir)
+    table = runs.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     stat = summarize(table["dice_post"])
-    measured = (f"Dice (post-processed) {results.fmt_ci(stat)} on {stat['n']} test images, "
+    measured = (f"Dice (post-processed) {tables.fmt_ci(stat)} on {stat['n']} test images, "
                 f"mean of {table['n_seeds'].iloc[0]:.0f} seed(s)")
     here = where(profile, runs_dir)
     if stat["ci_low"] >= reported:
@@ -142,8 +143,8 @@ def comparison_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric:
         side = seed_direction(-c["ci_high"], -c["ci_low"], flipped)
         groups.setdefault(side, []).append(f"{c['title']} ({-c['mean_diff']:+.3f})")
     labels = {"better": "better than", "worse": "worse than", "not separable": "not separable from"}
-    missing = len(results.registry_models()) - 1 - len(comparisons)
-    measured = (f"{results.metric_label(metric)}, {results.title_of(MODEL)} minus the other model: "
+    missing = len(runs.registry_models()) - 1 - len(comparisons)
+    measured = (f"{tables.metric_label(metric)}, {runs.title_of(MODEL)} minus the other model: "
                 + "; ".join(f"{labels[key]} {', '.join(groups[key])}" for key in labels if key in groups)
                 + (f"; {missing} model(s) not evaluated" if missing else ""))
     n, n_better = len(comparisons), len(groups.get("better", []))
@@ -168,13 +169,13 @@ def failures_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: s
     claim = "Failures are light or dark images (correlation)"
     paper = ('its two failure examples, Fig. 5: "two worse raw images (in Fig. 5) are either too light '
              '(first row) or too dark (second row)"')
-    table = results.mean_per_image(profile, MODEL, runs_dir)
+    table = runs.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     corr = failures.failure_correlations(table, metric).set_index("feature").loc["brightness_deviation"]
     extreme = failures.extreme_brightness(table, metric, n_worst)
     rho, p = corr["rho"], corr["p"]
-    measured = (f"Spearman rho of {results.metric_label(metric)} with |brightness - median| {rho:+.2f} "
+    measured = (f"Spearman rho of {tables.metric_label(metric)} with |brightness - median| {rho:+.2f} "
                 f"(p = {p:.2g}, {corr['n']:.0f} images); {extreme['n_extreme']:.0f} of the "
                 f"{extreme['n']:.0f} worst images among the lightest or darkest 10% "
                 f"({extreme['expected']:.1f} expected by chance, p = {extreme['p']:.2g})")
@@ -192,8 +193,8 @@ def failures_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: s
 def intervention_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post") -> dict[str, str]:
     """Claim 4, by intervention: the same test images made darker and lighter (the model's
     seed-averaged robustness grid): does each lower the score?"""
-    from .engine.robustness import FAMILIES
-    from .robustness_report import drop, read_grid
+    from ..engine.robustness import FAMILIES
+    from .robustness import drop, read_grid
 
     claim, paper = "Failures are light or dark images (intervention)", "failures are too light or too dark images"
     grid = read_grid(profile, MODEL, runs_dir)
@@ -202,7 +203,7 @@ def intervention_claim(profile: str, runs_dir: str | os.PathLike = "runs", metri
     s = INTERVENTION_SEVERITY
     drops = {f: drop(grid, f, s, metric) for f in (DARKER, LIGHTER)}
     measured = "; ".join(
-        f"{name} (brightness x{FAMILIES[f][s - 1]:g}): {results.metric_label(metric)} drop {d['mean']:+.4f} "
+        f"{name} (brightness x{FAMILIES[f][s - 1]:g}): {tables.metric_label(metric)} drop {d['mean']:+.4f} "
         f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]" for name, f, d in
         (("darker", DARKER, drops[DARKER]), ("lighter", LIGHTER, drops[LIGHTER]))) + f" ({drops[DARKER]['n']:.0f} images)"
     hurt = [f for f, d in drops.items() if d["ci_low"] > 0 and d["mean"] > MIN_EFFECT]

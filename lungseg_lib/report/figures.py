@@ -8,7 +8,6 @@ writes the PNG and PDF copies.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from pathlib import Path
 
@@ -17,6 +16,9 @@ import matplotlib.pyplot as plt
 from matplotlib import lines, patches, ticker
 import numpy as np
 import pandas as pd
+
+from ..project import repo_path
+from .architecture import model_stages
 
 STYLE = {
     "figure.dpi": 110, "savefig.dpi": 200, "savefig.bbox": "tight", "font.size": 9,
@@ -37,13 +39,14 @@ def _finish(fig):
     return fig
 
 
-def save(fig, name: str, folder: str | os.PathLike) -> list[Path]:
-    """Write ``folder/name.png`` and ``folder/name.pdf``; return both paths."""
-    folder = Path(folder)
+def save(fig, name: str, folder: str | os.PathLike, dpi: float | None = None) -> list[Path]:
+    """Write ``folder/name.png`` and ``folder/name.pdf`` (``folder`` relative to the repository
+    unless absolute; ``dpi``: of the PNG, default the style's); return both paths."""
+    folder = repo_path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{ext}" for ext in ("png", "pdf")]
     for path in paths:
-        fig.savefig(path)
+        fig.savefig(path, **({"dpi": dpi} if dpi and path.suffix == ".png" else {}))
     return paths
 
 
@@ -58,7 +61,7 @@ def message_figure(text: str, size=(6.0, 1.6)):
 
 def _rgb_overlay(image: np.ndarray, pred: np.ndarray | None, truth: np.ndarray | None) -> np.ndarray:
     """RGB overlay (prediction tinted and outlined, truth outlined) via inference.overlay."""
-    from .engine.inference import overlay
+    from ..engine.inference import overlay
 
     if pred is None:
         pred = np.zeros(image.shape, bool)
@@ -89,51 +92,6 @@ def data_example_figure(image: np.ndarray, mask: np.ndarray, name: str = ""):
 
 
 # ---------------------------------------------------------------- architecture
-
-_GROUP = re.compile(r"^(dec\d+|enc\d+|head)_")
-_STAGE_ALIAS = {"prediction": "head"}
-
-
-def _describe(layer) -> str:
-    kind = type(layer).__name__
-    cfg = layer.get_config()
-    if kind == "UpSampling2D":
-        return f"upsample x{cfg['size'][0]}"
-    if kind == "Conv2D":
-        k = cfg["kernel_size"][0]
-        act = "" if cfg["activation"] == "linear" else f"\n{cfg['activation']}"
-        return f"conv {k}x{k}, {cfg['filters']}{act}"
-    if kind == "BatchNormalization":
-        return "batch norm"
-    if kind == "Activation":
-        return cfg["activation"]
-    if kind == "Concatenate":
-        return "gray -> 3 channels"
-    if kind == "InputLayer":
-        return ""
-    if hasattr(layer, "layers"):
-        return f"{len(layer.layers)} layers"
-    return kind
-
-
-def model_stages(model) -> list[dict]:
-    """The top-level layers of a built Keras model as stages: layers named ``decN_*``
-    (``head_*``, ``prediction``) form one stage. Each stage: name, what its layers do,
-    output shape (without the batch axis) and parameter count."""
-    stages: list[dict] = []
-    for layer in model.layers:
-        match = _GROUP.match(layer.name)
-        group = match.group(1) if match else _STAGE_ALIAS.get(layer.name, layer.name)
-        shape = tuple(int(d) for d in layer.output.shape[1:])
-        if stages and stages[-1]["name"] == group:
-            stages[-1]["ops"].append(_describe(layer))
-            stages[-1]["shape"] = shape
-            stages[-1]["params"] += layer.count_params()
-        else:
-            stages.append({"name": group, "ops": [_describe(layer)], "shape": shape,
-                           "params": layer.count_params()})
-    return stages
-
 
 def _stage_title(name: str) -> str:
     if name.startswith("dec"):
@@ -316,7 +274,7 @@ def curves_figure(history: pd.DataFrame):
 
 
 def ct_preprocessing_figure(steps: dict):
-    """The CT preprocessing of :func:`lungseg_lib.ct.preprocessing_steps`: (a) the original
+    """The CT preprocessing of :func:`lungseg_lib.report.ct.preprocessing_steps`: (a) the original
     slice, (b) after the HU window, (c) the resampled central slice with its lung mask outline.
     Axes in mm."""
     apply_style()
