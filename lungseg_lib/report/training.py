@@ -42,14 +42,3 @@ def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Dat
                          "Mean load": f"{info['mean_load_1min']:.2f}" if info.get("mean_load_1min") else "",
                          "Parameters": f"{info['params'] / 1e6:.2f} M" if info.get("params") else ""})
     return pd.DataFrame(rows)
-
-
-def training_seconds(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[str, float]:
-    """Total training wall time of every finished run of ``profile``, and how many runfolder."""
-    total, n = 0.0, 0
-    for model in registry_models():
-        for path in run_folders(profile, model, runs_dir).values():
-            if (path / runfolder.TRAINING).exists():
-                total += runfolder.read_training(path).get("train_seconds") or 0.0
-                n += 1
-    return {"seconds": total, "runs": float(n)}
