@@ -8,7 +8,7 @@ import os
 import pandas as pd
 
 from ..engine import runfolder
-from .runs import registry, registry_models, run_folders
+from .runs import registry, run_folders
 
 
 def history_long(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
