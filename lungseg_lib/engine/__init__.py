@@ -2,5 +2,6 @@
 overrides, one validated :class:`~lungseg_lib.engine.config.TrainConfig`), the data a config
 trains on (``datasets``), the tf.data pipeline, training with checkpoints, evaluation, the
 robustness grid, inference, and the run-folder contract (``runfolder``: the file names, written
-atomically). Only ``runfolder``, ``config`` and ``datasets`` read without TensorFlow.
+atomically). ``runfolder``, ``config`` and ``datasets`` never import TensorFlow: the report side
+reads run folders through them.
 """
