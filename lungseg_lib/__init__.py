@@ -1,8 +1,11 @@
 """lungseg: reproducible companion to *Lung Segmentation with NASNet-Large-Decoder Net*.
 
-The library is split in small modules with one job each; see the README's architecture
-section for the map. For users: ``from lungseg_lib import segment, load_model`` (loaded on
-first use, so that ``import lungseg_lib`` stays light).
+One subpackage per part of the pipeline: ``core`` (models, losses, metrics, statistics,
+post-processing), ``data``, ``engine`` (configuration, training, evaluation, inference, the
+run-folder contract), ``report`` (what the book computes from run folders, without TensorFlow)
+and ``bench``; ``book`` and ``cli`` on top. The README's architecture section has the map.
+For users: ``from lungseg_lib import segment, load_model`` (loaded on first use, so that
+``import lungseg_lib`` stays light).
 """
 
 __version__ = "0.1.0"

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import lungs
+from .engine import lungs
 from .errors import DataError
-from .xray_io import XRay, expand_inputs, read_xray, unit_image
+from .data.xray_io import XRay, expand_inputs, read_xray, unit_image
 
 CSV_NAME = "lungs.csv"
 PROGRESS_MIN = 4  # a progress bar from this many images on
@@ -76,8 +76,8 @@ def load_model(run_or_path: str | os.PathLike | None = None):
     """Load a model: None for the default model, a run folder, an exported or fetched model
     folder, a ``.keras`` file in such a folder, or the name of published weights (fetched once).
     Returns a :class:`lungseg_lib.inference.TrainedModel`; each one is loaded once per process."""
-    from .inference import TrainedModel
-    from .weights import model_folder
+    from .engine.inference import TrainedModel
+    from .engine.weights import model_folder
 
     folder = model_folder(run_or_path).resolve()
     if folder not in _MODELS:
@@ -108,7 +108,7 @@ def segment_xrays(xrays: list[XRay], model, post: bool = True, batch_size: int =
     back (linear) and thresholded at 0.5; ``post`` keeps the ``post_k`` largest components."""
     import cv2
 
-    from .postprocess import keep_largest_components
+    from .core.postprocess import keep_largest_components
 
     if not xrays:
         return []
@@ -224,7 +224,7 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
                    batch_size: int = 8, pixel_spacing=None, progress: bool | None = None) -> PredictSummary:
     """Segment files, folders and glob patterns of chest X-rays into ``out``.
 
-    Per image: ``NAME_mask.png`` (label image, see :data:`lungseg_lib.lungs.CONVENTION`) and
+    Per image: ``NAME_mask.png`` (label image, see :data:`lungseg_lib.engine.lungs.CONVENTION`) and
     ``NAME_overlay.png``, both at the image's original size (``NAME-2_...`` when two inputs
     share a name). For the call: ``lungs.csv`` with one row per input, failed ones included.
     An unreadable file is recorded with its reason and the others are processed.
@@ -232,8 +232,8 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
     :data:`PROGRESS_MIN` images on."""
     import cv2
 
-    from .imageio import write_png
-    from .runs import write_csv
+    from .data.imageio import write_png
+    from .files import write_csv
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")

@@ -28,10 +28,12 @@ from pathlib import Path
 
 import yaml
 
-from . import project, results, runs
-from .config import REPO_ROOT
+from . import files, project
+from .engine import runfolder
 from .errors import DataError
-from .notebooks import NOTEBOOKS_DIR, notebook_parameters, notebook_path, run_notebook
+from .notebooks import NOTEBOOKS_DIR, check_parameters, notebook_parameters, notebook_path, run_notebook
+from .project import REPO_ROOT
+from .report import images, runs
 
 EXECUTED = Path("book") / "_executed"
 STATE_FILE = "params.json"
@@ -60,27 +62,18 @@ def notebook_stem(name: str) -> str:
     return stem
 
 
-def check_parameters(stem: str, names) -> None:
-    """ValueError naming the valid parameters if any of ``names`` is not one of the notebook's."""
-    known = notebook_parameters(notebook_path(stem))
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for notebook {stem}; "
-                         f"valid: {', '.join(sorted(known))}")
-
-
 # ---------------------------------------------------------------- remembered parameters
 
 def load_state(root: Path = REPO_ROOT) -> dict:
     """``{"book": {...}, "notebooks": {stem: {param: value}}}`` from ``params.json`` (empty if none)."""
     path = root / EXECUTED / STATE_FILE
-    state = runs.read_json(path) if path.exists() else {}
+    state = files.read_json(path) if path.exists() else {}
     return {"book": state.get("book", {}), "notebooks": state.get("notebooks", {})}
 
 
 def save_state(state: dict, root: Path = REPO_ROOT) -> None:
     """Write ``params.json`` atomically."""
-    runs.write_json(root / EXECUTED / STATE_FILE, state)
+    files.write_json(root / EXECUTED / STATE_FILE, state)
 
 
 # ---------------------------------------------------------------- inputs: runs and data
@@ -90,14 +83,14 @@ def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None
     (smoke runs are disposable), with ``overrides`` (e.g. ``{"epochs": 1}``) on top of the
     smoke profile; return the models trained."""
     from .cli import main as lungseg
-    from .config import resolve_config
+    from .engine.config import resolve_config
 
     overrides = overrides or {}
     sets = [f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]
     trained = []
-    for model in results.registry_models():
-        path = results.run_dir("smoke", model, runs_dir)
-        status = runs.run_status(path)
+    for model in runs.registry_models():
+        path = runs.run_dir("smoke", model, runs_dir)
+        status = runfolder.run_status(path)
         stale = status == "evaluated" and _differs(path, resolve_config(model, "smoke", overrides))
         if status == "evaluated" and not stale:
             continue
@@ -110,38 +103,38 @@ def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None
 
 
 def _differs(path: Path, config: dict) -> bool:
-    from .config import NOT_PARAMETERS
+    from .engine.config import NOT_PARAMETERS
 
-    old = runs.read_json(path / runs.CONFIG)["config"]
-    new = json.loads(json.dumps(config, default=str))
+    old = files.read_json(path / runfolder.CONFIG)["config"]
+    new = json.loads(json.dumps(config.as_dict(), default=str))
     return {k: v for k, v in old.items() if k not in NOT_PARAMETERS} != \
         {k: v for k, v in new.items() if k not in NOT_PARAMETERS}
 
 
 def ensure_data(profile: str, runs_dir: str | os.PathLike, data_dir: str = "") -> Path:
-    """The data folder the figures read: see :func:`results.data_root`; when there is none,
+    """The data folder the figures read: see :func:`images.data_root`; when there is none,
     download the Shenzhen + Montgomery set the runs were trained on (every file checked) once
     into ``data/shenzhen_montgomery_512``, so that a laptop and the published book show the
     same images. Offline and without data: one DataError saying how to point the book at data."""
     try:
-        return results.data_root(profile, runs_dir, data_dir)
+        return images.data_root(profile, runs_dir, data_dir)
     except DataError:
         if data_dir:
             raise
-    from .download import fetch_shenzhen_montgomery_512
+    from .data.download import fetch_shenzhen_montgomery_512
 
-    out = REPO_ROOT / "data" / results.DEFAULT_DATA
+    out = REPO_ROOT / "data" / images.DEFAULT_DATA
     print(f"no data folder given: downloading the Shenzhen + Montgomery set the runs were trained on "
           f"into {out} (once, about 104 MB)", flush=True)
     try:
         return Path(fetch_shenzhen_montgomery_512(out).out)
     except (DataError, OSError) as exc:
-        raise DataError(f"{results.NO_DATA} (the download failed: {exc})") from None
+        raise DataError(f"{images.NO_DATA} (the download failed: {exc})") from None
 
 
 def book_parameters(profile: str, runs_dir: str | os.PathLike, data: Path, root: Path) -> dict:
     """The parameters every notebook gets when it declares them."""
-    return {"profile": profile, "runs_dir": str(results.repo_path(runs_dir)), "data_dir": str(data),
+    return {"profile": profile, "runs_dir": str(project.repo_path(runs_dir)), "data_dir": str(data),
             "figures_dir": str(root / "_build" / "figures"), "executed_dir": str(root / EXECUTED)}
 
 
@@ -180,7 +173,7 @@ def write_book_config(root: Path = REPO_ROOT) -> Path:
         extensions[name] = str((root / folder).resolve())
     header = (f"# Written by `lungseg book` from {source} and [tool.lungseg] in pyproject.toml: "
               "edit those, not this.\n")
-    return runs.atomic_write_text(root / BUILT_CONFIG, header + yaml.safe_dump(config, sort_keys=False))
+    return files.atomic_write_text(root / BUILT_CONFIG, header + yaml.safe_dump(config, sort_keys=False))
 
 
 def jupyter_book(root: Path = REPO_ROOT, builder: str = "html") -> Path:
@@ -221,7 +214,7 @@ def build_book(profile: str = "auto", runs_dir: str | os.PathLike = "runs", root
     if (root / project.CITATION).exists() and project.sync_citation(root):
         print(f"{root / project.CITATION}: repository-code set to {project.repository_url()} "
               "(from pyproject.toml)", flush=True)
-    profile = results.resolve_profile(profile, runs_dir)
+    profile = runs.resolve_profile(profile, runs_dir)
     if profile == "smoke":
         ensure_smoke_runs(runs_dir, smoke_overrides)
     state = load_state(root)
@@ -242,10 +235,10 @@ def run_figure(name: str, overrides: dict, root: Path = REPO_ROOT, reset: bool =
     """Re-execute one figure notebook with ``overrides`` added to its remembered parameters
     (``reset``: forget them first); remember them for later ``lungseg book`` builds."""
     stem = notebook_stem(name)
-    check_parameters(stem, overrides)
+    check_parameters(notebook_path(stem), overrides)
     state = load_state(root)
     if not state["book"]:
-        profile = results.resolve_profile("auto")
+        profile = runs.resolve_profile("auto")
         state["book"] = book_parameters(profile, "runs", ensure_data(profile, "runs"), root)
     wanted = ({} if reset else state["notebooks"].get(stem, {})) | overrides
     executed = execute(stem, state["book"], wanted, root)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import REPO_ROOT
+from .project import REPO_ROOT
+from .files import replacing
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
@@ -27,6 +28,16 @@ def notebook_parameters(path: str | os.PathLike) -> dict:
     import papermill
 
     return {k: v["default"] for k, v in papermill.inspect_notebook(str(path)).items()}
+
+
+def check_parameters(path: str | os.PathLike, names) -> None:
+    """ValueError naming the valid parameters if any of ``names`` is not one of the notebook's
+    (papermill alone only warns)."""
+    known = notebook_parameters(path)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for notebook {Path(path).stem}; "
+                         f"valid: {', '.join(sorted(known))}")
 
 
 def _kernel_manager_class():
@@ -65,19 +76,13 @@ def run_notebook(name: str, output: str | os.PathLike, parameters: dict | None =
         logger.setLevel(logging.INFO)
     path = notebook_path(name)
     parameters = parameters or {}
-    known = notebook_parameters(path)
-    unknown = sorted(set(parameters) - set(known))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for notebook {path.name}; "
-                         f"valid: {', '.join(sorted(known))}")
+    check_parameters(path, parameters)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.stem}.running.ipynb")
-    papermill.execute_notebook(str(path), str(tmp), parameters=parameters, kernel_name="python3",
-                               cwd=str(cwd or REPO_ROOT), log_output=log_output,
-                               progress_bar=log_output, kernel_manager_class=_kernel_manager_class())
-    _portable_paths(tmp, path, output)
-    os.replace(tmp, output)
+    with replacing(output, tmp=f".{output.stem}.running.ipynb", keep_on_error=True) as tmp:
+        papermill.execute_notebook(str(path), str(tmp), parameters=parameters, kernel_name="python3",
+                                   cwd=str(cwd or REPO_ROOT), log_output=log_output,
+                                   progress_bar=log_output, kernel_manager_class=_kernel_manager_class())
+        _portable_paths(tmp, path, output)
     return output
 
 

@@ -1,4 +1,5 @@
-"""Settings of the project itself, kept in one place: ``[tool.lungseg]`` in ``pyproject.toml``.
+"""The project itself: where the repository is (:data:`REPO_ROOT`, paths relative to it) and
+its settings, kept in one place: ``[tool.lungseg]`` in ``pyproject.toml``.
 
 ``repository_url`` is the project's public repository. It is the one thing to change when the
 repository is published (or moves): ``lungseg book`` writes it into the book's configuration
@@ -9,20 +10,35 @@ committed file holds it.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
-from .config import REPO_ROOT
-from .runs import atomic_write_text
+from .files import atomic_write_text
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: read the one key with a regular expression
     tomllib = None
 
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the repository (or the installed package's parent)
 PYPROJECT = "pyproject.toml"
 CITATION = "CITATION.cff"
 _CITATION_LINE = re.compile(r'^repository-code:.*$', re.M)
+
+
+def repo_path(path: str | os.PathLike) -> Path:
+    """``path`` itself when absolute, else relative to the repository root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def relative_to_repo(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository (POSIX form) when inside it, else as given."""
+    try:
+        return Path(path).resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def settings(root: Path = REPO_ROOT) -> dict:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import REPO_ROOT
+from .project import REPO_ROOT
 
 TAG = "colab-binder-setup"
 HEADER = f'# %% tags=["remove-cell", "{TAG}"]'

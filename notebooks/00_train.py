@@ -15,7 +15,8 @@
 # # Training run
 # Executed by `lungseg train` (through papermill) into the run folder, so every run keeps
 # this notebook with its outputs. It resolves the configuration (the model's paper recipe,
-# the profile, the overrides), trains or resumes, and evaluates on the test split.
+# the profile, the overrides), prepares the data (a smoke run's synthetic set, a missing split),
+# trains or resumes, and evaluates on the test split.
 
 # %% tags=["parameters"]
 model = "unet"
@@ -28,12 +29,14 @@ evaluate_after = True
 # %%
 import json
 
-from lungseg_lib.config import resolve_config
-from lungseg_lib.evaluation import evaluate
-from lungseg_lib.training import train
+from lungseg_lib.engine.config import resolve_config
+from lungseg_lib.engine.datasets import prepare_data
+from lungseg_lib.engine.evaluation import evaluate
+from lungseg_lib.engine.training import train
 
 config = resolve_config(model, profile, json.loads(overrides))
-print(json.dumps(config, indent=1, default=str))
+print(json.dumps(config.as_dict(), indent=1, default=str))
+data_root, split_file = prepare_data(config)
 
 # %%
 summary = train(config, run_dir, force=force, verbose=2)

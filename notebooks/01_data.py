@@ -50,34 +50,35 @@ example = ""  # image shown in Fig. 3 ("": the first test image present in the d
 # %%
 from myst_nb import glue
 
-from lungseg_lib import data, figures, results
+from lungseg_lib.data import folders
+from lungseg_lib.report import figures, images, runs, tables
 
-profile = results.resolve_profile(profile, runs_dir)
-root = results.data_root(profile, runs_dir, data_dir)
-split = results.split_file(profile, root, runs_dir)
+profile = runs.resolve_profile(profile, runs_dir)
+root = images.data_root(profile, runs_dir, data_dir)
+split = images.split_file(profile, root, runs_dir)
 print(f"profile {profile}; data {root}; split {split}")
 
 # %%
-table = results.data_table(root, split)
-glue("data_table", results.html_table(table, "Source"))
-counts = results.split_counts(root, split)
+table = images.data_table(root, split)
+glue("data_table", tables.html_table(table, "Source"))
+counts = images.split_counts(root, split)
 for name, count in counts.items():
     glue(f"n_{name}", count, display=False)
 glue("n_pairs", float(sum(counts.values())), display=False)
 glue("n_sources", float(len(table) - 1), display=False)
 glue("data_folder", root.name, display=False)
 glue("split_name", split.name if split else "no split file", display=False)
-glue("split_fractions", "/".join(f"{100 * f:g}" for f in data.SPLIT_FRACTIONS), display=False)
+glue("split_fractions", "/".join(f"{100 * f:g}" for f in folders.SPLIT_FRACTIONS), display=False)
 # the image sizes of the data folder, as stored (what `lungseg data check` reports)
-_, folder_stats = data.check_folder(root)
+_, folder_stats = folders.check_folder(root)
 sizes = folder_stats.groupby(["width", "height"]).size().sort_values(ascending=False) if len(folder_stats) else []
 glue("image_sizes", ", ".join(f"{w} x {h}" for w, h in getattr(sizes, "index", [])) or "unknown", display=False)
 
 # %%
-name = results.example_name(root, split, example)
-image, mask = results.load_pair(root, name, size=512)
+name = images.example_name(root, split, example)
+image, mask = images.load_pair(root, name, size=512)
 fig = figures.data_example_figure(image, mask, name)
-figures.save(fig, "fig3_data_example", results.repo_path(figures_dir))
+figures.save(fig, "fig3_data_example", figures_dir)
 glue("fig_data_example", fig)
 glue("example_name", name, display=False)
 glue("example_lung_percent", float(100 * mask.mean()), display=False)

@@ -52,29 +52,29 @@ metric = "dice_post"  # per-image column of per_image.csv for the plot and the c
 # %%
 from myst_nb import glue
 
-from lungseg_lib import figures, papers, results
+from lungseg_lib.report import figures, papers, results, runs, tables
 
-profile = results.resolve_profile(profile, runs_dir)
+profile = runs.resolve_profile(profile, runs_dir)
 glue("profile", profile, display=False)
-glue("profile_note", results.PROFILE_NOTES[profile], display=False)
+glue("profile_note", runs.PROFILE_NOTES[profile], display=False)
 
 # %%
-glue("results_table", results.html_table(results.results_table(profile, runs_dir)))
-glue("seed_table", results.html_table(results.seed_table(profile, runs_dir)))
+glue("results_table", tables.html_table(results.results_table(profile, runs_dir)))
+glue("seed_table", tables.html_table(results.seed_table(profile, runs_dir)))
 for key, value in results.metric_values(profile, runs_dir).items():
     glue(key, value, display=False)
-glue("n_models", float(len(results.registry_models())), display=False)
-glue("n_evaluated", float(len(results.evaluated_models(profile, runs_dir))), display=False)
+glue("n_models", float(len(runs.registry_models())), display=False)
+glue("n_evaluated", float(len(runs.evaluated_models(profile, runs_dir))), display=False)
 glue("reported_dice", float(papers.headline().dice), display=False)
 glue("reported_source", results.PAPER_REPORTED_SOURCE, display=False)
 
 # %%
-label = results.metric_label(metric)
+label = tables.metric_label(metric)
 fig = figures.distribution_figure(results.per_image_long(profile, runs_dir, metric), label)
-figures.save(fig, "results_distribution", results.repo_path(figures_dir))
+figures.save(fig, "results_distribution", figures_dir)
 glue("fig_distribution", fig)
 glue("metric_label", label, display=False)
 
 # %%
-glue("paired_table", results.html_table(results.paired_table(profile, runs_dir, reference, metric)))
-glue("reference_title", results.title_of(reference), display=False)
+glue("paired_table", tables.html_table(results.paired_table(profile, runs_dir, reference, metric)))
+glue("reference_title", runs.title_of(reference), display=False)

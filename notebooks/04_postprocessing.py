@@ -55,14 +55,13 @@ import math
 
 from myst_nb import glue
 
-from lungseg_lib import figures, papers, results
-from lungseg_lib.postprocess import CONNECTIVITY, keep_largest_components
+from lungseg_lib.core.postprocess import CONNECTIVITY, keep_largest_components
+from lungseg_lib.report import figures, images, papers, results, runs, tables
 
-profile = results.resolve_profile(profile, runs_dir)
-run = results.run_dir(profile, model, runs_dir)
-table = results.read_per_image(run)
-glue("pp_model", results.title_of(model), display=False)
-glue("pp_run", f"{profile}/{model}", display=False)
+run = runs.open_run(profile, model, runs_dir)
+profile, table = run.profile, run.table
+for key, value in run.labels("pp").items():
+    glue(key, value, display=False)
 glue("pp_connectivity", float(CONNECTIVITY), display=False)
 # the gain the paper reports (Table 1: its model's post row minus its raw row), for the text
 glue("pp_reported_gain_dice", float(papers.reported_gain("dice")), display=False)
@@ -70,23 +69,23 @@ glue("pp_reported_gain_iou", float(papers.reported_gain("iou")), display=False)
 
 # %%
 if table is None:
-    fig = figures.message_figure(results.missing_message(profile, model, runs_dir))
+    fig = figures.message_figure(run.missing)
     gain = dict.fromkeys(["gain", "ci_low", "ci_high", "wilcoxon_p", "n", "n_changed", "n_removed"], math.nan)
     glue("pp_case", "none (missing run)", display=False)
 else:
-    root = results.data_root(profile, runs_dir, data_dir)
-    name = case or results.largest_removal(table, set(results.pairs_in(root)))
-    c = results.load_case(root, run, name)
-    post = keep_largest_components(c["pred"], results.post_k(run))
+    root = images.data_root(profile, runs_dir, data_dir)
+    name = case or images.largest_removal(table, set(images.pairs_in(root)))
+    c = images.load_case(root, run.path, name)
+    post = keep_largest_components(c["pred"], images.post_k(run.path))
     row = table.set_index("name").loc[name]
     fig = figures.postprocessing_figure(c["image"], c["pred"], post.mask, c["truth"], post.removed_boxes,
                                         scores=(row["dice"], row["dice_post"]))
     gain = results.postprocessing_gain(table, "dice")
     glue("pp_case", name, display=False)
-figures.save(fig, "fig2_postprocessing", results.repo_path(figures_dir))
+figures.save(fig, "fig2_postprocessing", figures_dir)
 glue("fig_postprocessing", fig)
 for key, value in gain.items():
     glue(f"pp_{key}", float(value), display=False)
 
 # %%
-glue("gain_table", results.html_table(results.gain_table(profile, runs_dir, "dice")))
+glue("gain_table", tables.html_table(results.gain_table(profile, runs_dir, "dice")))

@@ -52,25 +52,23 @@ metric = "dice_post"  # ranking column of per_image.csv (dice: before post-proce
 # %%
 from myst_nb import glue
 
-from lungseg_lib import figures, results
+from lungseg_lib.report import figures, images, results, runs
 
-profile = results.resolve_profile(profile, runs_dir)
-run = results.run_dir(profile, model, runs_dir)
-table = results.read_per_image(run)
-glue("pred_model", results.title_of(model), display=False)
-glue("pred_run", f"{profile}/{model}", display=False)
-glue("pred_metric", results.metric_label(metric), display=False)
+run = runs.open_run(profile, model, runs_dir)
+profile, table = run.profile, run.table
+for key, value in run.labels("pred", metric).items():
+    glue(key, value, display=False)
 
 # %%
 if table is None:
-    fig = figures.message_figure(results.missing_message(profile, model, runs_dir))
+    fig = figures.message_figure(run.missing)
     glue("pred_n_present", float("nan"), display=False)
 else:
-    root = results.data_root(profile, runs_dir, data_dir)
-    present = set(results.pairs_in(root)) & set(table["name"])
+    root = images.data_root(profile, runs_dir, data_dir)
+    present = set(images.pairs_in(root)) & set(table["name"])
     groups = results.rank_cases(table, metric, n_cases, present)
-    fig = figures.cases_figure(results.case_rows(root, run, table, groups, metric))
+    fig = figures.cases_figure(images.case_rows(root, run.path, table, groups, metric))
     glue("pred_n_present", float(len(present)), display=False)
-figures.save(fig, "fig4_predictions", results.repo_path(figures_dir))
+figures.save(fig, "fig4_predictions", figures_dir)
 glue("fig_predictions", fig)
 glue("pred_n_cases", float(n_cases), display=False)

@@ -55,29 +55,27 @@ metric = "dice_post"  # per-image column of per_image.csv
 # %%
 from myst_nb import glue
 
-from lungseg_lib import failures, figures, results
+from lungseg_lib.report import failures, figures, images, results, runs, tables
 
-profile = results.resolve_profile(profile, runs_dir)
-run = results.run_dir(profile, model, runs_dir)
-table = results.read_per_image(run)
-glue("fail_model", results.title_of(model), display=False)
-glue("fail_run", f"{profile}/{model}", display=False)
-glue("fail_metric", results.metric_label(metric), display=False)
+run = runs.open_run(profile, model, runs_dir)
+profile, table = run.profile, run.table
+for key, value in run.labels("fail", metric).items():
+    glue(key, value, display=False)
 glue("fail_n_worst", float(n_worst), display=False)
 
 # %%
 corr = failures.failure_correlations(table, metric)
 if table is None:
-    message = results.missing_message(profile, model, runs_dir)
+    message = run.missing
     fig_worst, fig_corr = figures.message_figure(message), figures.message_figure(message)
 else:
-    root = results.data_root(profile, runs_dir, data_dir)
-    present = set(results.pairs_in(root)) & set(table["name"])
+    root = images.data_root(profile, runs_dir, data_dir)
+    present = set(images.pairs_in(root)) & set(table["name"])
     worst = {"worst": results.rank_cases(table, metric, n_worst, present)["worst"]}
-    fig_worst = figures.cases_figure(results.case_rows(root, run, table, worst, metric))
-    fig_corr = figures.correlation_figure(table, metric, corr, results.metric_label(metric))
-figures.save(fig_worst, "fig5_worst_cases", results.repo_path(figures_dir))
-figures.save(fig_corr, "failures_correlation", results.repo_path(figures_dir))
+    fig_worst = figures.cases_figure(images.case_rows(root, run.path, table, worst, metric))
+    fig_corr = figures.correlation_figure(table, metric, corr, tables.metric_label(metric))
+figures.save(fig_worst, "fig5_worst_cases", figures_dir)
+figures.save(fig_corr, "failures_correlation", figures_dir)
 glue("fig_worst", fig_worst)
 glue("fig_correlation", fig_corr)
 
@@ -90,7 +88,7 @@ for _, row in corr.iterrows():
     glue(f"p_{row['feature']}", float(row["p"]), display=False)
 for key, value in extremes.items():
     glue(f"extreme_{key}", float(value), display=False)
-glue("correlation_table", results.html_table(failures.correlation_table(corr), "Feature"))
+glue("correlation_table", tables.html_table(failures.correlation_table(corr), "Feature"))
 for key, value in modes.items():
     glue(f"mode_{key}", float(value), display=False)
-glue("group_table", results.html_table(groups, "Group"))
+glue("group_table", tables.html_table(groups, "Group"))

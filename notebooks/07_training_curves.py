@@ -48,12 +48,12 @@ figures_dir = "_build/figures"  # PNG and PDF copies of the figures
 # %%
 from myst_nb import glue
 
-from lungseg_lib import figures, results
+from lungseg_lib.report import figures, runs, tables, training
 
-profile = results.resolve_profile(profile, runs_dir)
-history = results.history_long(profile, runs_dir)
+profile = runs.resolve_profile(profile, runs_dir)
+history = training.history_long(profile, runs_dir)
 fig = figures.curves_figure(history)
-figures.save(fig, "training_curves", results.repo_path(figures_dir))
+figures.save(fig, "training_curves", figures_dir)
 glue("fig_curves", fig)
-glue("training_table", results.html_table(results.training_table(profile, runs_dir)))
+glue("training_table", tables.html_table(training.training_table(profile, runs_dir)))
 glue("curves_n_runs", float(history["model"].nunique()), display=False)

@@ -49,13 +49,13 @@ metric = "dice_post"  # per-image column of per_image.csv for the comparison and
 # %%
 from myst_nb import glue
 
-from lungseg_lib import claims, results
+from lungseg_lib.report import claims, runs, tables
 
-profile = results.resolve_profile(profile, runs_dir)
+profile = runs.resolve_profile(profile, runs_dir)
 table = claims.claims_table(profile, runs_dir, metric)
-glue("claims_table", results.html_table(table, "Claim"))
-glue("claims_profile", results.PROFILE_NOTES[profile], display=False)
-glue("claims_metric", results.metric_label(metric), display=False)
+glue("claims_table", tables.html_table(table, "Claim"))
+glue("claims_profile", runs.PROFILE_NOTES[profile], display=False)
+glue("claims_metric", tables.metric_label(metric), display=False)
 glue("claims_min_effect", claims.MIN_EFFECT, display=False)
 glue("claims_alpha", claims.ALPHA, display=False)
 table

@@ -68,27 +68,28 @@ executed_dir = "book/_executed"  # where `lungseg book` puts the executed notebo
 from IPython.display import Markdown
 from myst_nb import glue
 
-from lungseg_lib import reproducibility, results
+from lungseg_lib import environment, project
+from lungseg_lib.report import reproducibility, runs, status, tables
 
-profile = results.resolve_profile(profile, runs_dir)
-executed = results.repo_path(executed_dir)
+profile = runs.resolve_profile(profile, runs_dir)
+executed = project.repo_path(executed_dir)
 glue("profile", profile, display=False)
 
 # %%
-runs_table = results.training_notebook_links(profile, runs_dir, executed / "train")
-glue("runs_table", Markdown(results.markdown_table(runs_table)), display=False)
-timings = results.notebook_timings(executed, skip=("09_status",))  # not this one: it is running
-glue("timings_table", Markdown(results.markdown_table(timings.round({"seconds": 1}))), display=False)
+runs_table = status.training_notebook_links(profile, runs_dir, executed / "train")
+glue("runs_table", Markdown(tables.markdown_table(runs_table)), display=False)
+timings = status.notebook_timings(executed, skip=("09_status",))  # not this one: it is running
+glue("timings_table", Markdown(tables.markdown_table(timings.round({"seconds": 1}))), display=False)
 glue("book_seconds", float(timings["seconds"].sum()), display=False)
-env = results.environment()
+env = environment.book_environment()
 glue("python_version", env["python"], display=False)
-glue("environment_table", Markdown(results.markdown_table(results.dict_table(env, "package", "version"))),
+glue("environment_table", Markdown(tables.markdown_table(tables.dict_table(env, "package", "version"))),
      display=False)
 
 # %%
-onednn = reproducibility.read_record(results.repo_path(reproducibility.ONEDNN_RECORD))
-glue("onednn_table", Markdown(results.markdown_table(reproducibility.onednn_table(onednn))), display=False)
+onednn = reproducibility.read_record(project.repo_path(reproducibility.ONEDNN_RECORD))
+glue("onednn_table", Markdown(tables.markdown_table(reproducibility.onednn_table(onednn))), display=False)
 glue("onednn_sentence", reproducibility.onednn_sentence(reproducibility.onednn_findings(onednn)), display=False)
-rerun_path = results.repo_path(reproducibility.RERUN_RECORD)
+rerun_path = project.repo_path(reproducibility.RERUN_RECORD)
 rerun = reproducibility.read_record(rerun_path) if rerun_path.exists() else None
 glue("rerun_sentence", reproducibility.rerun_sentence(rerun), display=False)

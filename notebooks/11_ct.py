@@ -57,7 +57,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
 # {glue:text}`ct_status`
 
 # %% tags=["parameters"]
-ct_dir = "../shared/data/ct_cip"  # relative to the repository root (or absolute)
+ct_dir = ""  # "": $LUNGSEG_CT_DATA, else ../shared/data/ct_cip (relative to the repository root)
 volume = "ct-64.nrrd"
 mask = "wholeLung-64.nrrd"
 window = [-125.0, 275.0]  # HU
@@ -66,23 +66,17 @@ size = 256  # pixels
 figures_dir = "_build/figures"  # relative to the repository root
 
 # %%
-import inspect
-
 from IPython.display import Image
 from myst_nb import glue
 
-from lungseg_lib import ct, figures
-from lungseg_lib.config import REPO_ROOT
+from lungseg_lib import project
+from lungseg_lib.report import ct, figures
 
-# the CT path's defaults (`lungseg data from-ct`), for the text of the CT chapter
-defaults = inspect.signature(ct.volume_to_slices).parameters
-glue("ct_default_window_low", float(defaults["window"].default[0]), display=False)
-glue("ct_default_window_high", float(defaults["window"].default[1]), display=False)
-glue("ct_default_spacing", float(defaults["spacing"].default), display=False)
-glue("ct_default_size", float(defaults["size"].default), display=False)
-
-volume_path, mask_path = REPO_ROOT / ct_dir / volume, REPO_ROOT / ct_dir / mask
-missing = [str(p) for p in (volume_path, mask_path) if not p.exists()]
+for key, value in ct.default_values().items():  # the CT path's defaults, for the CT chapter
+    glue(f"ct_{key}", value, display=False)
+ct_dir = ct.ct_folder(ct_dir)
+missing = ct.missing_files(ct_dir, volume, mask)
+glue("ct_status", ct.status(ct_dir, volume, mask, missing), display=False)
 
 # %% [markdown]
 # ## The three steps
@@ -101,20 +95,14 @@ missing = [str(p) for p in (volume_path, mask_path) if not p.exists()]
 # %%
 if missing:
     print("CT data not found:", ", ".join(missing))
-    glue("ct_status", f"The CT data is missing ({', '.join(missing)} not found): the figure "
-         "and table are placeholders. Set the notebook parameter ct_dir to the CIP data folder.",
-         display=False)
     fig = figures.message_figure("CT data not found: " + ", ".join(missing))
 else:
-    steps = ct.preprocessing_steps(volume_path, mask_path, window=window, spacing=spacing, size=size)
-    glue("ct_status", f"Volume {volume} with mask {mask}, from {ct_dir}.", display=False)
-    for key in ("slice_index", "original_index", "lung_fraction"):
-        glue(f"ct_{key}", float(steps[key]), display=False)
-    for i, axis in enumerate("xyz"):
-        glue(f"ct_spacing_{axis}_before", float(steps["spacing_before"][i]), display=False)
-        glue(f"ct_size_{axis}_after", float(steps["shape_after"][2 - i]), display=False)
+    steps = ct.preprocessing_steps(project.repo_path(ct_dir) / volume, project.repo_path(ct_dir) / mask,
+                                   window=window, spacing=spacing, size=size)
+    for key, value in ct.step_values(steps).items():
+        glue(f"ct_{key}", value, display=False)
     fig = figures.ct_preprocessing_figure(steps)
-png, _ = figures.save(fig, "ct_preprocessing", REPO_ROOT / figures_dir)
+png, _ = figures.save(fig, "ct_preprocessing", figures_dir)
 glue("ct_preprocessing", Image(filename=png), display=False)
 
 # %% [markdown]

@@ -55,31 +55,33 @@ severities = [3, 5]  # severities of the drop table
 from IPython.display import Markdown
 from myst_nb import glue
 
-from lungseg_lib import claims, figures, results, robustness, robustness_fix, robustness_report
+from lungseg_lib.engine import robustness, runfolder
+from lungseg_lib.report import claims, figures, images, robustness_fix, runs, tables
+from lungseg_lib.report import robustness as robustness_report
 
-profile = results.resolve_profile(profile, runs_dir)
+profile = runs.resolve_profile(profile, runs_dir)
 curves = robustness_report.curves(profile, runs_dir, metric)
-fig = figures.robustness_figure(curves, results.metric_label(metric))
-figures.save(fig, "robustness_curves", results.repo_path(figures_dir))
+fig = figures.robustness_figure(curves, tables.metric_label(metric))
+figures.save(fig, "robustness_curves", figures_dir)
 glue("fig_robustness", fig)
-glue("drop_table", results.html_table(robustness_report.drop_table(profile, runs_dir, severities, metric),
+glue("drop_table", tables.html_table(robustness_report.drop_table(profile, runs_dir, severities, metric),
                                       "Model (severity)"))
 for key, value in robustness_report.drop_values(profile, runs_dir, severities, metric).items():
     glue(f"rob_{key}", value, display=False)
 
 # %%
-example = robustness_report.example(profile, model, results.data_root(profile, runs_dir, data_dir), runs_dir)
+example = robustness_report.example(profile, model, images.data_root(profile, runs_dir, data_dir), runs_dir)
 if example is None:
-    fig_example = figures.message_figure(results.missing_message(profile, model, runs_dir)
+    fig_example = figures.message_figure(runs.missing_message(profile, model, runs_dir)
                                          + " (or its robustness example)")
 else:
     fig_example = figures.severity_example_figure(example["images"], example["masks"], example["truth"],
                                                   example["name"])
-figures.save(fig_example, "robustness_example", results.repo_path(figures_dir))
+figures.save(fig_example, "robustness_example", figures_dir)
 glue("fig_robustness_example", fig_example)
-glue("rob_model", results.title_of(model), display=False)
+glue("rob_model", runs.title_of(model), display=False)
 # the measured time of the model's whole grid (scored in `lungseg evaluate`, seed 0)
-timings = (results.read_metrics(results.run_dir(profile, model, runs_dir)) or {}).get("timings", {})
+timings = (runfolder.read_metrics(runs.run_dir(profile, model, runs_dir)) or {}).get("timings", {})
 grid = robustness_report.read_grid(profile, model, runs_dir)
 glue("rob_grid_seconds", float(timings.get("robustness_seconds") or "nan"), display=False)
 glue("rob_grid_predictions", float("nan") if grid is None else float((grid.severity > 0).sum()), display=False)
@@ -96,15 +98,15 @@ glue("rob_min_effect", claims.MIN_EFFECT, display=False)
 glue("rob_n_families", float(len(robustness.FAMILIES)), display=False)
 glue("rob_n_severities", float(len(robustness.SEVERITIES) - 1), display=False)
 glue("rob_reference", robustness.REFERENCE, display=False)
-glue("rob_parameters", results.html_table(robustness.parameter_table(), "Family"))
+glue("rob_parameters", tables.html_table(robustness.parameter_table(), "Family"))
 
 # %% [markdown]
 # The fix experiment (`params/cpu-noaug.yaml`, `params/cpu-strongaug.yaml`): each variant's
 # seed-0 run against the default recipe's, image by image.
 
 # %%
-glue("fix_table", results.html_table(robustness_fix.fix_table(runs_dir, metric), "Model"))
+glue("fix_table", tables.html_table(robustness_fix.fix_table(runs_dir, metric), "Model"))
 fix_verdicts = robustness_fix.verdicts(runs_dir)
-glue("fix_verdicts", Markdown("\n".join(f"- **{results.title_of(m)}**: {v}." for m, v in fix_verdicts.items())),
+glue("fix_verdicts", Markdown("\n".join(f"- **{runs.title_of(m)}**: {v}." for m, v in fix_verdicts.items())),
      display=False)
 glue("fix_n_intensity", float(len(robustness_fix.INTENSITY)), display=False)

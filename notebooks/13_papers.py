@@ -56,26 +56,27 @@ import inspect
 
 from myst_nb import glue
 
-from lungseg_lib import papers, results, stats
+from lungseg_lib.core import stats
+from lungseg_lib.report import papers, results, runs, tables
 
-profile = results.resolve_profile(profile, runs_dir)
-glue("papers_profile", results.PROFILE_NOTES[profile], display=False)
+profile = runs.resolve_profile(profile, runs_dir)
+glue("papers_profile", runs.PROFILE_NOTES[profile], display=False)
 # the confidence level of every interval in the book (lungseg_lib.stats.bootstrap_ci)
 glue("ci_percent", float(100 * inspect.signature(stats.bootstrap_ci).parameters["confidence"].default),
      display=False)
 
 # %%
 related = papers.related_table()
-glue("related_table", results.html_table(related, "Paper"))
+glue("related_table", tables.html_table(related, "Paper"))
 glue("n_related_papers", float(related["Paper"].nunique()), display=False)
 
 # %%
 values = results.metric_values(profile, runs_dir)
-measured = [{"Source": f"this build: {results.title_of(m)}, {kind} ({profile} run)",
+measured = [{"Source": f"this build: {runs.title_of(m)}, {kind} ({profile} run)",
              "dice": values[f"{m}_dice_{kind}_mean"], "iou": values[f"{m}_iou_{kind}_mean"]}
-            for m in results.evaluated_models(profile, runs_dir) for kind in ("raw", "post")]
+            for m in runs.evaluated_models(profile, runs_dir) for kind in ("raw", "post")]
 check = papers.consistency_table(measured)
-glue("consistency_table", results.html_table(check, "Source"))
+glue("consistency_table", tables.html_table(check, "Source"))
 reported = check[check["_reported"]]
 glue("rounding_half", float(papers.ROUNDING), display=False)
 glue("n_reported_pairs", float(len(reported)), display=False)

@@ -55,14 +55,16 @@ import math
 import pandas as pd
 from myst_nb import glue
 
-from lungseg_lib import figures, lungs, results, weights
-from lungseg_lib.metrics import dice
+from lungseg_lib import project
+from lungseg_lib.core.metrics import dice
+from lungseg_lib.engine import lungs, weights
+from lungseg_lib.report import figures, images, runs, tables
 
-profile = results.resolve_profile(profile, runs_dir)
-root = results.data_root(profile, runs_dir, data_dir)
-split = results.split_file(profile, root, runs_dir)
-name = results.example_name(root, split, example)
-pair = results.pairs_in(root)[name]
+profile = runs.resolve_profile(profile, runs_dir)
+root = images.data_root(profile, runs_dir, data_dir)
+split = images.split_file(profile, root, runs_dir)
+name = images.example_name(root, split, example)
+pair = images.pairs_in(root)[name]
 try:
     folder = weights.model_folder(model or None, fetch_missing=False)
     missing = ""
@@ -81,7 +83,7 @@ if folder is None:
                   ratio=math.nan, dice=math.nan, n_warnings=math.nan)
 else:
     from lungseg_lib import load_model, segment
-    from lungseg_lib.imageio import read_mask
+    from lungseg_lib.data.imageio import read_mask
 
     result = segment(pair.image, model=load_model(folder))
     truth = read_mask(pair.mask)
@@ -97,9 +99,9 @@ else:
                 + (f"Warnings: {'; '.join(result.warnings)}." if result.warnings else "No warning."))
     fig = figures.usage_figure(result.image, result.overlay(), result.probability, name)
     table = pd.DataFrame([{"File": pair.image.name, **result.row()}]).replace("", pd.NA).dropna(axis=1)
-figures.save(fig, "usage_example", results.repo_path(figures_dir))
+figures.save(fig, "usage_example", project.repo_path(figures_dir))
 glue("usage_figure", fig)
-glue("usage_table", results.html_table(table, "File"))
+glue("usage_table", tables.html_table(table, "File"))
 glue("usage_sentence", sentence, display=False)
 glue("usage_image", name, display=False)
 glue("usage_model_present", float(folder is not None), display=False)

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lungseg_lib.reproducibility import weights_sha256
+from lungseg_lib.report.reproducibility import weights_sha256
 
 SETTINGS = {  # name -> environment; "default" runs twice to test the same-machine rerun
     "default": {},

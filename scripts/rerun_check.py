@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lungseg_lib.reproducibility import compare_runs
+from lungseg_lib.report.reproducibility import compare_runs
 
 
 def main(argv=None) -> int:

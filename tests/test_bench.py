@@ -11,6 +11,7 @@ import shutil
 import pytest
 
 from lungseg_lib import bench
+from lungseg_lib.bench import measure, report, run
 from lungseg_lib.cli import main
 
 STATS = {"median", "q1", "q3", "min", "max", "n", "calls_per_repeat"}
@@ -54,35 +55,35 @@ def test_tiny_bench_json_has_every_field(tiny):
 
 def test_bad_model_name_lists_the_valid_ones(capsys):
     with pytest.raises(KeyError, match="valid names: .*unet3_compact"):
-        bench.run_bench(models=["unet3_compat"], out=None)
+        run.run_bench(models=["unet3_compat"], out=None)
     assert main(["bench", "--models", "nope", "--out", "x.json"]) == 2
     assert "nasnet_decoder" in capsys.readouterr().err
 
 
 def test_bad_settings_are_errors():
     with pytest.raises(ValueError, match="multiples of 4"):
-        bench.run_bench(models=["unet3_compact"], sizes=[30])
+        run.run_bench(models=["unet3_compact"], sizes=[30])
     with pytest.raises(ValueError, match="--device"):
-        bench.run_bench(models=["unet3_compact"], device="tpu")
+        run.run_bench(models=["unet3_compact"], device="tpu")
     with pytest.raises(ValueError, match="repeats"):
-        bench.run_bench(models=["unet3_compact"], repeats=0)
+        run.run_bench(models=["unet3_compact"], repeats=0)
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU machine: nothing to refuse")
 def test_device_gpu_without_a_gpu_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match="--device gpu: no GPU is visible"):
-        bench.run_bench(models=["unet3_compact"], sizes=[64], device="gpu", out=tmp_path / "g.json")
+        run.run_bench(models=["unet3_compact"], sizes=[64], device="gpu", out=tmp_path / "g.json")
 
 
 def test_a_failing_worker_is_an_error_row(tmp_path, capsys):
     out = tmp_path / "t.json"
-    doc = bench.run_bench(models=["unet3_compact"], sizes=[64], repeats=1, timeout_s=0.05, out=out)
+    doc = run.run_bench(models=["unet3_compact"], sizes=[64], repeats=1, timeout_s=0.05, out=out)
     (r,) = doc["results"]
     assert "timed out" in r["error"] and r["model"] == "unet3_compact"
     assert json.loads(out.read_text())["complete"] is True
-    table = bench.speed_table([out])
+    table = report.speed_table([out])
     assert len(table) == 1 and table["error"].notna().all()
-    assert bench.headline(table, "cpu", "unet3_compact", 64) is None
+    assert report.headline(table, "cpu", "unet3_compact", 64) is None
 
 
 def _stats(median):
@@ -124,41 +125,41 @@ def test_speed_table_figure_and_claims_on_hand_made_json(tmp_path):
     gpu = tmp_path / "gpu.json"
     gpu.write_text(json.dumps(gpu_doc))
 
-    table = bench.speed_table([cpu, gpu])
-    assert list(table.columns) == list(bench.TABLE_COLUMNS) and len(table) == 9
+    table = report.speed_table([cpu, gpu])
+    assert list(table.columns) == list(report.TABLE_COLUMNS) and len(table) == 9
     row = table[(table.file == "cpu.json") & (table.model == "nasnet_decoder")].iloc[0]
     assert row.infer_ms_b1 == 120.0 and row.train_img_s == 2.0 and row.params_m == 1.0
     assert row.machine == "hand-made cpu" and row.best_batch == 16 and row.infer_ms_best == 60.0
     assert table[table.model == "unet"].infer_ms_b1.isna().all() and table.error.notna().sum() == 2
-    head = bench.headline(table, "gpu", "unet3_compact")
+    head = report.headline(table, "gpu", "unet3_compact")
     assert head.precision == "mixed_float16" and head.infer_ms_b1 == 1.5  # the GPU default variant
-    claims = bench.claims_table(table)
+    claims = report.claims_table(table)
     assert list(claims["claim (quoted)"]) == ["in under 50 milliseconds per slice using a GPU"] * 2 + [
         "The received results from GPU performed 3.0 times faster when compared to CPU"]  # 003, Sec. VII
     assert list(claims["model"]) == ["unet3_compact"] * 2 + ["unet22"]  # the 3.0x claim is Sarada's U-Net
     assert "Sarada" in claims.source[2] and "Ainala" in claims.source[0]
     assert "1.5 ms per slice" in claims.ours[0] and "10.0x" in claims.ours[2]
-    shown = bench.display_table(table)
+    shown = report.display_table(table)
     assert len(shown) == 9 and shown["inference ms/image, batch 1 [IQR]"][0] == "120.0 [108.0, 132.0]"
     assert shown["best batch"][0] == "16" and "out of memory" in shown["note"][2]
-    fig = bench.speed_figure(table)
+    fig = report.speed_figure(table)
     assert len(fig.axes) == 3 and fig.axes[0].get_yticklabels()[0].get_text() == "nasnet_decoder"
     fig.savefig(tmp_path / "speed.png")
-    assert bench.speed_table([]).empty and len(bench.speed_figure(bench.speed_table([])).axes) == 0
+    assert report.speed_table([]).empty and len(report.speed_figure(report.speed_table([])).axes) == 0
 
     broken = tmp_path / "broken.json"
     broken.write_text('{"results": []}')
     with pytest.raises(ValueError, match="broken.json: not a lungseg benchmark file"):
-        bench.speed_table([broken])
+        report.speed_table([broken])
 
 
 def test_summarize_and_rates():
-    s = bench.summarize([4.0, 1.0, 3.0, 2.0])
+    s = measure.summarize([4.0, 1.0, 3.0, 2.0])
     assert (s["median"], s["min"], s["max"], s["n"]) == (2.5, 1.0, 4.0, 4)
-    r = bench._rate({**s, "calls_per_repeat": 1}, images=4)  # seconds per call -> images/s
+    r = measure._rate({**s, "calls_per_repeat": 1}, images=4)  # seconds per call -> images/s
     assert r["median"] == 4 / 2.5 and r["max"] == 4.0 and r["min"] == 1.0 and r["q1"] <= r["q3"]
-    mask = bench.prediction_like_mask(64)
-    from lungseg_lib.postprocess import keep_largest_components
+    mask = measure.prediction_like_mask(64)
+    from lungseg_lib.core.postprocess import keep_largest_components
 
     assert len(keep_largest_components(mask).removed_areas) >= 3  # blobs and speckle to clean
 

@@ -16,54 +16,11 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lungseg_lib import ct, ct_io
+from lungseg_lib.data import ct, ct_io
+from lungseg_lib.engine.inference import predict_volume
 from lungseg_lib.errors import DataError
 
-SPACING = (0.7, 0.7, 2.5)
-SIZE = (120, 100, 24)  # x, y, z  -> 84 x 70 x 60 mm
-ORIGIN = (-41.65, -34.65, -100.0)
-# lungs: (centre x mm from the middle, semi-axes x, y, z in mm); LPS: +x = patient's left
-LUNGS = [(-16.0, 11.0, 20.0, 22.0), (16.0, 9.0, 20.0, 22.0)]
-BODY = (38.0, 30.0)
-
-
-def _phys_grid():
-    """Physical coordinates (mm, relative to the volume centre) of every voxel, (z, y, x) arrays."""
-    idx = [np.arange(n) for n in SIZE[::-1]]
-    z, y, x = np.meshgrid(*idx, indexing="ij")
-    half = [(n - 1) / 2 for n in SIZE]
-    return ((x - half[0]) * SPACING[0], (y - half[1]) * SPACING[1], (z - half[2]) * SPACING[2])
-
-
-def make_chest(direction=None) -> tuple[sitk.Image, sitk.Image]:
-    """The synthetic chest CT (int16 HU) and its lung mask (uint8 0/1)."""
-    x, y, z = _phys_grid()
-    hu = np.full(x.shape, -1000, np.int16)
-    hu[(x / BODY[0]) ** 2 + (y / BODY[1]) ** 2 <= 1] = 40
-    lung = np.zeros(x.shape, np.uint8)
-    for cx, a, b, c in LUNGS:
-        lung[((x - cx) / a) ** 2 + (y / b) ** 2 + (z / c) ** 2 <= 1] = 1
-    hu[lung > 0] = -850
-    image, mask = sitk.GetImageFromArray(hu), sitk.GetImageFromArray(lung)
-    for im in (image, mask):
-        im.SetSpacing(SPACING)
-        im.SetOrigin(ORIGIN)
-        if direction is not None:
-            im.SetDirection(direction)
-    return image, mask
-
-
-def lung_volume_mm3() -> float:
-    return sum(4 / 3 * math.pi * a * b * c for _, a, b, c in LUNGS)
-
-
-@pytest.fixture
-def chest(tmp_path):
-    image, mask = make_chest()
-    sitk.WriteImage(image, str(tmp_path / "chest.nrrd"))
-    sitk.WriteImage(mask, str(tmp_path / "chest_mask.nrrd"))
-    return tmp_path / "chest.nrrd", tmp_path / "chest_mask.nrrd"
-
+from ct_volumes import LUNGS, ORIGIN, SIZE, SPACING, lung_volume_mm3, make_chest, write_dicom_series
 
 def _voxel_volume(image: sitk.Image) -> float:
     return float(np.prod(image.GetSpacing()))
@@ -189,33 +146,11 @@ def test_format_round_trip(tmp_path, suffix):
     assert ct_io.volume_stem(path) == "vol"
 
 
-def _write_dicom_series(image: sitk.Image, folder: Path) -> list[Path]:
-    folder.mkdir()
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    series_uid, study_uid = "1.2.826.0.1.3680043.2.1125.1.42", "1.2.826.0.1.3680043.2.1125.1.41"
-    d = image.GetDirection()
-    files = []
-    for i in range(image.GetDepth()):
-        s = image[:, :, i]
-        for tag, value in [
-            ("0008|0060", "CT"), ("0020|000d", study_uid), ("0020|000e", series_uid),
-            ("0008|0018", f"{series_uid}.{i + 1}"), ("0020|0013", str(i + 1)),
-            ("0020|0032", "\\".join(f"{v:.4f}" for v in image.TransformIndexToPhysicalPoint((0, 0, i)))),
-            ("0020|0037", "\\".join(str(v) for v in (d[0], d[3], d[6], d[1], d[4], d[7]))),
-        ]:
-            s.SetMetaData(tag, value)
-        files.append(folder / f"slice{i:03d}.dcm")
-        writer.SetFileName(str(files[-1]))
-        writer.Execute(s)
-    return files
-
-
 @pytest.fixture
 def dicom_chest(tmp_path):
     image, _ = make_chest()
     image = image[:, :, 6:18]  # 12 slices are enough
-    return image, _write_dicom_series(image, tmp_path / "series")
+    return image, write_dicom_series(image, tmp_path / "series")
 
 
 def test_dicom_series_round_trip(dicom_chest):
@@ -500,7 +435,7 @@ def test_predict_volume_writes_aligned_nifti(chest, tmp_path, spacing):
     vol, msk = chest
     calls = []
     out = tmp_path / "pred" / "chest_lungs.nii.gz"
-    result = ct.predict_volume(fake_model(calls), vol, out, spacing=spacing, batch_size=8)
+    result = predict_volume(fake_model(calls), vol, out, spacing=spacing, batch_size=8)
     pred = sitk.ReadImage(str(out))
     truth = sitk.ReadImage(str(msk))
     assert pred.GetSize() == truth.GetSize()
@@ -520,7 +455,7 @@ def test_predict_volume_writes_aligned_nifti(chest, tmp_path, spacing):
 def test_predict_volume_rejects_wrong_model_output(chest, tmp_path):
     vol, _ = chest
     with pytest.raises(ValueError, match="shape"):
-        ct.predict_volume(lambda b: np.zeros((len(b), 128, 128)), vol, tmp_path / "p.nii.gz")
+        predict_volume(lambda b: np.zeros((len(b), 128, 128)), vol, tmp_path / "p.nii.gz")
 
 
 # --------------------------------------------------------------------------- real CT
@@ -568,9 +503,9 @@ def test_convert_ct_folder_with_dicom_series(tmp_path):
     image, mask = make_chest()
     src = tmp_path / "src"
     src.mkdir()
-    _write_dicom_series(image, src / "pat1")
+    write_dicom_series(image, src / "pat1")
     sitk.WriteImage(mask, str(src / "pat1_mask.nii.gz"))
-    _write_dicom_series(image, src / "pat2")  # no mask: reported
+    write_dicom_series(image, src / "pat2")  # no mask: reported
     (src / "notes").mkdir()  # not DICOM, no mask: ignored
     summary = ct.convert_ct_folder(src, tmp_path / "out")
     assert summary["volumes"] == 1 and summary["slices"] == 1

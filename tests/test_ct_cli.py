@@ -1,7 +1,8 @@
-"""The CT commands: ``lungseg data from-ct`` and ``lungseg predict`` on CT volumes.
+"""``lungseg data from-ct``: CT volumes to 2-D slices from the command line.
 
-Synthetic chests come from tests/test_ct.py; the real CT check runs when the CIP volumes are
-found (``LUNGSEG_CT_DATA`` or ../shared/data/ct_cip beside the repository).
+Synthetic chests come from tests/ct_volumes.py (the ``chest`` fixture); the real CT check runs
+when the CIP volumes are found (``LUNGSEG_CT_DATA`` or ../shared/data/ct_cip beside the
+repository).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from scipy import ndimage
-from test_ct import _write_dicom_series, chest, make_chest  # noqa: F401 (chest: a fixture)
+from ct_volumes import make_chest, write_dicom_series
 
 from lungseg_lib.cli import main
 
@@ -101,7 +102,7 @@ def _display_levels(tmp_path, chest):
 
 def _dicom_gap(tmp_path, chest):
     image, mask = make_chest()
-    files = _write_dicom_series(image, tmp_path / "series")
+    files = write_dicom_series(image, tmp_path / "series")
     files[10].unlink()
     return tmp_path / "series", chest[1], "missing slices"
 
@@ -138,103 +139,3 @@ def test_from_ct_real_ct64(tmp_path, real_ct_dir):
     big = [i for i in range(1, n + 1) if (labels == i).sum() > 0.05 * mask.size]
     cols = sorted(ndimage.center_of_mass(labels == i)[1] for i in big)
     assert len(big) == 2 and cols[0] < 128 < cols[1]  # one lung on each side
-
-
-# --------------------------------------------------------------------------- predict
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    """A unet3_compact run trained on the smoke profile (64 x 64, barely trained)."""
-    run = tmp_path_factory.mktemp("ct_smoke") / "run"
-    assert main(["train", "--model", "unet3_compact", "--profile", "smoke", "--run-dir", str(run)]) == 0
-    return run
-
-
-def _assert_mask_like(mask_path: Path, image: sitk.Image):
-    pred = sitk.ReadImage(str(mask_path))
-    assert pred.GetSize() == image.GetSize()
-    for prop in ("GetSpacing", "GetOrigin", "GetDirection"):
-        np.testing.assert_allclose(getattr(pred, prop)(), getattr(image, prop)(), atol=1e-4)
-    assert set(np.unique(sitk.GetArrayViewFromImage(pred))) <= {0, 1}
-
-
-def test_predict_ct_volume_and_images(smoke_run, chest, tmp_path, capsys):
-    vol, _ = chest
-    dicom = tmp_path / "series"
-    _write_dicom_series(make_chest()[0][:, :, 6:18], dicom)
-    png = tmp_path / "xray.png"
-    cv2.imwrite(str(png), np.full((80, 90), 128, np.uint8))
-    out = tmp_path / "pred"
-    assert main(["predict", "--run", str(smoke_run), str(vol), str(dicom), str(png), "--out", str(out)]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(str(out / "chest_mask.nii.gz")) and "ms per slice" in lines[0]
-    assert lines[1].startswith(str(out / "series_mask.nii.gz"))
-    _assert_mask_like(out / "chest_mask.nii.gz", sitk.ReadImage(str(vol)))
-    _assert_mask_like(out / "series_mask.nii.gz", sitk.ReadImage(str(vol))[:, :, 6:18])
-    assert cv2.imread(str(out / "xray_mask.png"), 0).shape == (80, 90)  # 2-D path unchanged
-
-
-def test_predict_ct_volume_without_post(smoke_run, chest, tmp_path):
-    from lungseg_lib.inference import predict_ct_volume
-
-    vol, _ = chest
-    result = predict_ct_volume(smoke_run, vol, tmp_path, post=False, size=128)
-    assert result["out"] == str(tmp_path / "chest_mask.nii.gz") and result["slices"] == 60
-    assert result["ms_per_slice"] > 0
-    _assert_mask_like(tmp_path / "chest_mask.nii.gz", sitk.ReadImage(str(vol)))
-
-
-def test_predict_bad_volume_exit_2(smoke_run, tmp_path, capsys):
-    image, _ = make_chest()
-    path = tmp_path / "display.nii.gz"
-    sitk.WriteImage(sitk.Cast(sitk.RescaleIntensity(image, 0, 255), sitk.sitkUInt8), str(path))
-    assert main(["predict", "--run", str(smoke_run), str(path), "--out", str(tmp_path / "p")]) == 2
-    err = capsys.readouterr().err
-    assert str(path) in err and "8-bit" in err
-
-
-# --------------------------------------------------------------------------- book page
-
-
-def test_preprocessing_steps_table_and_figure(chest):
-    from lungseg_lib import ct, figures
-
-    steps = ct.preprocessing_steps(*chest)
-    assert steps["shape_before"] == (24, 100, 120) and steps["shape_after"] == (60, 70, 84)
-    assert steps["slice_index"] == 30 and steps["original_index"] == 12
-    assert steps["slice"].shape == steps["mask"].shape == (256, 256)
-    assert steps["clipped"].min() == -125 and steps["raw"].min() == -1000
-    table = ct.preprocessing_table(steps)
-    assert table.loc["axial slice index"].tolist() == ["12", "30"]
-    assert len(figures.ct_preprocessing_figure(steps).axes) == 5  # three panels, two colour bars
-
-
-def test_ct_notebook_is_stripped_with_one_parameters_cell():
-    import nbformat
-
-    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks/11_ct.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code)
-    assert sum("parameters" in c.metadata.get("tags", []) for c in nb.cells) == 1
-
-
-@pytest.mark.parametrize("data", ["missing", "real"])
-def test_ct_notebook_runs(tmp_path, data, request):
-    import json
-
-    from lungseg_lib.notebooks import run_notebook
-
-    ct_dir = str(request.getfixturevalue("real_ct_dir") if data == "real" else tmp_path / "nothing")
-    out = run_notebook("ct", tmp_path / "ct.ipynb", {"ct_dir": ct_dir, "figures_dir": str(tmp_path)})
-    records = {o["metadata"]["scrapbook"]["name"]: o["data"]
-               for c in json.loads(out.read_text(encoding="utf-8"))["cells"] for o in c.get("outputs", [])
-               if "scrapbook" in o.get("metadata", {})}
-    assert "application/papermill.record/image/png" in records["ct_preprocessing"]
-    assert (tmp_path / "ct_preprocessing.png").exists() and (tmp_path / "ct_preprocessing.pdf").exists()
-    status = records["ct_status"]["application/papermill.record/text/plain"]
-    if data == "missing":
-        assert "missing" in status and "ct_slice_index" not in records
-    else:
-        assert "ct-64.nrrd" in status
-        assert records["ct_slice_index"]["application/papermill.record/text/plain"] == "157.0"

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from lungseg_lib import cli
-from lungseg_lib.data import (check_folder, find_pairs, load_arrays, load_split, make_split,
-                              resolve_data_dir, write_split)
+from lungseg_lib.data.folders import (check_folder, find_pairs, load_arrays, load_split, make_split,
+                                      resolve_data_dir, write_split)
 from lungseg_lib.errors import DataError
-from lungseg_lib.imageio import binarize_mask, read_image, read_mask, to_unit_float
+from lungseg_lib.data.imageio import binarize_mask, read_image, read_mask, to_unit_float
 
 REPO = Path(__file__).resolve().parents[1]
 

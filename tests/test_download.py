@@ -16,17 +16,17 @@ import cv2
 import numpy as np
 import pytest
 
-from lungseg_lib import download
-from lungseg_lib.download import (
-    ConversionSummary,
+from lungseg_lib.data import archives, download
+from lungseg_lib.data.archives import safe_extract
+from lungseg_lib.data.download import (
     convert_kaggle,
     fetch_montgomery,
     fetch_shenzhen_montgomery_512,
     layout_shenzhen_montgomery,
     read_sums,
-    safe_extract,
     verify_sums,
 )
+from lungseg_lib.data.layout import ConversionSummary
 from lungseg_lib.errors import DataError
 
 H, W = 48, 40
@@ -135,7 +135,7 @@ def test_fetch_montgomery_file_url_writes_standard_layout(mont_zip, tmp_path):
 
 
 def test_output_is_accepted_by_the_data_reader(mont_zip, tmp_path):
-    from lungseg_lib.data import check_folder
+    from lungseg_lib.data.folders import check_folder
 
     scan, _ = check_folder(fetch(mont_zip, tmp_path).out)
     assert not scan.problems
@@ -353,7 +353,7 @@ def sm_archive(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _no_retry_wait(monkeypatch):
-    monkeypatch.setattr(download, "RETRY_WAIT_S", 0.0)
+    monkeypatch.setattr(archives, "RETRY_WAIT_S", 0.0)
 
 
 def check_sm_output(out: Path, files: dict[str, bytes], names=SM_NAMES) -> None:
@@ -392,7 +392,7 @@ def test_fetch_sm512_over_http_writes_checked_standard_layout(tmp_path, serve, s
     credits = (out / "README.md").read_text()  # the data's credits travel with it
     assert download.SM512_COMMIT in credits and "Jaeger" in credits and "arXiv:1803.01199" in credits
 
-    from lungseg_lib.data import check_folder
+    from lungseg_lib.data.folders import check_folder
 
     scan, _ = check_folder(out)
     assert not scan.problems and [(p.name, p.source, p.label) for p in scan.pairs][-1] == \
@@ -566,7 +566,7 @@ def shared_manifest(root: Path, names=None) -> list[dict]:
 def test_layout_of_the_shared_copy_has_the_runs_fingerprint(real_data_dir, tmp_path):
     """The archive's layout (data/cxr, data/masks) made from the shared copy, laid out by the
     fetch code: the same pairs, bytes, manifest and fingerprint as the shared copy and the runs."""
-    from lungseg_lib.data import find_pairs, fingerprint
+    from lungseg_lib.data.folders import find_pairs, fingerprint
 
     shared = shenzhen_montgomery_dir(real_data_dir)
     assert verify_sums(shared) == 1408  # the committed list describes the shared copy
@@ -592,7 +592,7 @@ def test_layout_of_the_shared_copy_has_the_runs_fingerprint(real_data_dir, tmp_p
 def test_fetched_subset_matches_the_shared_copy(real_data_dir, tmp_path, serve):
     """A few real pairs in the pinned archive's layout, checked against the committed list
     (those lines only), fetched over HTTP: the same bytes, manifest rows and fingerprint."""
-    from lungseg_lib.data import find_pairs, fingerprint
+    from lungseg_lib.data.folders import find_pairs, fingerprint
 
     shared = shenzhen_montgomery_dir(real_data_dir)
     names = ["CHNCXR_0001_0", "CHNCXR_0003_0", "MCUCXR_0001_0"]
@@ -754,3 +754,21 @@ def test_convert_kaggle_reports_missing_layout(tmp_path):
         convert_kaggle(tmp_path / "src", tmp_path / "out", progress=False)
     with pytest.raises(DataError, match="nope.zip: not found"):
         convert_kaggle(tmp_path / "nope.zip", tmp_path / "out", progress=False)
+
+
+def test_convert_keeps_masks_stored_as_0_and_1(tmp_path):
+    """Masks saved with lung = 1 (not 255) are binarized by the data reader's one rule
+    (imageio.binarize_mask: 0/1 masks as > 0); a converter's own "> 127" emptied them."""
+    from lungseg_lib.data.folders import check_folder
+
+    src = tmp_path / "src" / "Lung Segmentation"
+    for folder in ("CXR_png", "masks"):
+        (src / folder).mkdir(parents=True)
+    lung = np.zeros((H, W), np.uint8)
+    lung[5:40, 3:37] = 1
+    (src / "CXR_png" / "CHNCXR_0001_0.png").write_bytes(png(xray(0)))
+    (src / "masks" / "CHNCXR_0001_0_mask.png").write_bytes(png(lung))
+    out = convert_kaggle(tmp_path / "src", tmp_path / "out", progress=False).out
+    np.testing.assert_array_equal(read(out / "masks" / "CHNCXR_0001_0.png"), lung * 255)
+    scan, stats = check_folder(out)
+    assert not scan.problems and stats["mask_fraction"].iloc[0] == pytest.approx(lung.mean())

@@ -11,8 +11,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from lungseg_lib import figures  # noqa: E402
-from lungseg_lib.failures import failure_correlations  # noqa: E402
+from lungseg_lib.report import figures  # noqa: E402
+from lungseg_lib.report.failures import failure_correlations  # noqa: E402
 
 
 def _lungs(size=64):
@@ -52,7 +52,7 @@ def test_data_example_figure(case):
 
 
 def test_postprocessing_figure_boxes_removed_components(case):
-    from lungseg_lib.postprocess import keep_largest_components
+    from lungseg_lib.core.postprocess import keep_largest_components
 
     post = keep_largest_components(case["pred"], 2)
     assert len(post.removed_boxes) == 1

@@ -1,4 +1,4 @@
-"""Right and left lung labels, areas and warnings (lungseg_lib.lungs), and the committed range
+"""Right and left lung labels, areas and warnings (lungseg_lib.engine.lungs), and the committed range
 of the training masks."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from xray_helpers import chest_picture
 
-from lungseg_lib import lungs
+from lungseg_lib.engine import lungs
 
 
 def two_lungs(h=100, w=120, right=(20, 50), left=(70, 110)) -> np.ndarray:
@@ -90,7 +90,7 @@ def test_training_ranges_from_masks():
 def test_committed_ranges_say_how_they_were_made():
     r = lungs.load_training_ranges()
     assert r["data"] == "shenzhen_montgomery_512" and r["split"] == "train" and r["n_masks"] == 492
-    assert "label_lungs" in r["method"] and r["command"].startswith("python -m lungseg_lib.lungs")
+    assert "label_lungs" in r["method"] and r["command"].startswith("python -m lungseg_lib.engine.lungs")
     for key in ("right_fraction", "left_fraction", "ratio"):
         assert r[key]["min"] <= r[key]["p1"] < r[key]["p50"] < r[key]["p99"] <= r[key]["max"]
     assert 0.1 < r["right_fraction"]["p50"] < 0.2 and 1.0 < r["ratio"]["p50"] < 1.3
@@ -98,7 +98,7 @@ def test_committed_ranges_say_how_they_were_made():
 
 def test_committed_ranges_match_the_training_masks(real_data_dir):
     """Recomputed from the real training masks (LUNGSEG_DATA), they equal the committed file."""
-    from lungseg_lib.config import REPO_ROOT
+    from lungseg_lib.project import REPO_ROOT
 
     split = REPO_ROOT / "data" / "splits" / "shenzhen_montgomery_512.csv"
     again = lungs.compute_training_ranges(real_data_dir, split)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, jaccard_score
 
-from lungseg_lib.metrics import dice, image_metrics, iou, keras_metrics, surface_distances
-from lungseg_lib.postprocess import keep_largest_components
+from lungseg_lib.core.metrics import dice, image_metrics, iou, keras_metrics, surface_distances
+from lungseg_lib.core.postprocess import keep_largest_components
 
 
 def test_hand_computed_overlap():
@@ -57,7 +57,7 @@ def test_keras_metrics_match_numpy(head):
 
 
 def test_losses_are_low_for_right_and_high_for_wrong_answers():
-    from lungseg_lib.losses import LOSSES, get_loss
+    from lungseg_lib.core.losses import LOSSES, get_loss
 
     t = np.zeros((1, 8, 8, 1), "float32"); t[0, 2:6, 2:6] = 1
     for name in LOSSES:

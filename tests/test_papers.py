@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lungseg_lib import papers, results
+from lungseg_lib.report import papers, runs, tables
 
 
 def test_table1_is_the_papers_whole_table():
@@ -17,7 +17,7 @@ def test_table1_is_the_papers_whole_table():
     assert papers.headline().dice == 0.92 and papers.headline().post
     assert papers.table1_by_model()["nasnet_decoder"] == {"dice": 0.91, "iou": 0.86, "dice_post": 0.92, "iou_post": 0.87}
     assert papers.reported_gain("dice") == 0.01 and papers.reported_gain("iou") == 0.01
-    assert set(papers.table1_by_model()) <= set(results.registry_models())
+    assert set(papers.table1_by_model()) <= set(runs.registry_models())
     assert "1412.7062" in papers.row("zhang2023", "Deep-Lab [21]").note  # DeepLab v1, a stand-in
 
 
@@ -26,7 +26,7 @@ def test_every_paper_and_row_is_consistent():
         assert r.paper in papers.PAPERS and r.split in ("test", "validation")
         for v in (r.dice, r.iou):
             assert v is None or (0 < v < 1 and round(v, r.decimals) == v)
-    assert {p.model for p in papers.PAPERS.values()} <= set(results.registry_models())
+    assert {p.model for p in papers.PAPERS.values()} <= set(runs.registry_models())
 
 
 @pytest.mark.parametrize("dice, iou, decimals, mean, pooled", [
@@ -69,5 +69,5 @@ def test_consistency_and_related_tables():
     assert "Zhang 2023" not in set(related["Paper"]) and set(related["Model here"]) == {
         "resnet50_unet", "resnet101_unet", "unet22", "unet3_compact"}
     assert (related.loc[related["Model here"] == "unet22", "Dice"] == "not reported").all()
-    html = results.html_table(related, "Paper").data  # reported values set apart, cell by cell
-    assert '<td class="num reported">0.9388</td>' in html and results.REPORTED_LEGEND in html
+    html = tables.html_table(related, "Paper").data  # reported values set apart, cell by cell
+    assert '<td class="num reported">0.9388</td>' in html and tables.REPORTED_LEGEND in html

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from lungseg_lib.pipeline import Augment, augment_pair, eval_dataset, steps_per_epoch, train_dataset
+from lungseg_lib.core.augment import Augment
+from lungseg_lib.engine.pipeline import augment_pair, eval_dataset, steps_per_epoch, train_dataset
 
 
 def _arrays(n=10, size=32):
@@ -50,7 +51,7 @@ def test_augmentation_keeps_mask_binary_and_aligned():
 def test_opacities_are_painted_in_and_just_around_the_lungs_and_leave_the_mask():
     from scipy import ndimage
 
-    from lungseg_lib.pipeline import paint_opacity
+    from lungseg_lib.engine.pipeline import paint_opacity
 
     size = 64
     yy, xx = np.mgrid[:size, :size]

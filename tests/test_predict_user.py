@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from xray_helpers import chest_picture, tiny_model_dir, write_dicom
 
-from lungseg_lib import api, cli, lungs, weights
+from lungseg_lib import api, cli
+from lungseg_lib.engine import lungs, weights
 
 
 @pytest.fixture(scope="module")

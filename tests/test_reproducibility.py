@@ -1,10 +1,10 @@
-"""The readers of the oneDNN check and of same-seed retrains (lungseg_lib.reproducibility)."""
+"""The readers of the oneDNN check and of same-seed retrains (lungseg_lib.report.reproducibility)."""
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lungseg_lib import reproducibility as rep
+from lungseg_lib.report import reproducibility as rep
 
 
 def _setting(sha, env=None):

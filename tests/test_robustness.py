@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from lungseg_lib import cli
-from lungseg_lib.robustness import (DIRECTION, FAMILIES, SEVERITIES, check_grid, load_example, perturb,
-                                    robustness_table)
+from lungseg_lib.engine.robustness import (DIRECTION, FAMILIES, SEVERITIES, check_grid, load_example, perturb,
+                                           robustness_table)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_run_grid_severity_zero_equals_per_image(smoke_run, tmp_path):
 
 def test_interrupted_grid_leaves_the_old_file(smoke_run, tmp_path, monkeypatch):
     """A grid that fails half-way does not touch the robustness.csv already there."""
-    from lungseg_lib.inference import TrainedModel
+    from lungseg_lib.engine.inference import TrainedModel
 
     (tmp_path / "robustness.csv").write_text("old\n")
     calls = {"n": 0}

@@ -1,12 +1,12 @@
-"""The fix experiment's comparisons and verdicts (lungseg_lib.robustness_fix) on made-up run folders."""
+"""The fix experiment's comparisons and verdicts (lungseg_lib.report.robustness_fix) on made-up run folders."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lungseg_lib import robustness_fix as fix
-from lungseg_lib.robustness import FAMILIES
+from lungseg_lib.report import robustness_fix as fix
+from lungseg_lib.engine.robustness import FAMILIES
 
 
 def _run(root, profile, model, clean, shifted, best_val=0.9):

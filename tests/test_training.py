@@ -9,13 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
-from lungseg_lib import cli, runs
-from lungseg_lib.config import resolve_config
+from lungseg_lib import cli, files
+from lungseg_lib.engine import runfolder
+from lungseg_lib.engine.config import resolve_config
+from lungseg_lib.engine.datasets import prepare_data
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_FILES = ("config.json", "history.csv", "train.ipynb", "metrics.json", "per_image.csv", "roc.csv",
@@ -26,7 +27,7 @@ def test_smoke_train_makes_complete_run_folder(smoke_run, capsys):
     for name in RUN_FILES:
         assert (smoke_run / name).exists(), name
     history = pd.read_csv(smoke_run / "history.csv")
-    epochs = resolve_config("unet", "smoke")["epochs"]
+    epochs = resolve_config("unet", "smoke").epochs
     assert history.epoch.tolist() == list(range(1, epochs + 1))
     assert {"loss", "val_loss", "val_dice", "val_iou"} <= set(history.columns)
     metrics = json.loads((smoke_run / "metrics.json").read_text())
@@ -60,7 +61,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_train_cmd(killed, epochs), cwd=REPO, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = killed / runs.STATE
+    state = killed / runfolder.STATE
     deadline = time.time() + 300
     while time.time() < deadline:
         if state.exists() and json.loads(state.read_text() or "{}").get("epochs_done", 0) >= 2:
@@ -82,9 +83,10 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
 
 
 def test_same_seed_same_history(tmp_path):
-    from lungseg_lib.training import train
+    from lungseg_lib.engine.training import train
 
     config = resolve_config("unet3_compact", "smoke", {"epochs": 2})
+    prepare_data(config)
     train(config, tmp_path / "a", verbose=0)
     train(config, tmp_path / "b", verbose=0)
     a, b = pd.read_csv(tmp_path / "a/history.csv"), pd.read_csv(tmp_path / "b/history.csv")
@@ -92,7 +94,7 @@ def test_same_seed_same_history(tmp_path):
 
 
 def test_cross_dataset_evaluation_leaves_run_untouched(smoke_run, tmp_path):
-    from lungseg_lib.synthetic import make_synthetic_dataset
+    from lungseg_lib.data.synthetic import make_synthetic_dataset
 
     other = make_synthetic_dataset(tmp_path / "other", n=6, size=80, seed=5)
     before = {p: p.stat().st_mtime_ns for p in smoke_run.rglob("*") if p.is_file()}
@@ -102,27 +104,6 @@ def test_cross_dataset_evaluation_leaves_run_untouched(smoke_run, tmp_path):
     assert metrics["n_images"] == 6 and metrics["data_root"] == "other"  # recorded by name, no machine path
     assert len(pd.read_csv(out / "per_image.csv")) == 6
     assert before == {p: p.stat().st_mtime_ns for p in smoke_run.rglob("*") if p.is_file()}
-
-
-def test_predict_writes_masks_at_input_size(smoke_run, tmp_path):
-    from lungseg_lib.synthetic import synthetic_pair
-
-    img, _ = synthetic_pair(96, np.random.default_rng(1))
-    img = cv2.resize(img, (120, 96))
-    cv2.imwrite(str(tmp_path / "x.png"), img)
-    assert cli.main(["predict", "--run", str(smoke_run), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 0
-    mask = cv2.imread(str(tmp_path / "o/x_mask.png"), cv2.IMREAD_UNCHANGED)
-    over = cv2.imread(str(tmp_path / "o/x_overlay.png"))
-    assert mask.shape == (96, 120) and set(np.unique(mask)) <= {0, 1, 2}  # label image: right, left lung
-    assert over.shape == (96, 120, 3)
-
-
-def test_predict_without_weights_says_how_to_get_them(smoke_run, tmp_path, capsys):
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    (bare / "config.json").write_text((smoke_run / "config.json").read_text())
-    assert cli.main(["predict", "--run", str(bare), "x.png", "--out", str(tmp_path)]) == 2
-    assert "no weights" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -145,15 +126,16 @@ def test_no_data_message(monkeypatch, capsys, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    from lungseg_lib.training import TrainingError, train
+    from lungseg_lib.engine.training import TrainingError, train
 
     config = resolve_config("unet", "smoke", {"epochs": 3, "learning_rate": 1e12, "augment": False})
+    prepare_data(config)
     with pytest.raises(TrainingError, match="NaN"):
         train(config, tmp_path, verbose=0)
-    state = json.loads((tmp_path / runs.STATE).read_text())
+    state = json.loads((tmp_path / runfolder.STATE).read_text())
     assert state["stopped"] == "nan"
     if state["last"]:
-        assert (tmp_path / runs.CHECKPOINTS / f"{state['last']}.weights.h5").exists()
+        assert (tmp_path / runfolder.CHECKPOINTS / f"{state['last']}.weights.h5").exists()
     assert not (tmp_path / "model.keras").exists()
 
 
@@ -161,14 +143,14 @@ def test_early_stopping_and_best_checkpoint(tmp_path):
     """The epoch callback counts epochs without validation improvement and stops at patience."""
     import keras
 
-    from lungseg_lib.training import EpochCheckpoint
+    from lungseg_lib.engine.checkpoints import EpochCheckpoint, initial_state
+    from lungseg_lib.engine.config import TrainConfig
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
     model.optimizer.build(model.trainable_variables)
-    state = {"epochs_done": 0, "best_val_dice": -1.0, "best_epoch": None, "best": None, "last": None,
-             "wait": 0, "seconds": 0.0, "stopped": None}
-    cb = EpochCheckpoint(tmp_path, {"early_stopping_patience": 2}, state, [])
+    state = initial_state(tmp_path / runfolder.STATE)
+    cb = EpochCheckpoint(tmp_path, TrainConfig(early_stopping_patience=2), state, [])
     cb.set_model(model)
     for epoch, val in enumerate([0.5, 0.7, 0.6, 0.65]):
         cb.on_epoch_begin(epoch)
@@ -185,23 +167,24 @@ def test_out_of_memory_suggests_smaller_batch(tmp_path, monkeypatch):
     import keras
     import tensorflow as tf
 
-    from lungseg_lib.training import TrainingError, train
+    from lungseg_lib.engine.training import TrainingError, train
 
     def oom(*args, **kwargs):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
 
     monkeypatch.setattr(keras.Model, "fit", oom)
     config = resolve_config("unet", "smoke", {"batch_size": 8})
+    prepare_data(config)
     with pytest.raises(TrainingError, match="smaller batch.*batch_size=4"):
         train(config, tmp_path, verbose=0)
 
 
 def test_rewording_a_recipe_source_changes_no_run(tmp_path):
     """recipe_source is words about the recipe, not a parameter: a run resumes after it changes."""
-    from lungseg_lib.training import TrainingError, check_same_config, recorded_config
+    from lungseg_lib.engine.training import TrainingError, check_same_config, recorded_config
 
     config = resolve_config("unet", "smoke")
-    runs.write_json(tmp_path / runs.CONFIG, {"config": recorded_config(config)})
-    check_same_config(tmp_path, dict(config, recipe_source="reworded"))
+    files.write_json(tmp_path / runfolder.CONFIG, {"config": recorded_config(config)})
+    check_same_config(tmp_path, config.replace(recipe_source="reworded"))
     with pytest.raises(TrainingError, match="epochs"):
-        check_same_config(tmp_path, dict(config, epochs=config["epochs"] + 1))
+        check_same_config(tmp_path, config.replace(epochs=config.epochs + 1))

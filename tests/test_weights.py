@@ -1,4 +1,4 @@
-"""Weights for users (lungseg_lib.weights): `lungseg weights export` writes a release folder
+"""Weights for users (lungseg_lib.engine.weights): `lungseg weights export` writes a release folder
 with a model card and SHA256SUMS; `lungseg weights fetch` downloads a published file with its
 SHA-256 checked, end to end against a local HTTP server (success, corrupted download, no
 network); the committed registry and the default model's folder."""
@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from xray_helpers import chest_picture, tiny_model_dir
 
-from lungseg_lib import api, cli, weights
-from lungseg_lib.weights import WeightsError
+from lungseg_lib import api, cli
+from lungseg_lib.engine import weights
+from lungseg_lib.engine.weights import WeightsError
 
 
 @pytest.fixture(scope="module")

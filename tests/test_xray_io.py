@@ -1,4 +1,4 @@
-"""Reading users' chest X-rays (lungseg_lib.xray_io): formats, DICOM intensity rules, spacing,
+"""Reading users' chest X-rays (lungseg_lib.data.xray_io): formats, DICOM intensity rules, spacing,
 folders and patterns, and one clear error per unreadable file."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from xray_helpers import write_dicom
 
-from lungseg_lib import xray_io
+from lungseg_lib.data import xray_io
 from lungseg_lib.errors import DataError
 
 

@@ -1,0 +1,273 @@
+"""The benchmark files as the book shows them (notebook 10): tables, the figure, the related
+papers' speed claims beside ours, and the numbers of the speed chapter. No TensorFlow."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..project import repo_path
+from ..report import papers as _papers
+from . import DEFAULT_INFER_BATCHES, MIN_BATCH_GAIN
+
+
+#: The related papers' speed claims, quoted verbatim (they are claims, not measurements of
+#: ours); ``paper`` is the key of the paper in :data:`lungseg_lib.papers.PAPERS`.
+PAPER_CLAIMS = {
+    "infer_ms_per_slice_gpu": {
+        "value": 50.0, "relation": "<", "unit": "ms per slice", "device": "GPU",
+        "model": "unet3_compact", "paper": "ainala2023",
+        "source": _papers.source("ainala2023") + ", abstract",
+        "quote": "in under 50 milliseconds per slice using a GPU",
+        "quantity": "inference time per 2-D slice on an unnamed GPU"},
+    "gpu_training_speedup_over_cpu": {
+        "value": 3.0, "relation": "~", "unit": "x", "device": "GPU vs CPU",
+        "model": "unet22", "paper": "sarada2019",
+        "source": _papers.source("sarada2019") + ", Sec. VII",
+        "quote": "The received results from GPU performed 3.0 times faster when compared to CPU",
+        "quantity": ("the time of a whole training run: 'almost forty-five minutes' on 'a single CPU "
+                     "(8 cores of Intel i7)' against an unnamed single GPU; ours: training images "
+                     "per second, GPU over CPU")},
+}
+
+
+# ----------------------------------------------------------------------------- reading
+
+def load_bench(path) -> dict:
+    """Read one benchmark JSON, with an error naming the file when it is not one."""
+    from ..files import read_json
+
+    doc = read_json(path)
+    missing = [k for k in ("machine", "device", "results", "settings") if k not in doc]
+    if missing:
+        raise ValueError(f"{path}: not a lungseg benchmark file (no {', '.join(missing)})")
+    return doc
+
+
+TABLE_COLUMNS = (
+    "machine", "device", "model", "size", "batch", "precision", "xla", "params_m",
+    "infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", "best_batch", "infer_ms_best",
+    "train_img_s", "train_img_s_q1", "train_img_s_q3", "train_first_call_s", "pipeline_img_s", "post_ms",
+    "peak_memory_mb", "memory_kind", "repeats", "complete", "error", "file")
+
+
+def speed_table(files) -> pd.DataFrame:
+    """One row per benchmark result in ``files`` (paths of benchmark JSONs), medians and
+    quartiles of each measure; an empty table (with the columns) when there is none."""
+    rows = []
+    for path in files:
+        doc = load_bench(path)
+        m = doc["machine"]
+        for r in doc["results"]:
+            row = {"machine": m.get("label") or m.get("cpu_model"), "device": doc["device"]["kind"],
+                   "model": r["model"], "size": r["size"], "batch": r.get("batch"),
+                   "precision": r.get("mixed_precision"), "xla": bool(r.get("jit_compile")),
+                   "repeats": doc["settings"].get("repeats"), "complete": bool(doc.get("complete")),
+                   "error": r.get("error"), "file": Path(path).name}
+            if not r.get("error"):
+                row.update(
+                    params_m=r["params"] / 1e6,
+                    infer_ms_b1=r["infer_ms_batch1"]["median"], infer_ms_b1_q1=r["infer_ms_batch1"]["q1"],
+                    infer_ms_b1_q3=r["infer_ms_batch1"]["q3"], best_batch=r["best_batch"],
+                    infer_ms_best=r["infer_ms_best_batch"]["median"],
+                    train_first_call_s=r.get("train_first_call_s"),
+                    train_img_s=r["train_images_per_s"]["median"],
+                    train_img_s_q1=r["train_images_per_s"]["q1"], train_img_s_q3=r["train_images_per_s"]["q3"],
+                    pipeline_img_s=r["pipeline_images_per_s"]["median"], post_ms=r["post_ms"]["median"],
+                    peak_memory_mb=r["peak_memory_mb"], memory_kind=r["memory_kind"])
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def display_table(table) -> pd.DataFrame:
+    """The speed table for the book: readable headers, medians with [quartiles] as text,
+    a ``note`` column with the error of a failed model (when there is one)."""
+    def spread(med, q1, q3, digits):
+        return [f"{m:.{digits}f} [{a:.{digits}f}, {b:.{digits}f}]" if pd.notna(m) else ""
+                for m, a, b in zip(table[med], table[q1], table[q3])]
+
+    def num(col, digits):
+        return [f"{v:.{digits}f}" if pd.notna(v) else "" for v in table[col]]
+
+    t = pd.DataFrame({
+        "machine": table["machine"], "model": table["model"], "px": table["size"],
+        "precision": table["precision"], "XLA": table["xla"].map({True: "on", False: "off"}),
+        "params (M)": num("params_m", 2),
+        "inference ms/image, batch 1 [IQR]": spread("infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", 1),
+        "best batch": [str(int(b)) if pd.notna(b) else "" for b in table["best_batch"]],
+        "inference ms/image, best batch": num("infer_ms_best", 1),
+        "training images/s [IQR]": spread("train_img_s", "train_img_s_q1", "train_img_s_q3", 2),
+        "training batch": [str(int(b)) if pd.notna(b) else "" for b in table["batch"]],
+        "input pipeline images/s": num("pipeline_img_s", 0),
+        "post-processing ms/image": num("post_ms", 2),
+        "peak memory (MB)": num("peak_memory_mb", 0), "memory": table["memory_kind"].fillna(""),
+    })
+    if table["error"].notna().any():
+        t["note"] = table["error"].fillna("")
+    return t.reset_index(drop=True)
+
+
+def headline(table, device: str, model: str, size: int = 256):
+    """The row that speaks for ``model`` on ``device`` at ``size`` (None if there is none):
+    the default variant first (float32 on a CPU, mixed precision on a GPU, no XLA), then
+    files in name order."""
+    t = table[(table["device"] == device) & (table["model"] == model) & (table["size"] == size)
+              & table["error"].isna()]
+    if t.empty:
+        return None
+    default = "mixed_float16" if device == "gpu" else "float32"
+    rank = (t["precision"] != default).astype(int) * 2 + t["xla"].astype(int)
+    return t.assign(_rank=rank).sort_values(["_rank", "file"], kind="stable").iloc[0]
+
+
+def claims_table(table, size: int = 256) -> pd.DataFrame:
+    """The related papers' claims (quoted) beside our measurement of the same quantity."""
+    rows = []
+    claim = PAPER_CLAIMS["infer_ms_per_slice_gpu"]
+    for device in ("gpu", "cpu"):
+        r = headline(table, device, claim["model"], size)
+        ours = (f"{r['infer_ms_b1']:.1f} ms per slice at batch 1, {r['infer_ms_best']:.2f} ms at batch "
+                f"{int(r['best_batch'])} ({r['machine']}, {r['precision']})" if r is not None
+                else f"no {device.upper()} benchmark yet")
+        rows.append({"claim (quoted)": claim["quote"], "source": claim["source"],
+                     "ours": f"{device.upper()}: {ours}", "model": claim["model"], "size": size,
+                     "quantity": claim["quantity"]})
+    claim = PAPER_CLAIMS["gpu_training_speedup_over_cpu"]
+    g, c = (headline(table, d, claim["model"], size) for d in ("gpu", "cpu"))
+    ours = (f"{g['train_img_s'] / c['train_img_s']:.1f}x ({g['train_img_s']:.0f} vs "
+            f"{c['train_img_s']:.1f} images/s; {g['machine']} vs {c['machine']})"
+            if g is not None and c is not None else "needs both a GPU and a CPU benchmark")
+    rows.append({"claim (quoted)": claim["quote"], "source": claim["source"], "ours": ours,
+                 "model": claim["model"], "size": size, "quantity": claim["quantity"]})
+    return pd.DataFrame(rows)
+
+
+def _variant_label(machine: str, precision: str, xla: bool) -> str:
+    extra = [p for p, on in (("mixed fp16", precision == "mixed_float16"), ("XLA", xla)) if on]
+    return machine + (f" ({', '.join(extra)})" if extra else "")
+
+
+def speed_figure(table, size: int = 256):
+    """Inference latency (batch 1), training throughput and peak memory per model at ``size``,
+    one colour per machine/variant: medians as points with quartile whiskers on log axes, memory
+    as bars; the related paper's 50 ms per slice claim as a dashed line."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    t = table[(table["size"] == size) & table["error"].isna()].copy()
+    if t.empty:
+        fig = Figure(figsize=(8, 1.2))
+        fig.text(0.5, 0.5, f"No benchmark results at {size} x {size} yet.", ha="center", va="center")
+        return fig
+    t["variant"] = [_variant_label(m, p, x) for m, p, x in zip(t["machine"], t["precision"], t["xla"])]
+    order = list(dict.fromkeys(t["model"]))  # the files' order: the registry's
+    variants = list(dict.fromkeys(t["variant"]))
+    colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+    fig = Figure(figsize=(12, 0.4 * len(order) * max(1, len(variants) ** 0.5) + 2.2),
+                 layout="constrained")
+    axes = fig.subplots(1, 3, sharey=True)
+    panels = [("infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", "inference, batch 1 (ms/image)"),
+              ("train_img_s", "train_img_s_q1", "train_img_s_q3", "training (images/s)"),
+              ("peak_memory_mb", None, None, "peak memory (MB)")]
+    height = 0.8 / len(variants)
+    ypos = np.arange(len(order))
+    for ax, (col, lo, hi, title) in zip(axes, panels):
+        for j, v in enumerate(variants):
+            sub = t[t["variant"] == v].set_index("model").reindex(order)
+            y = ypos - 0.4 + height * (j + 0.5)
+            x = sub[col].to_numpy(float)
+            color = colors[j % len(colors)]
+            if lo:  # log axis: points and whiskers (bar lengths would depend on the axis limit)
+                err = np.vstack([x - sub[lo].to_numpy(float), sub[hi].to_numpy(float) - x])
+                ax.errorbar(x, y, xerr=err, fmt="o", ms=5, color=color, elinewidth=1, capsize=2, label=v)
+            else:
+                ax.barh(y, x, height=height, color=color, label=v)
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        if lo:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.grid(axis="y", alpha=0.15)
+    claim = PAPER_CLAIMS["infer_ms_per_slice_gpu"]
+    axes[0].axvline(claim["value"], color="k", ls="--", lw=1,
+                    label=f"claim: \"{claim['quote']}\" ({_papers.short(claim['paper'])})")
+    axes[0].set_yticks(ypos, order)
+    axes[0].set_ylim(len(order) - 0.5, -0.5)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=8,
+               frameon=False)
+    fig.suptitle(f"Speed at {size} x {size} pixels (medians over repeats; whiskers: quartiles; "
+                 "memory: host on a CPU, GPU on a GPU)", fontsize=10)
+    return fig
+
+
+# ----------------------------------------------------------------------------- the speed chapter
+
+HEADLINE_MODELS = ("nasnet_decoder", "unet", "unet3_compact")  # the models the text names
+HEADLINE_COLUMNS = {"infer_ms": "infer_ms_b1", "best_ms": "infer_ms_best", "train_img_s": "train_img_s",
+                    "memory_mb": "peak_memory_mb", "first_call_s": "train_first_call_s"}
+
+
+def bench_files(bench_dir: str | Path) -> list[Path]:
+    """The benchmark JSON files in ``bench_dir`` (relative to the repository unless absolute)."""
+    folder = repo_path(bench_dir)
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def speed_status(files: list[Path], table, bench_dir: str, size: int = 256) -> str:
+    """The sentence at the top of the speed page: which benchmark files it shows (machine,
+    results, date, incomplete ones), which models failed, or that there is no benchmark yet."""
+    at_size = table[(table["size"] == size) & table["error"].isna()]
+    if at_size.empty:
+        return (f"No benchmark yet: no results at {size} x {size} in {bench_dir}/ "
+                f"(make one with `lungseg bench --out {bench_dir}/cpu.json`).")
+    docs = [load_bench(f) for f in files]
+    status = "Benchmark files: " + "; ".join(
+        f"{f.name} ({d['machine']['label']}, {len(d['results'])} results, {d['created'][:10]}"
+        f"{'' if d.get('complete') else ', INCOMPLETE'})" for f, d in zip(files, docs)) + "."
+    failed = table[table["error"].notna()]
+    if len(failed):
+        status += " Failed: " + ", ".join(f"{r.model} ({r.error})" for r in failed.itertuples()) + "."
+    return status
+
+
+def speed_values(table, size: int = 256) -> dict[str, float | str]:
+    """Every number of the speed chapter, keyed as notebook 10 glues them: per device and model
+    (those benchmarked and those the text names) ``speed_{device}_{model}_{infer_ms|best_ms|
+    train_img_s|memory_mb|first_call_s}``, NaN where a benchmark is missing; the input pipeline
+    and post-processing; how it is measured (the benchmark's defaults); the papers' claims."""
+    from ..report.runs import registry
+    from .run import run_bench
+
+    out: dict[str, float | str] = {}
+    for device in ("cpu", "gpu"):
+        for model in dict.fromkeys([*table["model"], *HEADLINE_MODELS]):
+            r = headline(table, device, model, size)
+            for key, col in HEADLINE_COLUMNS.items():
+                out[f"speed_{device}_{model}_{key}"] = float(r[col]) if r is not None else math.nan
+    cpu = headline(table, "cpu", "unet3_compact", size)
+    out["speed_cpu_pipeline_img_s"] = float(cpu["pipeline_img_s"]) if cpu is not None else math.nan
+    out["speed_cpu_post_ms"] = float(cpu["post_ms"]) if cpu is not None else math.nan
+    out["speed_size"] = float(size)
+    for device, batches in DEFAULT_INFER_BATCHES.items():
+        out[f"speed_batches_{device}"] = ", ".join(map(str, batches))
+    out["speed_latency_batch"] = float(min(DEFAULT_INFER_BATCHES["cpu"]))
+    out["speed_min_gain_percent"] = float(100 * MIN_BATCH_GAIN)
+    out["speed_min_repeat_s"] = float(inspect.signature(run_bench).parameters["min_repeat_s"].default)
+    out["speed_unet_params_m"] = float(registry().set_index("name").loc["unet", "params"] / 1e6)
+    for key, claim in PAPER_CLAIMS.items():
+        out[f"speed_claim_{key}"] = float(claim["value"])
+    return out
+
+
+def save_speed_figure(fig, figures_dir: str | Path) -> Path:
+    """Write ``speed.png`` (150 dpi) and ``speed.pdf`` into ``figures_dir``; return the PNG."""
+    from ..report.figures import save
+
+    return save(fig, "speed", figures_dir, dpi=150)[0]

@@ -1,0 +1,36 @@
+"""The ``lungseg`` command line: a thin layer over the library (``lungseg --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import DataError
+from . import book, data, runs, weights
+from .runs import DEFAULT_EVALUATION  # noqa: F401  (where `lungseg evaluate` writes for the default model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``lungseg`` command."""
+    parser = argparse.ArgumentParser(prog="lungseg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (data.add_data_commands, runs.add_run_commands, weights.add_weights_command,
+                book.add_bench_command, book.add_book_commands):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lungseg`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
+        print(f"lungseg: error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a failed training notebook: show its error, not papermill's trace
+        if type(exc).__name__ == "PapermillExecutionError":
+            print(f"lungseg: error in the notebook: {exc.ename}: {exc.evalue}", file=sys.stderr)
+            return 1
+        raise
+

@@ -1,0 +1,200 @@
+"""``lungseg models | train | evaluate | robustness | predict``: training and using models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+DEFAULT_EVALUATION = "default-model-evaluation"
+
+
+PREDICT_HELP = """Segment the lungs of chest X-rays with the default model (or --run).
+
+Inputs: files, folders (their image files) and glob patterns ('scans/**/*.dcm'); PNG, JPEG,
+TIFF, BMP (8 or 16 bit) and X-ray DICOM (rescale, VOI LUT or window applied; MONOCHROME1
+inverted). A file that cannot be read (a CT DICOM, a non-image file) is reported by name and
+the others are still processed; the exit status is 1 if any failed.
+
+Outputs in --out, at each image's original size:
+  NAME_mask.png     label image: 0 background, 1 right lung, 2 left lung, in the radiological
+                    convention (the patient's right lung appears on the image's LEFT side)
+  NAME_overlay.png  the image with the right lung in orange, the left lung in blue
+  lungs.csv         one row per input: per-lung areas in pixels, and in cm2 when the pixel
+                    spacing is known (DICOM or --pixel-spacing), the right/left ratio, and a
+                    warning column (e.g. fewer than two lungs, an area outside the training range)
+
+CT volumes (.nii, .nii.gz, .nrrd, .mha, .mhd, or a folder of CT DICOM files) are segmented
+slice by slice with --run (a run trained on CT slices) into NAME_mask.nii.gz."""
+
+
+def _models(args) -> int:
+    from ..core.models import list_models, model_table
+
+    print(" ".join(list_models()) if args.names else model_table().to_string(index=False))
+    return 0
+
+
+def _train(args) -> int:
+    import json
+
+    from ..core.models import check_input_shape
+    from ..engine import runfolder
+    from ..engine.config import parse_set, resolve_config
+    from ..engine.datasets import prepare_data
+    from ..notebooks import run_notebook
+
+    overrides = parse_set(args.set)
+    if args.data:
+        overrides["data"] = args.data
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    config = resolve_config(args.model, args.profile, overrides)  # fails early on bad names
+    check_input_shape(args.model, (config.image_size, config.image_size, 1))
+    run_dir = Path(args.run_dir) if args.run_dir else runfolder.run_dir_for(args.profile, args.model, config.seed)
+    if not args.force and runfolder.run_status(run_dir) == "evaluated":
+        from ..engine.training import check_same_config
+
+        check_same_config(run_dir, config)
+        print(f"{run_dir}: already trained and evaluated; nothing to do (--force trains again)")
+        return 0
+    prepare_data(config)  # the data step: the synthetic set of a smoke run, a missing split
+    run_notebook("train", run_dir / runfolder.TRAIN_NOTEBOOK, log_output=True, parameters={
+        "model": args.model, "profile": args.profile, "run_dir": str(run_dir),
+        "overrides": json.dumps(overrides), "force": args.force, "evaluate_after": not args.no_evaluate})
+    print(f"{run_dir}: done")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from ..engine.evaluation import evaluate
+    from ..engine.weights import model_folder
+
+    if args.run_dir and args.run and args.run_dir != args.run:
+        raise ValueError(f"two runs given ({args.run_dir} and --run {args.run}): give one")
+    run = args.run_dir or args.run
+    out = args.out or (None if run else DEFAULT_EVALUATION)  # never into the installed package
+    metrics = evaluate(model_folder(run), data=args.data, split=args.split, out=out,
+                       robustness=not args.no_robustness)
+    if out:
+        print(f"results in {out}")
+    post, raw = metrics["post"], metrics["raw"]
+    print(f"{metrics['model']} on {metrics['n_images']} images ({metrics['split']}): "
+          f"Dice {raw['dice']['mean']:.4f} -> {post['dice']['mean']:.4f} with post-processing, "
+          f"IoU {raw['iou']['mean']:.4f} -> {post['iou']['mean']:.4f}")
+    return 0
+
+
+def _robustness(args) -> int:
+    from ..engine.robustness import run_robustness
+
+    words = lambda text: text.replace(",", " ").split() if text else None
+    summary = run_robustness(args.run_dir, data=args.data, split=args.split, out=args.out,
+                             families=words(args.families), severities=words(args.severities))
+    print(f"{summary['path']}: {summary['rows']} rows, {summary['predictions']} predictions "
+          f"in {summary['seconds']} s")
+    return 0
+
+
+def _predict(args) -> int:
+    volumes = [p for p in args.images if _is_ct_volume(p)]
+    images = [p for p in args.images if p not in volumes]
+    spacing = None
+    if args.pixel_spacing:
+        from ..data.xray_io import parse_pixel_spacing
+
+        spacing = parse_pixel_spacing(args.pixel_spacing)
+    if volumes:
+        from ..engine.inference import TrainedModel, predict_ct_volume
+
+        if not args.run:
+            raise ValueError(f"{volumes[0]}: a CT volume; the default model reads chest X-rays. Pass "
+                             "--run with a run trained on CT slices (`lungseg data from-ct`, then train)")
+        model = TrainedModel(args.run)
+        for volume in volumes:
+            r = predict_ct_volume(model, volume, args.out, post=not args.no_post)
+            print(f"{r['out']}  ({r['slices']} slices, {r['ms_per_slice']:.1f} ms per slice "
+                  f"in the model, {r['seconds']:.1f} s in all)")
+    if images:
+        from ..api import PROGRESS_MIN, predict_images
+
+        summary = predict_images(images, args.out, model=args.run, post=not args.no_post,
+                                 batch_size=args.batch_size, pixel_spacing=spacing)
+        done = summary.table[summary.table["status"] == "ok"]
+        if len(done) < PROGRESS_MIN:
+            for name in done["mask"]:
+                print(Path(args.out) / name)
+        print(f"{summary.csv}: {summary.n_ok} image(s) segmented (label masks, overlays, areas)")
+        if summary.failures:
+            print(f"lungseg: {len(summary.failures)} input(s) failed:", file=sys.stderr)
+            for item, why in summary.failures:
+                print(f"  {item}: {why}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _is_ct_volume(path: str) -> bool:
+    """A CT volume file (NIfTI, NRRD, MetaImage) or a folder of CT DICOM files (a series); a
+    folder of X-ray files is not one."""
+    from ..data.ct_io import VOLUME_SUFFIXES
+    from ..data.xray_io import is_ct_series_folder
+
+    return path.lower().endswith(VOLUME_SUFFIXES) or is_ct_series_folder(path)
+
+
+def add_run_commands(sub) -> None:
+    """``lungseg models | train | evaluate | robustness | predict``."""
+    p = sub.add_parser("models", help="list the registry's models with parameter counts")
+    p.add_argument("--names", action="store_true", help="only the names, in registry order")
+    p.set_defaults(func=_models)
+
+    p = sub.add_parser("train", help="train (or resume) a model; runs notebooks/00_train.ipynb")
+    p.add_argument("--model", required=True)
+    p.add_argument("--profile", required=True, help="smoke, cpu or paper (params/*.yaml)")
+    p.add_argument("--data", help="data folder (default: $LUNGSEG_DATA; smoke uses synthetic data)")
+    p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation "
+                   "(default: the config's, 0)")
+    p.add_argument("--run-dir", help="default: runs/PROFILE/MODEL/seedSEED")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter, e.g. --set epochs=5 (repeatable)")
+    p.add_argument("--force", action="store_true", help="train again from scratch")
+    p.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained run, or the default model (test split, "
+                       "or another data folder)")
+    p.add_argument("run_dir", nargs="?", help="a run or model folder (default: the default model)")
+    p.add_argument("--run", help="the same as RUN_DIR: a run or model folder, or published weights")
+    p.add_argument("--data", help="another data folder (cross-data-set evaluation)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--out", help="write results here instead of the run folder (the default model: "
+                   f"{DEFAULT_EVALUATION}/)")
+    p.add_argument("--no-robustness", action="store_true", help="skip the perturbation grid")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("robustness", help="score a trained run on perturbed images (brightness, "
+                       "contrast, gamma, noise, blur, JPEG, pixelation; MedMNIST-C severities)")
+    p.add_argument("run_dir")
+    p.add_argument("--data", help="another data folder (with --split all)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--families", help="comma-separated families (default: all)")
+    p.add_argument("--severities", help="comma-separated severities 0-5 (default: all)")
+    p.add_argument("--out", help="folder for robustness.csv (default: the run folder)")
+    p.set_defaults(func=_robustness)
+
+    p = sub.add_parser(
+        "predict", help="segment the lungs of chest X-rays (files, folders, glob patterns; PNG, JPEG, "
+        "TIFF, 16-bit, DICOM), or of CT volumes slice by slice",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=PREDICT_HELP)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="files, folders or glob patterns")
+    p.add_argument("--run", help="a run folder, a folder from `lungseg weights export`, or the name of "
+                   "published weights (default: the default model)")
+    p.add_argument("--out", required=True, help="the folder for masks, overlays and lungs.csv")
+    p.add_argument("--no-post", action="store_true", help="skip the post-processing layer (keep every "
+                   "component, not only the two largest)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per model call (default 8)")
+    p.add_argument("--pixel-spacing", metavar="MM[,MM]", help="pixel size in mm (row,column) for areas "
+                   "in cm2; replaces the spacing of DICOM files (PixelSpacing, else ImagerPixelSpacing)")
+    p.set_defaults(func=_predict)

@@ -1,0 +1,7 @@
+"""The engine: the training configuration (``config``: recipe < profile < per-model settings <
+overrides, one validated :class:`~lungseg_lib.engine.config.TrainConfig`), the data a config
+trains on (``datasets``), the tf.data pipeline, training with checkpoints, evaluation, the
+robustness grid, inference, and the run-folder contract (``runfolder``: the file names, written
+atomically). ``runfolder``, ``config`` and ``datasets`` never import TensorFlow: the report side
+reads run folders through them.
+"""

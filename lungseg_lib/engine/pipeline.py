@@ -1,0 +1,120 @@
+"""tf.data input pipelines over images already decoded, resized and held in memory.
+
+:func:`lungseg_lib.data.folders.load_arrays` decodes and resizes once (that is the cache); the
+pipeline then shuffles, augments, batches and prefetches. Every random choice is a
+stateless function of ``(seed, epoch, index)``, so a run resumed at epoch *e* sees exactly
+the batches an uninterrupted run would have seen.
+
+Augmentation (training only): small rotation, shift and scale (bilinear for the image,
+nearest for the mask), brightness, contrast and gamma, and optionally opacities painted inside
+the lungs. No left-right flip: the lungs are not mirror images of each other (heart,
+diaphragm heights).
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+import tensorflow as tf
+
+from ..core.augment import AUGMENTS, OPACITY_DENSITY, OPACITY_GRID, OPACITY_LEVEL, Augment
+
+
+def augment_for(config) -> Augment | None:
+    """The augmentation of a :class:`~lungseg_lib.engine.config.TrainConfig` (None when
+    ``augment`` is off; its ``augment_strength`` is one of :data:`AUGMENTS`, checked there)."""
+    return AUGMENTS[config.augment_strength] if config.augment else None
+
+
+def _affine(seed, size: int, aug: Augment):
+    """A projective-transform vector (8 numbers) mapping output to input coordinates."""
+    u = tf.random.stateless_uniform([4], seed=seed, minval=-1.0, maxval=1.0)
+    angle = u[0] * aug.rotation_deg * math.pi / 180
+    scale = 1.0 + u[1] * aug.scale
+    tx, ty = u[2] * aug.shift * size, u[3] * aug.shift * size
+    c = (size - 1) / 2
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    # rotate/scale about the centre, then shift
+    a0, a1, b0, b1 = cos, -sin, sin, cos
+    a2 = c - a0 * c - a1 * c + tx
+    b2 = c - b0 * c - b1 * c + ty
+    return tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0])
+
+
+def paint_opacity(image, mask, seed):
+    """Paint smooth opacities (towards white) inside the lung ``mask``, fading just outside its
+    outline; the mask stays as it is: lung that pneumonia or fluid has made opaque is still lung.
+    A pure function of ``seed``."""
+    size = image.shape[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    field = tf.random.stateless_uniform([1, OPACITY_GRID, OPACITY_GRID, 1], seed=seeds[0])
+    field = tf.image.resize(field, [size, size], method="bicubic")[0]
+    u = tf.random.stateless_uniform([2], seed=seeds[1])
+    level = OPACITY_LEVEL[0] + u[0] * (OPACITY_LEVEL[1] - OPACITY_LEVEL[0])
+    density = OPACITY_DENSITY[0] + u[1] * (OPACITY_DENSITY[1] - OPACITY_DENSITY[0])
+    lung = tf.cast(mask > 0.5, image.dtype)
+    # full inside the lung, fading over a few pixels outside it: no sharp edge on the lung's
+    # outline, which an opaque lung in a real film does not show either
+    width = max(3, size // 32 + 1)  # grow by, then blur over, about 1/64 and 1/32 of the image
+    soft = tf.nn.max_pool2d(lung[None], ksize=width // 2 * 2 + 1, strides=1, padding="SAME")
+    for _ in range(2):  # two box blurs: close to a Gaussian
+        soft = tf.nn.avg_pool2d(soft, ksize=width, strides=1, padding="SAME")
+    lung = tf.maximum(lung, soft[0])
+    blob = tf.clip_by_value((field - level) / 0.1, 0.0, 1.0) * lung
+    return image + density * blob * (1.0 - image)
+
+
+def augment_pair(image, mask, seed, aug: Augment = Augment()):
+    """Apply one random augmentation, a pure function of the 2-element ``seed``."""
+    size = image.shape[0]
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    transform = _affine(seeds[0], size, aug)[None]
+    warp = lambda x, how: tf.raw_ops.ImageProjectiveTransformV3(
+        images=x[None], transforms=transform, output_shape=[size, size], interpolation=how,
+        fill_mode="NEAREST", fill_value=0.0)[0]
+    image, mask = warp(image, "BILINEAR"), warp(mask, "NEAREST")
+    u = tf.random.stateless_uniform([3], seed=seeds[1], minval=-1.0, maxval=1.0)
+    mean = tf.reduce_mean(image)
+    image = (image - mean) * (1 + u[1] * aug.contrast) + mean + u[0] * aug.brightness
+    image = tf.clip_by_value(image, 0.0, 1.0) ** tf.exp(u[2] * aug.gamma)
+    if aug.opacity > 0:  # seeds[2] was unused before opacities: the other draws stay as they were
+        opacity_seeds = tf.random.experimental.stateless_split(seeds[2], 2)
+        draw = tf.random.stateless_uniform([], seed=opacity_seeds[0])
+        image = tf.cond(draw < aug.opacity, lambda: paint_opacity(image, mask, opacity_seeds[1]), lambda: image)
+    return image, mask
+
+
+def train_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
+                  start_epoch: int, epochs: int, augment: Augment | None = Augment()) -> tf.data.Dataset:
+    """Batches for epochs ``start_epoch .. epochs-1``, reshuffled and re-augmented each epoch.
+
+    Use with ``model.fit(..., initial_epoch=start_epoch, epochs=epochs,
+    steps_per_epoch=steps_per_epoch(len(images), batch_size))``.
+    """
+    n = len(images)
+    images_t, masks_t = tf.constant(images), tf.constant(masks)
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=[seed, epoch])
+        ds = tf.data.Dataset.from_tensor_slices(order)
+
+        def load(i):
+            image, mask = tf.gather(images_t, i), tf.gather(masks_t, i)
+            if augment is not None:
+                image, mask = augment_pair(image, mask, tf.stack([seed + 1000003 * epoch, i]), augment)
+            return image, mask
+
+        return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
+
+    epochs_ds = tf.data.Dataset.range(start_epoch, epochs)
+    return epochs_ds.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Number of batches per epoch (the last one may be smaller)."""
+    return math.ceil(n / batch_size)
+
+
+def eval_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    """Unshuffled, unaugmented batches for validation and evaluation."""
+    return tf.data.Dataset.from_tensor_slices((images, masks)).batch(batch_size).prefetch(tf.data.AUTOTUNE)

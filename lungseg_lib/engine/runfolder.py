@@ -1,0 +1,76 @@
+"""The run folder contract (``runs/<profile>/<model>/seed<k>/``): its file names, its status and
+reading its files. The one place these names are written down; nothing here imports TensorFlow.
+
+Every file of a run folder is written atomically (:mod:`lungseg_lib.files`), so an
+interrupted run never leaves a half-written file that looks complete. ``metrics.json`` is
+written last by the evaluation: its presence means the run is evaluated.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..files import read_json
+
+RUNS_DIR = Path("runs")
+CONFIG = "config.json"  # every parameter, git commit, data fingerprint, versions, device
+HISTORY = "history.csv"  # one row per finished epoch
+TRAINING = "training.json"  # epochs run, best epoch, wall time, mean load, parameters
+TRAIN_NOTEBOOK = "train.ipynb"  # the executed training notebook (papermill output)
+METRICS = "metrics.json"  # the evaluation's summary (written last)
+PER_IMAGE = "per_image.csv"  # one row per test image
+ROC = "roc.csv"
+ROBUSTNESS = "robustness.csv"  # per image x perturbation family x severity
+EXAMPLE = "robustness_example.npz"  # the example image's masks at every severity
+PREDICTIONS = "predictions"  # binary test-set predictions before post-processing, NAME.png
+MODEL = "model.keras"  # the weights (git-ignored)
+CHECKPOINTS = "checkpoints"  # last and best epoch's weights and optimizer state (git-ignored)
+STATE = f"{CHECKPOINTS}/state.json"  # names the checkpoints to resume from: written last each epoch
+#: what a new training run replaces (``lungseg train --force``)
+RESULTS = (CONFIG, MODEL, METRICS, HISTORY, PER_IMAGE, ROC, TRAINING)
+
+
+def run_dir_for(profile: str, model: str, seed: int = 0, root: str | os.PathLike = RUNS_DIR) -> Path:
+    """The default run folder of ``model`` trained with ``profile`` and ``seed``:
+    ``runs/<profile>/<model>/seed<seed>``."""
+    return Path(root) / profile / model / f"seed{int(seed)}"
+
+
+def run_status(run_dir: str | os.PathLike) -> str:
+    """``missing``, ``started``, ``trained`` (weights exist) or ``evaluated`` (metrics exist)."""
+    run_dir = Path(run_dir)
+    if (run_dir / METRICS).exists():
+        return "evaluated"
+    if (run_dir / MODEL).exists():
+        return "trained"
+    return "started" if (run_dir / CONFIG).exists() else "missing"
+
+
+def read_optional(run_dir: str | os.PathLike, name: str) -> dict | None:
+    """The JSON file ``name`` of a run folder, or None when it is not there."""
+    path = Path(run_dir) / name
+    return read_json(path) if path.exists() else None
+
+
+def read_config(run_dir: str | os.PathLike) -> dict | None:
+    """``config.json`` of a run folder, or None when the run was never started."""
+    return read_optional(run_dir, CONFIG)
+
+
+def read_metrics(run_dir: str | os.PathLike) -> dict | None:
+    """``metrics.json`` of a run folder, or None when the run is not evaluated."""
+    return read_optional(run_dir, METRICS)
+
+
+def read_per_image(run_dir: str | os.PathLike):
+    """``per_image.csv`` of a run folder as a pandas table, or None when it is not there."""
+    import pandas as pd
+
+    path = Path(run_dir) / PER_IMAGE
+    return pd.read_csv(path) if path.exists() else None
+
+
+def read_training(run_dir: str | os.PathLike) -> dict:
+    """``training.json`` of a run folder, or ``{}`` when training has not finished."""
+    return read_optional(run_dir, TRAINING) or {}

@@ -1,0 +1,77 @@
+"""Atomic file writes, the one implementation every part of the package uses.
+
+A file is written under a temporary name in its own folder and renamed into place
+(``os.replace``, atomic on one file system), so a process killed at any moment leaves either
+the old file or the new one, never a half-written file that looks complete.
+:func:`replacing` serves writers that need a path (NumPy, Keras, SimpleITK, papermill): the
+temporary name keeps the file's extensions, which those writers read the format from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike, tmp: str | None = None, keep_on_error: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block ends without an error, rename
+    it onto ``path``. On an error the temporary file is deleted (``keep_on_error``: kept, for
+    a partial result worth looking at). ``tmp``: the temporary file's name (default: a
+    unique hidden name with ``path``'s extensions)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if tmp is None:
+        stem = path.name.split(".", 1)[0]
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=f".tmp{path.name[len(stem):]}")
+        os.close(fd)
+        temporary = Path(name)
+    else:
+        temporary = path.parent / tmp
+    try:
+        yield temporary
+    except BaseException:
+        if not keep_on_error:
+            temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, path)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (flushed to disk before the rename)."""
+    path = Path(path)
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, data: dict) -> Path:
+    """Write a JSON object atomically (indented, sorted keys, other types as ``str``)."""
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Read a JSON object, with an error naming the file when it is missing or broken."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: not found") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def write_csv(path: str | os.PathLike, table) -> Path:
+    """Write a pandas table as CSV atomically (without the index)."""
+    return atomic_write_text(path, table.to_csv(index=False))

@@ -1,0 +1,114 @@
+"""What the book computes from the runs' ``robustness.csv``: curves of Dice against
+severity, each model's paired drop at chosen severities, and the example image's rows.
+
+No TensorFlow: the grid was scored by :mod:`lungseg_lib.engine.robustness` when the run was
+evaluated; here it is read, averaged over seeds, and compared.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..core.stats import paired_comparison
+from ..engine.robustness import FAMILIES, load_example, perturb
+from ..engine.runfolder import EXAMPLE, ROBUSTNESS
+from . import runs
+from .images import load_pair, pairs_in
+
+
+def read_grid(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame | None:
+    """The model's robustness grid averaged over its evaluated seeds that have one (None if none):
+    one row per image, family and severity, with ``n_seeds``."""
+    frames = [pd.read_csv(path / ROBUSTNESS).assign(seed=seed)
+              for seed, path in runs.seed_dirs(profile, model, runs_dir).items() if (path / ROBUSTNESS).exists()]
+    if not frames:
+        return None
+    stacked = pd.concat(frames, ignore_index=True)
+    grid = stacked.drop(columns="seed").groupby(["name", "family", "severity"], as_index=False).mean()
+    return grid.assign(n_seeds=stacked["seed"].nunique())
+
+
+def curves(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post") -> pd.DataFrame:
+    """Mean ``metric`` per model, family and severity (columns model, title, family, severity, value)."""
+    frames = []
+    for model in runs.registry_models():
+        grid = read_grid(profile, model, runs_dir)
+        if grid is not None:
+            mean = grid.groupby(["family", "severity"], as_index=False, sort=False)[metric].mean()
+            frames.append(mean.rename(columns={metric: "value"}).assign(model=model, title=runs.title_of(model)))
+    columns = ["model", "title", "family", "severity", "value"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def drop(grid: pd.DataFrame, family: str, severity: int, metric: str = "dice_post") -> dict[str, float]:
+    """Mean loss of ``metric`` (clean minus perturbed, paired over the images) with its
+    bootstrap 95% CI and Wilcoxon p; NaN when the grid lacks that family or severity."""
+    clean = grid[(grid.family == family) & (grid.severity == 0)].set_index("name")[metric]
+    hit = grid[(grid.family == family) & (grid.severity == severity)].set_index("name")[metric]
+    both = pd.concat([clean.rename("clean"), hit.rename("hit")], axis=1).dropna()
+    if len(both) < 2:
+        return {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "wilcoxon_p": math.nan, "n": len(both)}
+    c = paired_comparison(both["clean"], both["hit"])
+    return {"mean": c["mean_diff"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
+            "wilcoxon_p": c["wilcoxon_p"], "n": c["n"]}
+
+
+def drop_table(profile: str, runs_dir: str | os.PathLike = "runs", severities=(3, 5),
+               metric: str = "dice_post") -> pd.DataFrame:
+    """One row per model and severity, one column per family: the mean drop of ``metric``
+    ``mean [low, high]`` (positive: the perturbation lowers the score); missing runs marked."""
+    rows = []
+    for model in runs.registry_models():
+        grid = read_grid(profile, model, runs_dir)
+        for severity in severities:
+            row = {"Model (severity)": f"{runs.title_of(model)} ({severity})"}
+            for family in FAMILIES:
+                if grid is None:
+                    row[family.replace("_", " ")] = "missing"
+                    continue
+                d = drop(grid, family, severity, metric)
+                row[family.replace("_", " ")] = (f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+                                                 if not math.isnan(d["mean"]) else "not scored")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def drop_values(profile: str, runs_dir: str | os.PathLike = "runs", severities=(3, 5),
+                metric: str = "dice_post") -> dict[str, float]:
+    """Flat ``{f"{model}_{family}_{severity}_{drop|low|high|mean}": float}`` for gluing: the drop
+    with its CI and the perturbed mean score (NaN for missing runs)."""
+    out = {}
+    for model in runs.registry_models():
+        grid = read_grid(profile, model, runs_dir)
+        for family in FAMILIES:
+            for severity in severities:
+                key = f"{model}_{family}_{severity}"
+                d = drop(grid, family, severity, metric) if grid is not None else {}
+                out[f"{key}_drop"] = float(d.get("mean", math.nan))
+                out[f"{key}_low"] = float(d.get("ci_low", math.nan))
+                out[f"{key}_high"] = float(d.get("ci_high", math.nan))
+                hit = grid[(grid.family == family) & (grid.severity == severity)][metric] if grid is not None else []
+                out[f"{key}_mean"] = float(np.mean(hit)) if len(hit) else math.nan
+    return out
+
+
+def example(profile: str, model: str, root, runs_dir: str | os.PathLike = "runs",
+            families=("brightness_down", "brightness_up", "gamma_up", "gamma_down", "contrast_down",
+                      "contrast_up")) -> dict | None:
+    """The seed-0 run's example image (``robustness_example.npz``): ``{"name", "images",
+    "masks", "truth"}`` keyed by (family, severity), the perturbed images recomputed; None if
+    the run has no example or the image is not in ``root``."""
+    path = runs.run_dir(profile, model, runs_dir) / EXAMPLE
+    if not path.exists():
+        return None
+    name, masks = load_example(path)
+    if name not in pairs_in(root):
+        return None
+    size = next(iter(masks.values())).shape[0]
+    image, truth = load_pair(root, name, size)
+    images = {(f, s): perturb(image, f, s, 0) for f, s in masks if f in families}
+    return {"name": name, "images": images, "masks": {k: masks[k] for k in images}, "truth": truth}

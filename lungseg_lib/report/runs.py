@@ -1,0 +1,179 @@
+"""The runs of a profile as the book reads them: the registry's models, which profile to show,
+each model's run folders and seeds, and the per-image scores averaged over seeds.
+
+Nothing here trains or imports TensorFlow: every function reads what a run left on disk
+(:mod:`lungseg_lib.engine.runfolder`). A model whose run does not exist is marked ``missing``;
+no number is ever filled in for it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..engine import runfolder
+from ..project import relative_to_repo, repo_path
+
+
+REFERENCE_MODEL = "nasnet_decoder"
+
+
+PROFILE_PREFERENCE = ("paper", "cpu", "cpu-v1")  # smoke only when asked for
+
+
+PROFILE_NOTES = {
+    "smoke": "smoke profile: synthetic 64 px images, a few epochs (checks the pipeline, not the method)",
+    "cpu": ("cpu profile (the fair protocol): the real data at 128 px, the same epochs for every model, "
+            "several seeds, trained on a 2-core CPU"),
+    "cpu-v1": ("cpu-v1 profile (the first cpu protocol, replaced by the fair one): the real data at "
+               "128 px, one seed, 10 to 30 epochs per model, trained on a 2-core CPU"),
+    "paper": ("paper profile: each model's recipe at 256 px (the input size of two of the papers, "
+              "our choice for the others), trained on a GPU"),
+}
+
+
+def registry() -> pd.DataFrame:
+    """The registry's models in registry order (name, title, paper, params, recipe):
+    :func:`lungseg_lib.core.models.registry_table`, read without TensorFlow."""
+    from ..core.models import registry_table
+
+    return registry_table()
+
+
+def registry_models() -> list[str]:
+    """Names of every registered model, the paper's model first."""
+    return registry()["name"].tolist()
+
+
+def title_of(model: str) -> str:
+    """The registry title of ``model`` (ValueError naming the valid models)."""
+    titles = dict(zip(registry()["name"], registry()["title"]))
+    if model not in titles:
+        raise ValueError(f"unknown model {model!r}; valid: {', '.join(titles)}")
+    return titles[model]
+
+
+def evaluated_models(profile: str, runs_dir: str | os.PathLike = "runs") -> list[str]:
+    """Registry models with at least one evaluated seed under ``runs_dir/profile/model/``."""
+    return [m for m in registry_models() if seed_dirs(profile, m, runs_dir)]
+
+
+def seed_dirs(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> dict[int, Path]:
+    """``{seed: run folder}`` of the evaluated runs ``runs_dir/profile/model/seed<k>``, by seed."""
+    found = {}
+    for path in (repo_path(runs_dir) / profile / model).glob("seed*"):
+        if path.name[4:].isdigit() and runfolder.run_status(path) == "evaluated":
+            found[int(path.name[4:])] = path
+    return dict(sorted(found.items()))
+
+
+def best_profile(runs_dir: str | os.PathLike = "runs") -> str:
+    """The first of :data:`PROFILE_PREFERENCE` with every registry model evaluated; else the
+    one with the most evaluated models (earlier ones win ties); ``cpu`` when there is none.
+    Smoke is never chosen by itself."""
+    counts = {p: len(evaluated_models(p, runs_dir)) for p in PROFILE_PREFERENCE}
+    complete = [p for p, n in counts.items() if n == len(registry_models())]
+    if complete:
+        return complete[0]
+    best = max(PROFILE_PREFERENCE, key=lambda p: (counts[p], -PROFILE_PREFERENCE.index(p)))
+    return best if counts[best] else "cpu"
+
+
+def resolve_profile(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
+    """``auto`` -> :func:`best_profile`; any other name is checked and returned."""
+    if profile == "auto":
+        return best_profile(runs_dir)
+    if profile not in PROFILE_NOTES:
+        raise ValueError(f"unknown profile {profile!r}; valid: auto, {', '.join(PROFILE_NOTES)}")
+    return profile
+
+
+def run_dir(profile: str, model: str, runs_dir: str | os.PathLike = "runs", seed: int = 0) -> Path:
+    """The run folder of ``model`` under ``profile`` with ``seed`` (the figures of single runs
+    show seed 0)."""
+    return runfolder.run_dir_for(profile, model, seed, repo_path(runs_dir))
+
+
+def seed_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame | None:
+    """``per_image.csv`` of every evaluated seed, stacked with a ``seed`` column (None if none)."""
+    frames = [runfolder.read_per_image(path).assign(seed=seed) for seed, path in seed_dirs(profile, model, runs_dir).items()]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def mean_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame | None:
+    """Per-image scores averaged over the evaluated seeds (one row per test image, the seed count
+    in ``n_seeds``); the descriptive columns (source, label, brightness, ...) are the images'."""
+    stacked = seed_per_image(profile, model, runs_dir)
+    if stacked is None:
+        return None
+    keys = ["name", "source", "label"]
+    scores = stacked.drop(columns="seed").groupby(keys, as_index=False, sort=False).mean(numeric_only=True)
+    return scores.assign(n_seeds=stacked["seed"].nunique())
+
+
+def seed_spread(profile: str, model: str, runs_dir: str | os.PathLike = "runs",
+                metric: str = "dice_post") -> dict[str, float]:
+    """The test mean of ``metric`` in each seed, and their mean, standard deviation and range."""
+    stacked = seed_per_image(profile, model, runs_dir)
+    if stacked is None:
+        return {"n_seeds": 0.0, "mean": math.nan, "sd": math.nan, "min": math.nan, "max": math.nan}
+    per_seed = stacked.groupby("seed")[metric].mean()
+    return {"n_seeds": float(len(per_seed)), "mean": float(per_seed.mean()),
+            "sd": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else math.nan,
+            "min": float(per_seed.min()), "max": float(per_seed.max()),
+            **{f"seed{k}": float(v) for k, v in per_seed.items()}}
+
+
+def missing_message(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> str:
+    """What to say (and do) when a run is not there."""
+    path = run_dir(profile, model, runs_dir)
+    return (f"run {relative_to_repo(path)} is {runfolder.run_status(path)}: nothing to show yet "
+            f"(lungseg train --model {model} --profile {profile})")
+
+
+def run_folders(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> dict[int, Path]:
+    """``{seed: run folder}`` of every started run of ``model`` (finished or not), by seed."""
+    found = {int(p.name[4:]): p for p in (repo_path(runs_dir) / profile / model).glob("seed*")
+             if p.name[4:].isdigit() and (p / runfolder.CONFIG).exists()}
+    return dict(sorted(found.items()))
+
+
+@dataclass(frozen=True, eq=False)
+class ModelRun:
+    """One model's seed-0 run of a profile, as a figure notebook opens it: the resolved profile,
+    the run folder and its per-image scores (``table``: None when the run is not evaluated)."""
+
+    profile: str
+    model: str
+    path: Path
+    table: pd.DataFrame | None
+    runs_dir: str | os.PathLike = "runs"
+
+    @property
+    def title(self) -> str:
+        return title_of(self.model)
+
+    @property
+    def missing(self) -> str:
+        """What to say (and do) when the run is not there: :func:`missing_message`."""
+        return missing_message(self.profile, self.model, self.runs_dir)
+
+    def labels(self, prefix: str, metric: str | None = None) -> dict[str, str]:
+        """What the notebook's page names: ``{prefix}_model`` (the title), ``{prefix}_run``
+        (``profile/model``) and, given a ``metric``, ``{prefix}_metric`` (its label)."""
+        from .tables import metric_label
+
+        out = {f"{prefix}_model": self.title, f"{prefix}_run": f"{self.profile}/{self.model}"}
+        return out | ({f"{prefix}_metric": metric_label(metric)} if metric else {})
+
+
+def open_run(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> ModelRun:
+    """The seed-0 run of ``model`` under ``profile`` (``auto``: :func:`best_profile`), with its
+    per-image scores: the common opening of the figure notebooks of one run (04 to 06)."""
+    profile = resolve_profile(profile, runs_dir)
+    path = run_dir(profile, model, runs_dir)
+    return ModelRun(profile, model, path, runfolder.read_per_image(path), runs_dir)

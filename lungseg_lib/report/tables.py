@@ -1,0 +1,125 @@
+"""Tables as the book shows them: HTML for gluing (numbers right-aligned, CIs on a second line,
+the best measured value in bold, reported values set apart), pipe tables, and number formats."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+
+
+_CI = r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]"
+
+
+_NUMERIC = re.compile(rf"[-+]?(\d[\d,]*\.?\d*(e[-+]?\d+)?|nan)( ?%| M| s| ms)?( {_CI})?|{_CI}")
+
+
+_LEADING = re.compile(r"[-+]?\d+(\.\d+)?")
+
+
+REPORTED = "_reported"  # a table column marking rows of reported (quoted) values; html_table styles them
+
+
+REPORTED_LEGEND = ("<em>Italic on a grey ground</em>: values reported by a paper, quoted as printed "
+                   "(on the paper's own data); not measured here.")
+
+
+METRICS = {"dice": "Dice", "iou": "IoU"}
+
+
+def _cell(text: str) -> str:
+    """One cell's HTML: escaped, a ``mean [low, high]`` CI on a second, smaller line."""
+    out = html.escape(text)
+    out = re.sub(rf"([-+]?\d+\.\d+) ({_CI})", r'\1<br><span class="ci">\2</span>', out)
+    return re.sub(rf"^({_CI})$", r'<span class="ci">\1</span>', out)
+
+
+def _best_rows(table: pd.DataFrame, column: str, how: str, measured: pd.Series) -> set:
+    """Row positions holding the best leading number of ``column`` among measured rows."""
+    values = {}
+    for i, (text, keep) in enumerate(zip(table[column].astype(str), measured)):
+        m = _LEADING.match(text)
+        if keep and m:
+            values[i] = float(m.group(0))
+    if not values:
+        return set()
+    best = max(values.values()) if how == "max" else min(values.values())
+    return {i for i, v in values.items() if v == best}
+
+
+def html_table(table: pd.DataFrame, index: str = "Model"):
+    """``table`` as HTML for gluing (IPython HTML, class ``lungseg``), its ``index`` column as
+    row headers.
+
+    Numbers are right-aligned (class ``num``); a ``mean [low, high]`` cell puts its CI on a
+    second, smaller line (class ``ci``). ``table.attrs["best"]``, ``{column: "max" | "min"}``,
+    sets the best leading number of each such column in bold (measured rows only). Rows whose
+    ``_reported`` column (:data:`REPORTED`) is true hold a paper's reported values: class
+    ``reported`` (italic on a muted ground), with a legend line under the table; so do the cells
+    of the columns named in ``table.attrs["reported_columns"]``."""
+    from IPython.display import HTML
+
+    best = dict(table.attrs.get("best", {}))
+    reported_columns = set(table.attrs.get("reported_columns", ()))
+    reported = (table[REPORTED].fillna(False).astype(bool) if REPORTED in table
+                else pd.Series(False, index=table.index)).reset_index(drop=True)
+    table = table.drop(columns=[REPORTED], errors="ignore").reset_index(drop=True)
+    columns = [c for c in table.columns if c != index]
+    text = table.astype(object).where(table.notna(), "").astype(str)
+    neutral = ("", "missing", "not reported")  # words that do not make a column of numbers text
+    numeric = {c: any(_NUMERIC.fullmatch(v) for v in text[c])
+               and all(_NUMERIC.fullmatch(v) or v in neutral for v in text[c]) for c in columns}
+    bold = {c: _best_rows(text, c, how, ~reported) for c, how in best.items() if c in columns}
+    num = {c: ' class="num"' if numeric[c] else "" for c in columns}
+    head = "".join(f"<th{num[c]}>{html.escape(str(c))}</th>" for c in columns)
+    lines = ['<table class="lungseg">', f"<thead><tr><th></th>{head}</tr></thead>", "<tbody>"]
+    for i in range(len(text)):
+        cells = []
+        for c in columns:
+            content = _cell(text.at[i, c])
+            if i in bold.get(c, ()):  # the mean in bold, its CI as it is
+                content = re.sub(r"^([^<]+)", r"<strong>\1</strong>", content, count=1)
+            classes = [k for k, on in (("num", numeric[c]), ("reported", c in reported_columns)) if on]
+            cells.append(f'<td class="{" ".join(classes)}">{content}</td>' if classes else f"<td>{content}</td>")
+        cls = ' class="reported"' if reported[i] else ""
+        lines.append(f'<tr{cls}><th>{html.escape(text.at[i, index])}</th>{"".join(cells)}</tr>')
+    lines.append("</tbody></table>")
+    if reported.any() or reported_columns & set(columns):
+        lines.append(f'<p class="lungseg-legend">{REPORTED_LEGEND}</p>')
+    return HTML("\n".join(lines))
+
+
+def metric_label(metric: str) -> str:
+    """``dice_post`` -> ``Dice (post-processed)``, ``iou`` -> ``IoU (raw)``."""
+    base, _, post = metric.partition("_")
+    return f"{METRICS.get(base, base)} ({'post-processed' if post else 'raw'})"
+
+
+def fmt_ci(stat: dict | None, digits: int = 3) -> str:
+    """``mean [ci_low, ci_high]`` of a :func:`lungseg_lib.report.stats.summarize` dict."""
+    if not isinstance(stat, dict):
+        return "missing"
+    return f"{stat['mean']:.{digits}f} [{stat['ci_low']:.{digits}f}, {stat['ci_high']:.{digits}f}]"
+
+
+def fmt_spread(spread: dict, digits: int = 4) -> str:
+    """``sd (min-max)`` of a :func:`seed_spread` over several seeds; ``one seed`` or ``missing``."""
+    if not spread["n_seeds"]:
+        return "missing"
+    if spread["n_seeds"] < 2:
+        return "one seed"
+    return f"{spread['sd']:.{digits}f} ({spread['min']:.3f}-{spread['max']:.3f})"
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A pipe table (MyST/GFM) of ``table``'s values as text."""
+    cells = table.astype(str).map(lambda v: v.replace("|", "\\|"))
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def dict_table(values: dict, key: str, value: str) -> pd.DataFrame:
+    """A two-column table of a dict."""
+    return pd.DataFrame({key: list(values), value: [str(v) for v in values.values()]})

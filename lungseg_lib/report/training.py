@@ -1,0 +1,44 @@
+"""The training runs as the book shows them: every run's history (the training curves) and its
+cost (epochs, best epoch, wall time, the machine's load)."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from ..engine import runfolder
+from .runs import registry, run_folders
+
+
+def history_long(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """Every run's history.csv stacked (every seed), with columns model, title (marked when the
+    run is unfinished), seed, epoch and the metrics."""
+    frames = []
+    for _, spec in registry().iterrows():
+        for seed, path in run_folders(profile, spec["name"], runs_dir).items():
+            if (path / runfolder.HISTORY).exists():
+                done = runfolder.run_status(path) in ("trained", "evaluated")
+                title = spec["title"] + ("" if done else " (unfinished)")
+                frames.append(pd.read_csv(path / runfolder.HISTORY).assign(model=spec["name"], title=title, seed=seed))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["model", "title", "seed", "epoch"])
+
+
+def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """One row per run (model and seed): status, epochs run, best epoch and validation Dice,
+    wall time of training, how busy the machine was (mean 1-minute load average over the
+    epochs, on a machine with the run's cores), and parameters."""
+    rows = []
+    for _, spec in registry().iterrows():
+        for seed, path in run_folders(profile, spec["name"], runs_dir).items():
+            info = runfolder.read_training(path)
+            config = (runfolder.read_config(path) or {}).get("config", {})
+            rows.append({"Model": spec["title"], "Seed": seed, "Status": runfolder.run_status(path),
+                         "Epochs": info.get("epochs_run", ""), "Planned": config.get("epochs", ""),
+                         "Best epoch": info.get("best_epoch", ""),
+                         "Best val. Dice": f"{info['best_val_dice']:.4f}" if "best_val_dice" in info else "",
+                         "Train time (min)": f"{info['train_seconds'] / 60:.1f}" if info.get("train_seconds") else "",
+                         "Mean load": f"{info['mean_load_1min']:.2f}" if info.get("mean_load_1min") else "",
+                         "Parameters": f"{info['params'] / 1e6:.2f} M" if info.get("params") else ""})
+    return pd.DataFrame(rows)

@@ -1,0 +1,81 @@
+"""lungseg_lib.engine.inference and ``lungseg predict``: a trained run (the session's smoke run)
+on image files of any size and on CT volumes, slice by slice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import SimpleITK as sitk
+from ct_volumes import make_chest, write_dicom_series
+
+from lungseg_lib.cli import main
+
+
+# --------------------------------------------------------------------------- images
+
+def test_predict_writes_masks_at_input_size(smoke_run, tmp_path):
+    from lungseg_lib.data.synthetic import synthetic_pair
+
+    img, _ = synthetic_pair(96, np.random.default_rng(1))
+    img = cv2.resize(img, (120, 96))
+    cv2.imwrite(str(tmp_path / "x.png"), img)
+    assert main(["predict", "--run", str(smoke_run), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 0
+    mask = cv2.imread(str(tmp_path / "o/x_mask.png"), cv2.IMREAD_UNCHANGED)
+    over = cv2.imread(str(tmp_path / "o/x_overlay.png"))
+    assert mask.shape == (96, 120) and set(np.unique(mask)) <= {0, 1, 2}  # label image: right, left lung
+    assert over.shape == (96, 120, 3)
+
+
+def test_predict_without_weights_says_how_to_get_them(smoke_run, tmp_path, capsys):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.json").write_text((smoke_run / "config.json").read_text())
+    assert main(["predict", "--run", str(bare), "x.png", "--out", str(tmp_path)]) == 2
+    assert "no weights" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- CT volumes
+
+def _assert_mask_like(mask_path: Path, image: sitk.Image):
+    pred = sitk.ReadImage(str(mask_path))
+    assert pred.GetSize() == image.GetSize()
+    for prop in ("GetSpacing", "GetOrigin", "GetDirection"):
+        np.testing.assert_allclose(getattr(pred, prop)(), getattr(image, prop)(), atol=1e-4)
+    assert set(np.unique(sitk.GetArrayViewFromImage(pred))) <= {0, 1}
+
+
+def test_predict_ct_volume_and_images(smoke_run, chest, tmp_path, capsys):
+    vol, _ = chest
+    dicom = tmp_path / "series"
+    write_dicom_series(make_chest()[0][:, :, 6:18], dicom)
+    png = tmp_path / "xray.png"
+    cv2.imwrite(str(png), np.full((80, 90), 128, np.uint8))
+    out = tmp_path / "pred"
+    assert main(["predict", "--run", str(smoke_run), str(vol), str(dicom), str(png), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(str(out / "chest_mask.nii.gz")) and "ms per slice" in lines[0]
+    assert lines[1].startswith(str(out / "series_mask.nii.gz"))
+    _assert_mask_like(out / "chest_mask.nii.gz", sitk.ReadImage(str(vol)))
+    _assert_mask_like(out / "series_mask.nii.gz", sitk.ReadImage(str(vol))[:, :, 6:18])
+    assert cv2.imread(str(out / "xray_mask.png"), 0).shape == (80, 90)  # 2-D path unchanged
+
+
+def test_predict_ct_volume_without_post(smoke_run, chest, tmp_path):
+    from lungseg_lib.engine.inference import predict_ct_volume
+
+    vol, _ = chest
+    result = predict_ct_volume(smoke_run, vol, tmp_path, post=False, size=128)
+    assert result["out"] == str(tmp_path / "chest_mask.nii.gz") and result["slices"] == 60
+    assert result["ms_per_slice"] > 0
+    _assert_mask_like(tmp_path / "chest_mask.nii.gz", sitk.ReadImage(str(vol)))
+
+
+def test_predict_bad_volume_exit_2(smoke_run, tmp_path, capsys):
+    image, _ = make_chest()
+    path = tmp_path / "display.nii.gz"
+    sitk.WriteImage(sitk.Cast(sitk.RescaleIntensity(image, 0, 255), sitk.sitkUInt8), str(path))
+    assert main(["predict", "--run", str(smoke_run), str(path), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "8-bit" in err

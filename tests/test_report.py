@@ -1,0 +1,122 @@
+"""The report side's tables from run folders (lungseg_lib.report: runs, results, tables, images),
+on hand-made run folders (the ``fake_run`` fixture)."""
+
+import re
+
+import numpy as np
+import pytest
+
+from lungseg_lib import files
+from lungseg_lib.engine import runfolder
+from lungseg_lib.report import claims, images, papers, results, runs, tables
+
+MODELS = runs.registry_models()
+
+
+def test_results_table_one_row_per_model_missing_runs_marked(tmp_path, fake_run):
+    fake_run(tmp_path, "cpu", "unet", [0.9, 0.95, 0.97])
+    table = results.results_table("cpu", tmp_path)
+    measured = table[~table["_reported"]]
+    assert measured["Model"].tolist() == runs.registry()["title"].tolist() and len(measured) == len(MODELS)
+    row = measured.set_index("Model").loc["U-Net"]
+    assert row["Run"] == "cpu/unet" and row["Test images"] == "3"
+    assert row["Dice post"].startswith("0.940 [") and row["Dice raw"].startswith("0.930 [")
+    segnet = measured.set_index("Model").loc["SegNet"]
+    assert segnet["Run"] == "cpu/segnet (missing)" and segnet["Dice post"] == "missing"
+    values = results.metric_values("cpu", tmp_path)
+    assert values["unet_dice_post_mean"] == pytest.approx(0.94)
+    assert np.isnan(values["segnet_dice_post_mean"]) and isinstance(values["segnet_dice_post_mean"], float)
+
+
+def test_results_table_holds_the_papers_whole_table_one(tmp_path):
+    """All ten values of the paper's Table 1, each under the measured row it is set beside."""
+    table = results.results_table("cpu", tmp_path)
+    reported = table[table["_reported"]]
+    metric_columns = ["Dice raw", "Dice post", "IoU raw", "IoU post"]
+    cells = sorted(float(v) for c in metric_columns for v in reported[c] if v)
+    assert cells == sorted(v for r in papers.table1() for v in (r.dice, r.iou)) and len(cells) == 10
+    models = table["Model"].tolist()
+    for r in papers.table1():  # right below the model it is set beside
+        below = models[models.index(runs.title_of(r.beside)) + 1]
+        assert f"\u201c{r.row}\u201d" in below and below.startswith("reported:")
+    nasnet = reported.iloc[0]
+    assert (nasnet["Dice raw"], nasnet["Dice post"], nasnet["IoU raw"], nasnet["IoU post"]) == ("0.91", "0.92", "0.86", "0.87")
+    deeplab = models[models.index(runs.title_of("deeplabv3plus")) + 1]
+    assert "1412.7062" in deeplab and "stands in" in deeplab  # DeepLab v1 of the paper, a stand-in here
+
+
+def test_html_table_bolds_the_best_measured_value_and_sets_reported_rows_apart(tmp_path, fake_run):
+    fake_run(tmp_path, "cpu", "unet", [0.90, 0.95, 0.97])
+    fake_run(tmp_path, "cpu", "segnet", [0.80, 0.85, 0.87])
+    html = tables.html_table(results.results_table("cpu", tmp_path)).data
+    unet = re.search(r"<tr><th>U-Net</th>(.*?)</tr>", html).group(1)
+    segnet = re.search(r"<tr><th>SegNet</th>(.*?)</tr>", html).group(1)
+    assert '<td class="num"><strong>0.940</strong><br><span class="ci">' in unet and "<strong>" not in segnet
+    assert html.count('<tr class="reported">') == 4 and "_reported" not in html
+    assert tables.REPORTED_LEGEND in html  # the legend line says what the grey rows are
+    assert '<th class="num">Dice raw</th>' in html and '<th>Run</th>' in html  # numbers right-aligned
+
+
+def test_best_profile_prefers_paper_then_cpu_never_smoke(tmp_path, fake_run):
+    assert runs.best_profile(tmp_path) == "cpu"  # nothing at all: cpu, shown as missing
+    fake_run(tmp_path, "smoke", "unet", [0.5, 0.6])
+    assert runs.resolve_profile("auto", tmp_path) == "cpu"
+    fake_run(tmp_path, "paper", "unet", [0.9, 0.95])
+    assert runs.resolve_profile("auto", tmp_path) == "paper"
+    assert runs.resolve_profile("smoke", tmp_path) == "smoke"
+    with pytest.raises(ValueError, match="unknown profile"):
+        runs.resolve_profile("gpu", tmp_path)
+
+
+def test_paired_and_gain_tables(tmp_path, fake_run):
+    fake_run(tmp_path, "cpu", "nasnet_decoder", [0.90, 0.92, 0.94, 0.96])
+    fake_run(tmp_path, "cpu", "unet", [0.80, 0.82, 0.84, 0.86])
+    paired = results.paired_table("cpu", tmp_path).set_index("Model")
+    assert len(paired) == len(MODELS) - 1
+    assert paired.loc["U-Net", "Mean difference"] == "-0.1000" and paired.loc["U-Net", "n"] == "4"
+    assert paired.loc["SegNet", "Mean difference"].startswith("missing")
+    gain = results.postprocessing_gain(runfolder.read_per_image(tmp_path / "cpu" / "unet" / "seed0"))
+    assert gain["gain"] == pytest.approx(0.01) and gain["n_removed"] == 1 and gain["n_changed"] == 4
+    assert results.gain_table("cpu", tmp_path).set_index("Model").loc["SegNet", "Mean Dice gain"] == "missing"
+
+
+def test_paired_comparison_needs_shared_test_images(tmp_path, fake_run):
+    fake_run(tmp_path, "cpu", "nasnet_decoder", [0.90, 0.92])
+    path = fake_run(tmp_path, "cpu", "unet", [0.80, 0.82])
+    table = runfolder.read_per_image(path)
+    table["name"] = ["OTHER_0", "IMG_1"]  # one image in common
+    files.write_csv(path / runfolder.PER_IMAGE, table)
+    assert results.paired_table("cpu", tmp_path).set_index("Model").loc["U-Net", "Mean difference"] == \
+        "1 shared test images: too few to compare"
+    assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == claims.NOT_MEASURED
+
+
+def test_seeds_are_averaged_per_image_and_spread_is_reported(tmp_path, fake_run):
+    fake_run(tmp_path, "cpu", "unet", [0.90, 0.92, 0.94], seed=0)
+    fake_run(tmp_path, "cpu", "unet", [0.80, 0.84, 0.88], seed=2)
+    files.write_json(tmp_path / "cpu/unet/seed1" / runfolder.CONFIG, {"config": {}})  # started, not evaluated
+    assert list(runs.seed_dirs("cpu", "unet", tmp_path)) == [0, 2]
+    mean = runs.mean_per_image("cpu", "unet", tmp_path)
+    assert mean["dice_post"].tolist() == pytest.approx([0.85, 0.88, 0.91]) and (mean["n_seeds"] == 2).all()
+    spread = runs.seed_spread("cpu", "unet", tmp_path)
+    assert (spread["mean"], spread["min"], spread["max"]) == pytest.approx((0.88, 0.84, 0.92))
+    assert spread["sd"] == pytest.approx(np.std([0.92, 0.84], ddof=1))
+    row = results.results_table("cpu", tmp_path).set_index("Model").loc["U-Net"]
+    assert row["Seeds"] == "0 2" and row["Dice post"].startswith("0.880 [")
+    seeds = results.seed_table("cpu", tmp_path).set_index("Model")
+    assert seeds.loc["U-Net", "Dice seed SD (range)"] == f"{spread['sd']:.4f} (0.840-0.920)"
+    assert seeds.loc["U-Net", "Dice post, mean of seeds"] == "0.8800" and seeds.loc["SegNet", "Seeds"] == "none"
+    assert results.metric_values("cpu", tmp_path)["unet_dice_post_seed_n_seeds"] == 2
+
+
+def test_data_root_rules(tmp_path, monkeypatch, fake_run):
+    synth = tmp_path / "synthetic_64"
+    (synth / "images").mkdir(parents=True)
+    fake_run(tmp_path / "runs", "smoke", "unet", [0.5, 0.6], data_root=synth, data="synthetic")
+    monkeypatch.setenv("LUNGSEG_DATA", str(tmp_path / "elsewhere"))
+    assert images.data_root("smoke", tmp_path / "runs") == synth  # synthetic runs: their data
+    other = tmp_path / "other"
+    (other / "images").mkdir(parents=True)
+    assert images.data_root("smoke", tmp_path / "runs", str(other)) == other  # explicit wins
+    monkeypatch.setenv("LUNGSEG_DATA", str(other))
+    assert images.data_root("cpu", tmp_path / "runs") == other
