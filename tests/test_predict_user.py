@@ -156,7 +156,7 @@ def test_evaluate_without_run_scores_the_default_model(tiny, synth_dir, tmp_path
     found in the data folder and checked by fingerprint; results go to the working folder."""
     import shutil
 
-    from lungseg_lib.data import check_folder, fingerprint, load_split, make_split, write_split
+    from lungseg_lib.data.folders import check_folder, fingerprint, load_split, make_split, write_split
 
     model = tmp_path / "default"
     shutil.copytree(tiny, model)

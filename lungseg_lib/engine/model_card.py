@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from .. import files
 from . import runfolder as runs
 
 
@@ -61,10 +62,10 @@ def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str
     """The model card (Markdown) of an exported run: data, split, metrics with 95% CIs, intended
     use, limitations, license, and the commit and configuration that made it."""
     run_dir, weights = Path(run_dir), Path(weights)
-    info = runs.read_json(run_dir / runs.CONFIG)
+    info = files.read_json(run_dir / runs.CONFIG)
     config, env = info["config"], info.get("environment", {})
-    metrics = runs.read_json(run_dir / runs.METRICS)
-    training = runs.read_json(run_dir / runs.TRAINING) if (run_dir / runs.TRAINING).exists() else {}
+    metrics = files.read_json(run_dir / runs.METRICS)
+    training = files.read_json(run_dir / runs.TRAINING) if (run_dir / runs.TRAINING).exists() else {}
     data_key = Path(str(info.get("data_root") or config.get("data", ""))).name
     notes = DATA_NOTES.get(data_key) or DATA_NOTES.get(config.get("data", ""), {})
     sizes = info.get("split_sizes") or {}

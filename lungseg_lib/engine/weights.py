@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .. import files
 from . import runfolder as runs
 from .model_card import model_card, sha256_file
 
@@ -106,7 +107,7 @@ def write_sums(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     lines = [f"{sha256_file(p)}  {p.name}" for p in sorted(folder.iterdir())
              if p.is_file() and p.name != SUMS and not p.name.startswith(".")]
-    return runs.atomic_write_text(folder / SUMS, "\n".join(lines) + "\n")
+    return files.atomic_write_text(folder / SUMS, "\n".join(lines) + "\n")
 
 
 def check_sums(folder: str | os.PathLike) -> list[str]:
@@ -139,7 +140,7 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, name: str | N
     if not (run_dir / runs.METRICS).is_file():
         raise FileNotFoundError(f"{run_dir / runs.METRICS}: this run is not evaluated; run `lungseg "
                                 f"evaluate {run_dir}` before exporting it (the model card reports its scores)")
-    info = runs.read_json(run_dir / runs.CONFIG)
+    info = files.read_json(run_dir / runs.CONFIG)
     config = info["config"]
     name = name or f"lungseg-{config['model']}-{config.get('profile', 'run')}-seed{config.get('seed', 0)}"
     if not _NAME_RE.match(name):
@@ -160,7 +161,7 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, name: str | N
                 if candidate.is_file():
                     shutil.copy2(candidate, stage / split.name)
                     break
-        runs.atomic_write_text(stage / CARD, model_card(run_dir, stage / f"{name}.keras", name))
+        files.atomic_write_text(stage / CARD, model_card(run_dir, stage / f"{name}.keras", name))
         write_sums(stage)
         old = None
         if out.exists():
@@ -179,7 +180,7 @@ def registry_entry(folder: str | os.PathLike, url: str = "URL-OF-THE-UPLOADED-FI
     """The registry entry to add for an exported folder once its ``.keras`` file is uploaded."""
     folder = Path(folder)
     weights = weights_file(folder)
-    config = runs.read_json(folder / runs.CONFIG)["config"]
+    config = files.read_json(folder / runs.CONFIG)["config"]
     keep = ("model", "profile", "image_size", "post_k", "seed", "data")
     return {"name": weights.stem, "file": weights.name, "url": url, "sha256": sha256_file(weights),
             "size_bytes": weights.stat().st_size, "config": {k: config[k] for k in keep if k in config}}
@@ -274,7 +275,7 @@ def fetch(name: str, *, registry: str | os.PathLike | None = None, cache: str | 
         os.replace(got, target)
         config = {"config": dict(entry["config"]), "source": {"name": name, "url": entry["url"],
                                                               "sha256": entry["sha256"]}}
-        runs.write_json(target.parent / runs.CONFIG, config)
+        files.write_json(target.parent / runs.CONFIG, config)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
         if not target.exists():
