@@ -4,7 +4,7 @@
 Trains the same small run (the smoke profile's compact U-Net on the synthetic data set, fixed
 seed) once per setting below, each in a fresh process so that the environment variables reach
 TensorFlow before it loads, then compares the per-epoch losses and a SHA-256 of the trained
-weights. Writes bench/onednn.json (or --out) and prints one line per setting.
+weights. Writes bench/reproducibility/onednn.json (or --out) and prints one line per setting.
 
     .venv/bin/python scripts/onednn_check.py [--model unet3_compact] [--epochs 2]
 
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="unet3_compact")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--out", default="bench/onednn.json")
+    parser.add_argument("--out", default="bench/reproducibility/onednn.json")
     args = parser.parse_args(argv)
     lungseg = str(Path(sys.executable).with_name("lungseg"))
     results = {}

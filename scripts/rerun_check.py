@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/rerun_check.py runs/cpu/unet/seed0 /tmp/rerun/unet/seed0
 
-Writes bench/rerun.json (or --out): both runs' mean test Dice after post-processing, the
+Writes bench/reproducibility/rerun.json (or --out): both runs' mean test Dice after post-processing, the
 largest per-image difference, whether the training histories (all but the epoch times) and,
 when both weight files are present, the weights are identical, and where each run was made.
 """
@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("original")
     parser.add_argument("rerun")
-    parser.add_argument("--out", default="bench/rerun.json")
+    parser.add_argument("--out", default="bench/reproducibility/rerun.json")
     args = parser.parse_args(argv)
     record = compare_runs(args.original, args.rerun)
     configs = [json.loads((Path(r) / "config.json").read_text()) for r in (args.original, args.rerun)]

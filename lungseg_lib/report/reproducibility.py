@@ -1,7 +1,7 @@
 """What a rerun gives: the oneDNN check (``scripts/onednn_check.py``) and same-seed retrains.
 
-Reads the committed records ``bench/onednn.json`` (one small run trained under several oneDNN
-settings) and ``bench/rerun.json`` (a study run retrained with the same seed on the same
+Reads the committed records ``bench/reproducibility/onednn.json`` (one small run trained under several oneDNN
+settings) and ``bench/reproducibility/rerun.json`` (a study run retrained with the same seed on the same
 machine), and turns them into the tables and numbers of the book's reproduction page.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ONEDNN_RECORD = "bench/onednn.json"
-RERUN_RECORD = "bench/rerun.json"
+ONEDNN_RECORD = "bench/reproducibility/onednn.json"
+RERUN_RECORD = "bench/reproducibility/rerun.json"
 
 
 def read_record(path: str | os.PathLike) -> dict:
@@ -107,7 +107,7 @@ def onednn_sentence(findings: dict) -> str:
 def rerun_sentence(record: dict | None) -> str:
     """A same-seed retrain's outcome in words (or that it has not been measured)."""
     if record is None:
-        return "not measured yet (no bench/rerun.json)"
+        return "not measured yet (no bench/reproducibility/rerun.json)"
     same = record["history_identical"] and record["max_abs_image_diff"] == 0
     where = "the same machine" if len(set(record["devices"])) == 1 else "another machine"
     weights = "its weights bit for bit, " if record.get("weights_identical") else ""
