@@ -105,10 +105,9 @@ def _as_xray(image, pixel_spacing) -> XRay:
 def segment_xrays(xrays: list[XRay], model, post: bool = True, batch_size: int = 8) -> list[Segmentation]:
     """Segment read X-rays in one model call (batches of ``batch_size``): each image is resized
     to the model's input size (area interpolation, as in training), its probability map resized
-    back (linear) and thresholded at 0.5; ``post`` keeps the ``post_k`` largest components."""
+    back (linear) and thresholded at 0.5; ``post``: the model's post-processing (its ``post_k``
+    largest components)."""
     import cv2
-
-    from .core.postprocess import keep_largest_components
 
     if not xrays:
         return []
@@ -121,7 +120,7 @@ def segment_xrays(xrays: list[XRay], model, post: bool = True, batch_size: int =
         prob = cv2.resize(np.asarray(p, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         mask = prob > 0.5
         if post:
-            mask = keep_largest_components(mask, model.post_k).mask
+            mask = model.postprocess(mask).mask
         report = lungs.describe(mask, x.pixel_spacing, post=post)
         out.append(Segmentation(report.labels, prob, report.areas, report.warnings, x.pixel_spacing,
                                 x.spacing_source, str(x.path) if x.path else "array", x.image))

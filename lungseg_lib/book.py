@@ -164,7 +164,7 @@ def write_book_config(root: Path = REPO_ROOT) -> Path:
     root = Path(root)
     source = root / "_config.yml"
     try:
-        config = yaml.safe_load(source.read_text())
+        config = yaml.safe_load(source.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise BookError(f"{source}: cannot read the book's configuration ({exc})") from exc
     config.setdefault("repository", {})["url"] = project.repository_url()

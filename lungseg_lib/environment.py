@@ -45,7 +45,7 @@ def _cpuinfo() -> tuple[str, set[str]]:
     """The first ``model name`` and ``flags`` of ``/proc/cpuinfo`` (the platform's name if none)."""
     name, flags = "", set()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("flags") and not flags:
                 flags = set(line.split(":", 1)[1].split())
             elif line.lower().startswith("model name") and not name:
@@ -72,7 +72,7 @@ def cpu_info() -> dict:
 def cgroup_cpu_quota() -> float | None:
     """The CPUs this process's cgroup may use (None: no limit)."""
     try:
-        limit, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        limit, period = Path("/sys/fs/cgroup/cpu.max").read_text(encoding="utf-8").split()[:2]
         return None if limit == "max" else int(limit) / int(period)
     except (OSError, ValueError):
         return None
@@ -91,7 +91,7 @@ def usable_cpus() -> int:
 def memory_gb() -> float | None:
     """The machine's memory (GiB, one decimal), or None where ``/proc/meminfo`` is absent."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("MemTotal:"):
                 return round(int(line.split()[1]) / 2**20, 1)
     except OSError:

@@ -65,7 +65,7 @@ def read_json(path: str | os.PathLike) -> dict:
     """Read a JSON object, with an error naming the file when it is missing or broken."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: not found") from None
     except json.JSONDecodeError as exc:

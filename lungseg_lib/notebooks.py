@@ -95,7 +95,7 @@ def _portable_paths(notebook: Path, source: Path, output: Path) -> None:
         p = Path(p).resolve()
         return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else p.name
 
-    nb = json.loads(notebook.read_text())
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
     meta = nb.get("metadata", {}).get("papermill", {})
     meta.update({"input_path": portable(source), "output_path": portable(output)})
-    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

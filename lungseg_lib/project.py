@@ -44,7 +44,7 @@ def relative_to_repo(path: str | os.PathLike) -> str:
 def settings(root: Path = REPO_ROOT) -> dict:
     """``[tool.lungseg]`` of ``root/pyproject.toml``; ValueError naming the file if absent."""
     path = Path(root) / PYPROJECT
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     if tomllib is not None:
         try:
             table = tomllib.loads(text).get("tool", {}).get("lungseg")
@@ -72,7 +72,7 @@ def sync_citation(root: Path = REPO_ROOT, url: str | None = None) -> bool:
     True if the file changed. ValueError naming the file if it has no such line."""
     path = Path(root) / CITATION
     url = url or repository_url()
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     if not _CITATION_LINE.search(text):
         raise ValueError(f"{path}: no 'repository-code:' line")
     new = _CITATION_LINE.sub(f'repository-code: "{url}"', text, count=1)

@@ -70,18 +70,18 @@ def sync(root: Path = REPO_ROOT, url: str | None = None) -> list[Path]:
     source = cell_source(url)
     changed = []
     for py in figure_notebooks(root):
-        text = py.read_text()
+        text = py.read_text(encoding="utf-8")
         new = with_cell(text, source)
         if new != text:
-            py.write_text(new)
+            py.write_text(new, encoding="utf-8")
             changed.append(py)
     if changed:
         exe = Path(sys.executable).with_name("jupytext")
         cmd = [str(exe) if exe.exists() else "jupytext", "--sync", *map(str, changed)]
         subprocess.run(cmd, check=True, capture_output=True)
         for py in changed:  # keep the headers as committed: no jupytext version lines
-            text = py.read_text()
-            py.write_text(re.sub(r"^#\s+(format_version|jupytext_version): .*\n", "", text, flags=re.M))
+            text = py.read_text(encoding="utf-8")
+            py.write_text(re.sub(r"^#\s+(format_version|jupytext_version): .*\n", "", text, flags=re.M), encoding="utf-8")
     return changed
 
 

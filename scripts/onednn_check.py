@@ -41,10 +41,10 @@ def train_once(lungseg: str, model: str, epochs: int, data: Path, run_dir: Path,
            "--run-dir", str(run_dir), "--set", f"epochs={epochs}", "--no-evaluate"]
     subprocess.run(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}, check=True,
                    stdout=subprocess.DEVNULL)
-    history = (run_dir / "history.csv").read_text().splitlines()
+    history = (run_dir / "history.csv").read_text(encoding="utf-8").splitlines()
     header = history[0].split(",")
     losses = [float(line.split(",")[header.index("loss")]) for line in history[1:]]
-    config = json.loads((run_dir / "config.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     return {"env": env, "loss": losses, "weights_sha256": weights_sha256(run_dir / "model.keras"),
             "cpu_isa": config["environment"]["cpu_isa"], "cpu_model": config["environment"]["cpu_model"]}
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     out = {"model": args.model, "profile": "smoke", "epochs": args.epochs, "settings": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     tmp_out = Path(args.out).with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(out, indent=1) + "\n")
+    tmp_out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     tmp_out.replace(args.out)
     return 0
 

@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="bench/reproducibility/rerun.json")
     args = parser.parse_args(argv)
     record = compare_runs(args.original, args.rerun)
-    configs = [json.loads((Path(r) / "config.json").read_text()) for r in (args.original, args.rerun)]
+    configs = [json.loads((Path(r) / "config.json").read_text(encoding="utf-8")) for r in (args.original, args.rerun)]
     record.update({"model": configs[0]["config"]["model"], "profile": configs[0]["config"]["profile"],
                    "seed": configs[0]["config"]["seed"], "original": str(args.original),
                    "devices": [c["environment"].get("cpu_model", c["environment"]["device"]) for c in configs],
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"{args.rerun}: not the same configuration as {args.original}")
     out = Path(args.out)
     tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     tmp.replace(out)
     print(json.dumps(record, indent=1))
     return 0

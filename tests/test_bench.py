@@ -28,7 +28,7 @@ def tiny(tmp_path_factory):
 
 
 def test_tiny_bench_json_has_every_field(tiny):
-    doc = json.loads(tiny.read_text())
+    doc = json.loads(tiny.read_text(encoding="utf-8"))
     assert doc["complete"] is True and doc["schema"] == bench.SCHEMA
     assert doc["command"].startswith("lungseg bench --models unet3_compact")
     m = doc["machine"]
@@ -80,7 +80,7 @@ def test_a_failing_worker_is_an_error_row(tmp_path, capsys):
     doc = run.run_bench(models=["unet3_compact"], sizes=[64], repeats=1, timeout_s=0.05, out=out)
     (r,) = doc["results"]
     assert "timed out" in r["error"] and r["model"] == "unet3_compact"
-    assert json.loads(out.read_text())["complete"] is True
+    assert json.loads(out.read_text(encoding="utf-8"))["complete"] is True
     table = report.speed_table([out])
     assert len(table) == 1 and table["error"].notna().all()
     assert report.headline(table, "cpu", "unet3_compact", 64) is None
@@ -115,7 +115,7 @@ def hand_made(device="cpu"):
 
 def test_speed_table_figure_and_claims_on_hand_made_json(tmp_path):
     cpu = tmp_path / "cpu.json"
-    cpu.write_text(json.dumps(hand_made("cpu")))
+    cpu.write_text(json.dumps(hand_made("cpu")), encoding="utf-8")
     gpu_doc = hand_made("gpu")
     fp32 = copy.deepcopy(gpu_doc["results"][1])
     gpu_doc["results"][1].update(mixed_precision="mixed_float16", infer_ms_batch1=_stats(1.5),
@@ -123,7 +123,7 @@ def test_speed_table_figure_and_claims_on_hand_made_json(tmp_path):
     fp32.update(infer_ms_batch1=_stats(3.0))
     gpu_doc["results"].append(fp32)
     gpu = tmp_path / "gpu.json"
-    gpu.write_text(json.dumps(gpu_doc))
+    gpu.write_text(json.dumps(gpu_doc), encoding="utf-8")
 
     table = report.speed_table([cpu, gpu])
     assert list(table.columns) == list(report.TABLE_COLUMNS) and len(table) == 9
@@ -148,7 +148,7 @@ def test_speed_table_figure_and_claims_on_hand_made_json(tmp_path):
     assert report.speed_table([]).empty and len(report.speed_figure(report.speed_table([])).axes) == 0
 
     broken = tmp_path / "broken.json"
-    broken.write_text('{"results": []}')
+    broken.write_text('{"results": []}', encoding="utf-8")
     with pytest.raises(ValueError, match="broken.json: not a lungseg benchmark file"):
         report.speed_table([broken])
 
@@ -179,10 +179,10 @@ def test_notebook_runs_with_defaults_and_without_benchmarks(tmp_path):
     assert set(notebook_parameters(notebook_path("speed"))) == {"bench_dir", "size", "figures_dir"}
     bench_dir = tmp_path / "bench"
     bench_dir.mkdir()
-    (bench_dir / "cpu.json").write_text(json.dumps(hand_made("cpu")))
+    (bench_dir / "cpu.json").write_text(json.dumps(hand_made("cpu")), encoding="utf-8")
     out = run_notebook("speed", tmp_path / "speed.ipynb",
                        {"bench_dir": str(bench_dir), "figures_dir": str(tmp_path / "fig")})
-    nb = json.loads(out.read_text())
+    nb = json.loads(out.read_text(encoding="utf-8"))
     assert "cpu.json (hand-made cpu" in _glued(nb, "speed_status")
     assert float(_glued(nb, "speed_cpu_unet3_compact_infer_ms")) == 10.0
     assert _glued(nb, "speed_gpu_unet3_compact_infer_ms") == "nan"
@@ -191,4 +191,4 @@ def test_notebook_runs_with_defaults_and_without_benchmarks(tmp_path):
     shutil.rmtree(bench_dir)  # no benchmark at all: a message, not a crash
     out = run_notebook("speed", tmp_path / "speed_empty.ipynb",
                        {"bench_dir": str(bench_dir), "figures_dir": str(tmp_path / "fig0")})
-    assert "No benchmark yet" in _glued(json.loads(out.read_text()), "speed_status")
+    assert "No benchmark yet" in _glued(json.loads(out.read_text(encoding="utf-8")), "speed_status")

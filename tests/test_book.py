@@ -104,7 +104,7 @@ def test_every_notebook_is_stripped_paired_and_has_one_parameters_cell():
     notebooks = sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
     assert notebooks == sorted(["00_train", *book.book_notebooks()])
     for stem in notebooks:
-        nb = json.loads((REPO / "notebooks" / f"{stem}.ipynb").read_text())
+        nb = json.loads((REPO / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
         tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, stem
         assert all(not c.get("outputs") and c.get("execution_count") is None
@@ -137,7 +137,7 @@ def test_notebooks_run_without_the_kernel_encryption_warning(tmp_path, capfd):
     from lungseg_lib.notebooks import run_notebook
 
     out = run_notebook("claims", tmp_path / "claims.ipynb", {"profile": "cpu", "runs_dir": str(tmp_path)})
-    assert "not measured yet" in out.read_text()
+    assert "not measured yet" in out.read_text(encoding="utf-8")
     assert "without encryption" not in capfd.readouterr().err
 
 
@@ -159,7 +159,7 @@ def test_every_notebook_runs_with_its_defaults(tmp_path):
         pytest.skip(f"no data for the default parameters: {exc}")
     for stem in book.book_notebooks():
         out = run_notebook(stem, tmp_path / f"{stem}.ipynb")
-        assert json.loads(out.read_text())["metadata"]["papermill"]["exception"] is None
+        assert json.loads(out.read_text(encoding="utf-8"))["metadata"]["papermill"]["exception"] is None
 
 
 # ---------------------------------------------------------------- the built book
@@ -181,22 +181,22 @@ def test_book_builds_from_smoke_runs_with_zero_warnings(built):
 
 def test_pages_show_glued_numbers_and_the_profile(built):
     html = built / "_build" / "html" / "book"
-    page = (html / "results.html").read_text()
+    page = (html / "results.html").read_text(encoding="utf-8")
     assert "smoke profile: synthetic 64 px images" in page
     assert "{glue" not in page and "glued-" not in page
-    text = (html / "intro.html").read_text()
+    text = (html / "intro.html").read_text(encoding="utf-8")
     assert len(re.findall(r"\b0\.\d{3}\b", text)) >= 3
     for name in ("fig-architecture", "fig-postprocessing", "fig-predictions", "tbl-results", "tbl-data", "tbl-claims",
                  "tbl-deviations", "tbl-related", "tbl-consistency"):
-        assert f'id="{name}"' in "".join(p.read_text() for p in html.glob("*.html")), name
+        assert f'id="{name}"' in "".join(p.read_text(encoding="utf-8") for p in html.glob("*.html")), name
     assert (built / "_build" / "figures" / "fig4_predictions.pdf").exists()
-    status = (html / "_executed" / "09_status.html").read_text()
+    status = (html / "_executed" / "09_status.html").read_text(encoding="utf-8")
     assert status.count("train.ipynb") >= len(MODELS)  # links to the executed training notebooks
 
 
 def test_remembered_parameters_are_used_by_the_build(built):
     for stem, params in CHANGED.items():
-        meta = json.loads((built / book.EXECUTED / f"{stem}.ipynb").read_text())["metadata"]["papermill"]
+        meta = json.loads((built / book.EXECUTED / f"{stem}.ipynb").read_text(encoding="utf-8"))["metadata"]["papermill"]
         assert params.items() <= meta["parameters"].items(), stem
         assert meta["parameters"]["profile"] == "smoke"
 
@@ -205,11 +205,11 @@ def test_figure_reexecutes_one_notebook_and_remembers(built):
     executed = built / book.EXECUTED / "05_predictions.ipynb"
     book.run_figure("predictions", {"n_cases": 2}, root=built)
     assert book.load_state(built)["notebooks"]["05_predictions"] == {"n_cases": 2, "model": "unet"}
-    assert json.loads(executed.read_text())["metadata"]["papermill"]["parameters"]["n_cases"] == 2
+    assert json.loads(executed.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]["n_cases"] == 2
     with pytest.raises(ValueError, match="unknown parameter"):
         book.run_figure("predictions", {"n_casez": 2}, root=built)
     assert book.load_state(built)["notebooks"]["05_predictions"]["n_cases"] == 2
     book.run_figure("05_predictions", {}, root=built, reset=True)
     assert "05_predictions" not in book.load_state(built)["notebooks"]
-    assert json.loads(executed.read_text())["metadata"]["papermill"]["parameters"].get("n_cases") is None
+    assert json.loads(executed.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"].get("n_cases") is None
     assert os.path.getsize(executed) > 0

@@ -18,6 +18,6 @@ def test_no_committed_run_file_has_an_absolute_path():
 
 
 def test_training_notebook_records_relative_paths(smoke_run):
-    meta = json.loads((smoke_run / "train.ipynb").read_text())["metadata"]["papermill"]
+    meta = json.loads((smoke_run / "train.ipynb").read_text(encoding="utf-8"))["metadata"]["papermill"]
     assert meta["input_path"] == "notebooks/00_train.ipynb"
     assert not ABSOLUTE.search(meta["output_path"]) and not meta["output_path"].startswith("/")

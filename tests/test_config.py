@@ -17,7 +17,7 @@ def params_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(C, "PARAMS_DIR", tmp_path)
 
     def write(**profile):
-        (tmp_path / "layered.yaml").write_text(yaml.safe_dump(profile))
+        (tmp_path / "layered.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
         return "layered"
 
     return write
@@ -59,6 +59,8 @@ def test_unknown_key_names_its_layer(params_dir, where, profile, overrides):
     ({"early_stopping_monitor": "val_iou"}, "valid: val_dice, val_loss"),
     ({"schedule_scaling": "linear"}, "valid: null, proportional"),
     ({"augment_strength": "huge"}, "valid: default, strong"),
+    ({"normalize": "zscore"}, "normalize 'zscore'; valid: null, clahe"),
+    ({"post_fill_holes": 1}, "post_fill_holes must be true or false"),
     ({"lr_schedule": {"kind": "cosine"}}, "supported: {kind: step"),
     ({"augment": "yes"}, "augment must be true or false"),
 ])

@@ -284,7 +284,7 @@ def test_check_same_geometry_size():
 
 
 def _manifest(out: Path) -> list[dict]:
-    with open(out / "manifest.csv", newline="") as f:
+    with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -326,7 +326,7 @@ def test_volume_to_slices_all_lung_every_and_manifest_merge(chest, tmp_path):
     vol, msk = chest
     out = tmp_path / "out"
     (out).mkdir()
-    with open(out / "manifest.csv", "w") as f:
+    with open(out / "manifest.csv", "w", encoding="utf-8") as f:
         f.write("file,source,label,tb_label\nxray1.png,montgomery,,1\n")
     rows = ct.volume_to_slices(vol, msk, out, slices="all-lung")
     n = len(rows)

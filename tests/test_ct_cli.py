@@ -21,7 +21,7 @@ from lungseg_lib.cli import main
 
 
 def _manifest(out: Path) -> list[dict]:
-    with open(out / "manifest.csv", newline="") as f:
+    with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 

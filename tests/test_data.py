@@ -168,7 +168,7 @@ def test_the_papers_own_data_runs_the_whole_study(tmp_path, synth_dir, capsys, m
             mask.rename(mask.with_name(f"{mask.stem}_mask{mask.suffix}"))
     names = sorted(p.stem for p in (data / "images").iterdir())
     test_list = tmp_path / "test_images.txt"
-    test_list.write_text("\n".join(f"{n}.png" for n in names[:8]) + "\n")
+    test_list.write_text("\n".join(f"{n}.png" for n in names[:8]) + "\n", encoding="utf-8")
     split = REPO / "data" / "splits" / f"{data.name}.csv"  # where `lungseg train` looks for it
     monkeypatch.setenv("LUNGSEG_DATA", str(data))  # as book/data.md says
     try:
@@ -184,6 +184,6 @@ def test_the_papers_own_data_runs_the_whole_study(tmp_path, synth_dir, capsys, m
         split.unlink(missing_ok=True)
     assert pd.read_json(run / "metrics.json", typ="series")["n_images"] == 8  # the paper's test set only
     bad = tmp_path / "bad.txt"
-    bad.write_text("NOT_AN_IMAGE\n")
+    bad.write_text("NOT_AN_IMAGE\n", encoding="utf-8")
     assert cli.main(["data", "split", str(data), "--out", str(tmp_path / "x.csv"), "--test-list", str(bad)]) == 2
     assert "NOT_AN_IMAGE" in capsys.readouterr().err

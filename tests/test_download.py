@@ -91,7 +91,7 @@ def fetch(mont_zip: Path, tmp_path: Path, out="out", **kw) -> ConversionSummary:
 
 
 def manifest(out: Path) -> list[dict]:
-    with open(out / "manifest.csv", newline="") as f:
+    with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -126,12 +126,12 @@ def test_fetch_montgomery_file_url_writes_standard_layout(mont_zip, tmp_path):
 
     # the archive is cached with its SHA-256; nothing temporary is left behind
     cached = tmp_path / "cache" / mont_zip.name
-    record = json.loads((tmp_path / "cache" / f"{mont_zip.name}.sha256.json").read_text())
+    record = json.loads((tmp_path / "cache" / f"{mont_zip.name}.sha256.json").read_text(encoding="utf-8"))
     assert record["sha256"] == hashlib.sha256(cached.read_bytes()).hexdigest()
     assert cached.read_bytes() == mont_zip.read_bytes()
     assert not list((tmp_path / "cache").glob("*.part"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out", "src"]
-    assert json.loads((out / ".complete").read_text())["archive_sha256"] == record["sha256"]
+    assert json.loads((out / ".complete").read_text(encoding="utf-8"))["archive_sha256"] == record["sha256"]
 
 
 def test_output_is_accepted_by_the_data_reader(mont_zip, tmp_path):
@@ -178,10 +178,10 @@ def test_rerun_is_idempotent(mont_zip, tmp_path):
 
 def test_incomplete_output_folder_is_not_overwritten(mont_zip, tmp_path):
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "mine.txt").write_text("user data")
+    (tmp_path / "out" / "mine.txt").write_text("user data", encoding="utf-8")
     with pytest.raises(DataError, match=r"out: exists but is not a complete conversion"):
         fetch(mont_zip, tmp_path)
-    assert (tmp_path / "out" / "mine.txt").read_text() == "user data"
+    assert (tmp_path / "out" / "mine.txt").read_text(encoding="utf-8") == "user data"
 
 
 def test_tampered_cached_archive_is_detected(mont_zip, tmp_path):
@@ -279,7 +279,7 @@ def write_sums(path: Path, files: dict[str, bytes], names=SM_NAMES) -> Path:
     """A ``sha256sum``-format list of ``files`` as the standard layout names them."""
     lines = [f"{hashlib.sha256(files[f'{SM_TOP}/data/{src}/{n}.png']).hexdigest()}  {dst}/{n}.png"
              for src, dst in (("cxr", "images"), ("masks", "masks")) for n in names]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
@@ -389,7 +389,7 @@ def test_fetch_sm512_over_http_writes_checked_standard_layout(tmp_path, serve, s
     # the archive is gone once the folder is written; nothing partial is left
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["shenzhen_montgomery_512"]
     assert sorted(p.name for p in out.iterdir()) == [".complete", "README.md", "images", "manifest.csv", "masks"]
-    credits = (out / "README.md").read_text()  # the data's credits travel with it
+    credits = (out / "README.md").read_text(encoding="utf-8")  # the data's credits travel with it
     assert download.SM512_COMMIT in credits and "Jaeger" in credits and "arXiv:1803.01199" in credits
 
     from lungseg_lib.data.folders import check_folder
@@ -506,12 +506,12 @@ def test_layout_sm512_from_folder_and_zip_and_its_errors(tmp_path, sm_archive):
 def test_read_sums_names_the_list_and_line(tmp_path, sm_archive):
     _, sums, _ = sm_archive
     assert len(read_sums(sums)) == 8
-    lines = sums.read_text().splitlines()
+    lines = sums.read_text(encoding="utf-8").splitlines()
     bad = tmp_path / "bad.sha256"
-    bad.write_text("\n".join(lines[:2] + ["not a checksum  images/x.png"]) + "\n")
+    bad.write_text("\n".join(lines[:2] + ["not a checksum  images/x.png"]) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"bad\.sha256, line 3: expected 'SHA256  images/NAME\.png'"):
         read_sums(bad)
-    bad.write_text("\n".join(lines[:-1]) + "\n")  # the last mask missing
+    bad.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")  # the last mask missing
     with pytest.raises(DataError, match=r"bad\.sha256: images/MCUCXR_0004_1\.png is listed without its mask"):
         read_sums(bad)
 
@@ -552,7 +552,7 @@ def recorded_fingerprints() -> set[str]:
     """``data_fingerprint`` of every committed run trained on the Shenzhen + Montgomery set."""
     found = set()
     for path in REPO.glob("runs/*/**/config.json"):
-        info = json.loads(path.read_text())
+        info = json.loads(path.read_text(encoding="utf-8"))
         if Path(str(info.get("data_root", ""))).name == "shenzhen_montgomery_512":
             found.add(info["data_fingerprint"])
     return found
@@ -600,7 +600,7 @@ def test_fetched_subset_matches_the_shared_copy(real_data_dir, tmp_path, serve):
     files = {f"{SM_TOP}/data/{dst}/{n}.png": (shared / src / f"{n}.png").read_bytes()
              for src, dst in (("images", "cxr"), ("masks", "masks")) for n in names}
     sums = tmp_path / "subset.sha256"
-    sums.write_text("".join(line for line in download.SM512_SUMS.read_text().splitlines(keepends=True)
+    sums.write_text("".join(line for line in download.SM512_SUMS.read_text(encoding="utf-8").splitlines(keepends=True)
                             if line.split()[1][:-4].split("/")[1] in names))
     url, handler = serve(make_tar_gz(tmp_path / "subset.tar.gz", files).read_bytes(), cuts=1)
     out = fetch_shenzhen_montgomery_512(tmp_path / "data" / "sm", url=url, sums=sums, progress=False).out
@@ -660,7 +660,7 @@ def _tar_with(tmp_path: Path, member: tarfile.TarInfo, data: bytes = b"") -> Pat
 def test_safe_extract_tar(tmp_path):
     good = _tar_with(tmp_path, tarfile.TarInfo("ok/also.txt"), b"also")
     dest = safe_extract(good, tmp_path / "good", progress=False)
-    assert (dest / "ok" / "fine.txt").read_text() == "fine" and (dest / "ok" / "also.txt").read_text() == "also"
+    assert (dest / "ok" / "fine.txt").read_text(encoding="utf-8") == "fine" and (dest / "ok" / "also.txt").read_text(encoding="utf-8") == "also"
 
     evil = _tar_with(tmp_path, tarfile.TarInfo("../evil.png"), b"evil")
     with pytest.raises(DataError, match=r"refusing to extract member '\.\./evil\.png'"):

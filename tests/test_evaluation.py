@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from lungseg_lib.core.metrics import image_metrics
+from lungseg_lib.core.postprocess import keep_largest_components
 from lungseg_lib.data.folders import Pair
 from lungseg_lib.engine.evaluation import REPORTED, score_images, summaries
 
@@ -18,7 +19,7 @@ def test_an_empty_prediction_has_an_infinite_hd95_and_drops_it_from_the_summary(
     prob[1] = 0.0  # the model finds no lung in the second image
     images = np.zeros((2, 16, 16, 1), np.float32)
     pairs = [Pair(f"IMG_{i}", tmp_path / "i.png", tmp_path / "m.png", "s", "0") for i in range(2)]
-    table, _ = score_images(pairs, images, truth, prob, post_k=2, predictions=tmp_path / "pred")
+    table, _ = score_images(pairs, images, truth, prob, lambda m: keep_largest_components(m, 2), tmp_path / "pred")
     assert math.isinf(image_metrics(prob[1] > 0.5, truth[1])["hd95"])
     assert table["hd95"].tolist()[0] == 0.0 and math.isinf(table["hd95"].tolist()[1])
     assert sorted(p.name for p in (tmp_path / "pred").iterdir()) == ["IMG_0.png", "IMG_1.png"]

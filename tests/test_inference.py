@@ -31,7 +31,7 @@ def test_predict_writes_masks_at_input_size(smoke_run, tmp_path):
 def test_predict_without_weights_says_how_to_get_them(smoke_run, tmp_path, capsys):
     bare = tmp_path / "bare"
     bare.mkdir()
-    (bare / "config.json").write_text((smoke_run / "config.json").read_text())
+    (bare / "config.json").write_text((smoke_run / "config.json").read_text(encoding="utf-8"))
     assert main(["predict", "--run", str(bare), "x.png", "--out", str(tmp_path)]) == 2
     assert "no weights" in capsys.readouterr().err
 

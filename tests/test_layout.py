@@ -28,7 +28,7 @@ def package_imports(path: Path) -> set[str]:
     rel = path.relative_to(PACKAGE).with_suffix("").parts
     here = list(rel[:-1])  # the package the module is in (a package's __init__ is in itself)
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = here[: len(here) - node.level + 1]
@@ -58,7 +58,7 @@ def test_each_part_imports_only_what_the_layout_allows(part):
 
 def test_no_module_is_longer_than_the_limit():
     long = {str(p.relative_to(REPO)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, long
 
 

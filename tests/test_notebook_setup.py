@@ -24,7 +24,7 @@ def test_every_figure_notebook_opens_with_the_current_setup_cell():
     notebooks = setup_cell.figure_notebooks()
     assert len(notebooks) >= 14 and REPO / "notebooks" / "14_usage.py" in notebooks
     for py in notebooks:
-        nb = json.loads(py.with_suffix(".ipynb").read_text())
+        nb = json.loads(py.with_suffix(".ipynb").read_text(encoding="utf-8"))
         first = nb["cells"][0]
         assert first["cell_type"] == "code" and "".join(first["source"]) == source, \
             f"{py.stem}: run `python -m lungseg_lib.setup_cell` (the cell or the repository URL changed)"
@@ -35,7 +35,7 @@ def test_every_figure_notebook_opens_with_the_current_setup_cell():
 
 
 def test_with_cell_replaces_an_old_cell_and_is_stable():
-    text = (REPO / "notebooks" / "01_data.py").read_text()
+    text = (REPO / "notebooks" / "01_data.py").read_text(encoding="utf-8")
     old = setup_cell.with_cell(text, "print('old cell')")
     assert "print('old cell')" in old and setup_cell.cell_source() not in old
     assert setup_cell.with_cell(old, setup_cell.cell_source()) == text
@@ -67,7 +67,7 @@ def test_cell_does_nothing_outside_colab_and_binder(run_cell):
 
 
 def test_on_binder_it_works_in_the_checkout_and_fetches_the_data_once(run_cell, tmp_path, monkeypatch):
-    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
     (tmp_path / "notebooks").mkdir()
     monkeypatch.setenv("BINDER_SERVICE_HOST", "10.0.0.1")
     monkeypatch.delenv("LUNGSEG_DATA", raising=False)
@@ -89,14 +89,14 @@ def test_on_colab_it_clones_the_project_repository_and_installs_it(run_cell, tmp
 
 
 def test_binder_configuration():
-    pins = {line.split("==")[0]: line.split("#")[0].strip() for line in (REPO / "requirements.txt").read_text().splitlines()
+    pins = {line.split("==")[0]: line.split("#")[0].strip() for line in (REPO / "requirements.txt").read_text(encoding="utf-8").splitlines()
             if "==" in line}
-    binder = [line.split("#")[0].strip() for line in (REPO / "binder" / "requirements.txt").read_text().splitlines()
+    binder = [line.split("#")[0].strip() for line in (REPO / "binder" / "requirements.txt").read_text(encoding="utf-8").splitlines()
               if line.split("#")[0].strip()]
     assert binder and all(line == pins[line.split("==")[0]] for line in binder)
     assert {"tensorflow-cpu", "jupyter-book", "papermill"} <= {line.split("==")[0] for line in binder}
     post = REPO / "binder" / "postBuild"
-    assert "pip install --no-deps -e ." in post.read_text() and post.stat().st_mode & stat.S_IXUSR
-    assert (REPO / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
-    launch = yaml.safe_load((REPO / "_config.yml").read_text())["launch_buttons"]
+    assert "pip install --no-deps -e ." in post.read_text(encoding="utf-8") and post.stat().st_mode & stat.S_IXUSR
+    assert (REPO / "binder" / "runtime.txt").read_text(encoding="utf-8").strip() == "python-3.11"
+    launch = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))["launch_buttons"]
     assert launch["binderhub_url"] == "https://mybinder.org" and launch["colab_url"].startswith("https://colab")

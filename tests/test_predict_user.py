@@ -55,7 +55,7 @@ def test_predict_folder_with_dicom_ct_and_junk(default_model, tmp_path, capsys):
     write_dicom(src / "c.dcm", ((1 - img) * 4000).astype(np.uint16), photometric="MONOCHROME1",
                 window=(2000, 4000), pixel_spacing=(0.5, 0.4))
     write_dicom(src / "ct.dcm", (img * 1000).astype(np.uint16), modality="CT")
-    (src / "notes.txt").write_text("not an image")
+    (src / "notes.txt").write_text("not an image", encoding="utf-8")
     out = tmp_path / "out"
     code = cli.main(["predict", str(src), str(src / "notes.txt"), str(tmp_path / "none*.png"),
                      "--out", str(out), "--batch-size", "2"])
@@ -163,14 +163,14 @@ def test_evaluate_without_run_scores_the_default_model(tiny, synth_dir, tmp_path
     scan, _ = check_folder(synth_dir)
     write_split(make_split(scan.pairs, seed=0), model / "synth_split.csv")
     split = load_split(model / "synth_split.csv", synth_dir)
-    info = json.loads((model / "config.json").read_text())
+    info = json.loads((model / "config.json").read_text(encoding="utf-8"))
     info.update(data_root=synth_dir.name, split_file="data/splits/synth_split.csv",
                 data_fingerprint=fingerprint(sum(split.values(), [])))
-    (model / "config.json").write_text(json.dumps(info))
+    (model / "config.json").write_text(json.dumps(info), encoding="utf-8")
     monkeypatch.setattr(weights, "DEFAULT_MODEL_DIR", model)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["evaluate", "--data", str(synth_dir), "--no-robustness"]) == 0
-    metrics = json.loads((tmp_path / cli.DEFAULT_EVALUATION / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / cli.DEFAULT_EVALUATION / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["n_images"] == len(split["test"]) and metrics["split"] == "test"
     assert not (model / "metrics.json").exists()  # nothing written into the model's folder
 

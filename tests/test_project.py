@@ -35,30 +35,30 @@ def test_repository_url_is_written_in_pyproject_and_copied_only_to_citation():
     holders = [h for h in holders if not h.startswith("notebooks/")]
     assert holders == ["CITATION.cff", "pyproject.toml"], \
         f"the repository URL belongs in [tool.lungseg] of pyproject.toml only, found in {holders}"
-    assert "url" not in (yaml.safe_load((REPO / "_config.yml").read_text()).get("repository") or {})
+    assert "url" not in (yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8")).get("repository") or {})
 
 
 def test_citation_cff_matches_pyproject():
-    assert yaml.safe_load((REPO / "CITATION.cff").read_text())["repository-code"] == URL
+    assert yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))["repository-code"] == URL
     assert project.sync_citation(REPO) is False  # nothing to change
 
 
 def test_sync_citation_follows_a_new_url(tmp_path):
-    (tmp_path / "CITATION.cff").write_text((REPO / "CITATION.cff").read_text())
+    (tmp_path / "CITATION.cff").write_text((REPO / "CITATION.cff").read_text(encoding="utf-8"))
     assert project.sync_citation(tmp_path, "https://github.com/someone/elsewhere") is True
-    text = (tmp_path / "CITATION.cff").read_text()
+    text = (tmp_path / "CITATION.cff").read_text(encoding="utf-8")
     assert yaml.safe_load(text)["repository-code"] == "https://github.com/someone/elsewhere"
-    assert text.replace("someone/elsewhere", URL.split("github.com/")[1]) == (REPO / "CITATION.cff").read_text()
-    (tmp_path / "CITATION.cff").write_text("cff-version: 1.2.0\n")
+    assert text.replace("someone/elsewhere", URL.split("github.com/")[1]) == (REPO / "CITATION.cff").read_text(encoding="utf-8")
+    (tmp_path / "CITATION.cff").write_text("cff-version: 1.2.0\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"CITATION\.cff: no 'repository-code:' line"):
         project.sync_citation(tmp_path, URL)
 
 
 def test_repository_url_must_be_https(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[tool.lungseg]\nrepository_url = "git@github.com:x/y"\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.lungseg]\nrepository_url = "git@github.com:x/y"\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"pyproject\.toml: \[tool\.lungseg\] repository_url must be an https"):
         project.repository_url(tmp_path)
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"pyproject\.toml: no \[tool\.lungseg\] table"):
         project.repository_url(tmp_path)
 
@@ -72,11 +72,11 @@ def test_the_book_is_built_with_the_url(tmp_path, monkeypatch):
     root = book.copy_sources(tmp_path / "book")
     written = book.write_book_config(root)
     assert written == root / "_build" / "_config.yml"
-    config = yaml.safe_load(written.read_text())
+    config = yaml.safe_load(written.read_text(encoding="utf-8"))
     assert config["repository"]["url"] == URL
     extensions = config["sphinx"]["local_extensions"]
     assert extensions == {"lungseg_glue": str((root / "book" / "_ext").resolve())}
-    committed = yaml.safe_load((REPO / "_config.yml").read_text())
+    committed = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
     assert {k: v for k, v in config.items() if k not in ("repository", "sphinx")} == \
         {k: v for k, v in committed.items() if k not in ("repository", "sphinx")}
 
@@ -112,7 +112,7 @@ def test_the_book_is_built_with_the_url(tmp_path, monkeypatch):
 
 
 def test_pages_workflow_builds_with_the_runs_data_and_checks_links_on_a_schedule():
-    workflow = yaml.safe_load((REPO / ".github/workflows/book.yml").read_text())
+    workflow = yaml.safe_load((REPO / ".github/workflows/book.yml").read_text(encoding="utf-8"))
     jobs, triggers = workflow["jobs"], workflow[True]  # YAML 1.1 reads the key `on` as True
     build = jobs["build"]
     assert "LUNGSEG_DATA" not in yaml.safe_dump(build)  # `make book` falls back to the fetched set
@@ -125,5 +125,5 @@ def test_pages_workflow_builds_with_the_runs_data_and_checks_links_on_a_schedule
     assert check["continue-on-error"] is True and "schedule" in check["if"]
     assert [s.get("run") for s in check["steps"] if s.get("run", "").startswith("make")] == \
         ["make book", "make linkcheck"]
-    makefile = (REPO / "Makefile").read_text()
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     assert "\nlinkcheck: " in makefile and "lungseg book --no-execute --builder linkcheck" in makefile

@@ -102,7 +102,7 @@ def test_the_scanner_finds_a_typed_number(tmp_path):
         "# A chapter\n\nThe model reaches a Dice of {glue:text}`_executed/x.ipynb::dice:.3f` "
         "on 141 test images, trained\nat 128 x 128 pixels.\n\n"
         "```bash\nlungseg train --set epochs=30\n```\n\n"
-        "```{glued-table} t\n:doc: _executed/x.ipynb\n:name: tbl-x\n\nA caption with 95% CIs.\n```\n")
+        "```{glued-table} t\n:doc: _executed/x.ipynb\n:name: tbl-x\n\nA caption with 95% CIs.\n```\n", encoding="utf-8")
     found = bare_numbers(chapter.read_text(encoding="utf-8"))
     assert [(line, number) for line, number, _ in found] == [(3, "141"), (4, "128"), (4, "128"), (14, "95")]
 

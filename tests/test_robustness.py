@@ -74,7 +74,7 @@ def test_interrupted_grid_leaves_the_old_file(smoke_run, tmp_path, monkeypatch):
     """A grid that fails half-way does not touch the robustness.csv already there."""
     from lungseg_lib.engine.inference import TrainedModel
 
-    (tmp_path / "robustness.csv").write_text("old\n")
+    (tmp_path / "robustness.csv").write_text("old\n", encoding="utf-8")
     calls = {"n": 0}
     real = TrainedModel.probability
 
@@ -87,7 +87,7 @@ def test_interrupted_grid_leaves_the_old_file(smoke_run, tmp_path, monkeypatch):
     monkeypatch.setattr(TrainedModel, "probability", failing)
     with pytest.raises(KeyboardInterrupt):
         cli.main(["robustness", str(smoke_run), "--out", str(tmp_path)])
-    assert (tmp_path / "robustness.csv").read_text() == "old\n"
+    assert (tmp_path / "robustness.csv").read_text(encoding="utf-8") == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["robustness.csv"]
 
 

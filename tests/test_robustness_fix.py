@@ -14,8 +14,8 @@ def _run(root, profile, model, clean, shifted, best_val=0.9):
     ``shifted`` (array over images) at every other severity of every family."""
     folder = root / profile / model / "seed0"
     folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text("{}")
-    (folder / "training.json").write_text(json.dumps({"best_val_dice": best_val}))
+    (folder / "metrics.json").write_text("{}", encoding="utf-8")
+    (folder / "training.json").write_text(json.dumps({"best_val_dice": best_val}), encoding="utf-8")
     rows = []
     for i, (c, s) in enumerate(zip(clean, shifted)):
         for family in FAMILIES:

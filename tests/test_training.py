@@ -30,15 +30,15 @@ def test_smoke_train_makes_complete_run_folder(smoke_run, capsys):
     epochs = resolve_config("unet", "smoke").epochs
     assert history.epoch.tolist() == list(range(1, epochs + 1))
     assert {"loss", "val_loss", "val_dice", "val_iou"} <= set(history.columns)
-    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    metrics = json.loads((smoke_run / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["n_images"] == len(pd.read_csv(smoke_run / "per_image.csv"))
     assert len(list((smoke_run / "predictions").glob("*.png"))) == metrics["n_images"]
     for key in ("dice", "iou"):
         s = metrics["post"][key]
         assert s["ci_low"] <= s["mean"] <= s["ci_high"]
-    config = json.loads((smoke_run / "config.json").read_text())
+    config = json.loads((smoke_run / "config.json").read_text(encoding="utf-8"))
     assert config["config"]["model"] == "unet" and config["environment"]["git_commit"]
-    executed = json.loads((smoke_run / "train.ipynb").read_text())
+    executed = json.loads((smoke_run / "train.ipynb").read_text(encoding="utf-8"))
     assert executed["metadata"]["papermill"]["parameters"]["model"] == "unet"
     # a second call does nothing
     before = (smoke_run / "model.keras").stat().st_mtime_ns
@@ -64,12 +64,12 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     state = killed / runfolder.STATE
     deadline = time.time() + 300
     while time.time() < deadline:
-        if state.exists() and json.loads(state.read_text() or "{}").get("epochs_done", 0) >= 2:
+        if state.exists() and json.loads(state.read_text(encoding="utf-8") or "{}").get("epochs_done", 0) >= 2:
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = json.loads(state.read_text())["epochs_done"]
+    done = json.loads(state.read_text(encoding="utf-8"))["epochs_done"]
     assert 2 <= done < epochs, f"the kill came too late ({done} epochs done)"
     assert not (killed / "metrics.json").exists() and not (killed / "model.keras").exists()
     subprocess.run(_train_cmd(killed, epochs), cwd=REPO, check=True, capture_output=True)
@@ -78,7 +78,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     a, b = pd.read_csv(killed / "history.csv"), pd.read_csv(straight / "history.csv")
     assert a.epoch.tolist() == b.epoch.tolist() == list(range(1, epochs + 1))
     np.testing.assert_allclose(a.val_loss, b.val_loss, atol=1e-4)
-    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (killed, straight))
+    ma, mb = (json.loads((d / "metrics.json").read_text(encoding="utf-8")) for d in (killed, straight))
     assert abs(ma["post"]["dice"]["mean"] - mb["post"]["dice"]["mean"]) < 1e-4
 
 
@@ -100,7 +100,7 @@ def test_cross_dataset_evaluation_leaves_run_untouched(smoke_run, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in smoke_run.rglob("*") if p.is_file()}
     out = tmp_path / "cross"
     assert cli.main(["evaluate", str(smoke_run), "--data", str(other), "--split", "all", "--out", str(out)]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["n_images"] == 6 and metrics["data_root"] == "other"  # recorded by name, no machine path
     assert len(pd.read_csv(out / "per_image.csv")) == 6
     assert before == {p: p.stat().st_mtime_ns for p in smoke_run.rglob("*") if p.is_file()}
@@ -132,7 +132,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     prepare_data(config)
     with pytest.raises(TrainingError, match="NaN"):
         train(config, tmp_path, verbose=0)
-    state = json.loads((tmp_path / runfolder.STATE).read_text())
+    state = json.loads((tmp_path / runfolder.STATE).read_text(encoding="utf-8"))
     assert state["stopped"] == "nan"
     if state["last"]:
         assert (tmp_path / runfolder.CHECKPOINTS / f"{state['last']}.weights.h5").exists()

@@ -37,7 +37,7 @@ def evaluated_run(tiny, tmp_path):
 
     run = tmp_path / "runs" / "cpu" / "unet3_compact" / "seed0"
     shutil.copytree(tiny, run)
-    info = json.loads((run / "config.json").read_text())
+    info = json.loads((run / "config.json").read_text(encoding="utf-8"))
     info["config"].update(profile="cpu", data="shenzhen_montgomery_512", batch_size=4)
     info.update(data_root="shenzhen_montgomery_512", data_fingerprint="7669c3a19ba5a6ac",
                 split_file="data/splits/shenzhen_montgomery_512.csv",
@@ -45,13 +45,13 @@ def evaluated_run(tiny, tmp_path):
                 environment={"git_commit": "58bc4d21aeb438e97c8c797871ed2a459cab2fa0", "git_dirty_library": False,
                              "tensorflow": "2.21.0", "keras": "3.15.1", "python": "3.11.7",
                              "device": "CPU (x86_64, 2 cores)"})
-    (run / "config.json").write_text(json.dumps(info))
+    (run / "config.json").write_text(json.dumps(info), encoding="utf-8")
     (run / "metrics.json").write_text(json.dumps({
         "model": "unet3_compact", "profile": "cpu", "split": "test", "n_images": 141,
         "run_dir": "runs/cpu/unet3_compact/seed0",
         "raw": {"dice": summary(0.9512), "iou": summary(0.91)}, "post": {"dice": summary(0.9566), "iou": summary(0.9187)},
-        "timings": {"inference_ms_per_image": 12.5}}))
-    (run / "training.json").write_text(json.dumps({"best_epoch": 16, "best_val_dice": 0.9642, "params": 408705}))
+        "timings": {"inference_ms_per_image": 12.5}}), encoding="utf-8")
+    (run / "training.json").write_text(json.dumps({"best_epoch": 16, "best_val_dice": 0.9642, "params": 408705}), encoding="utf-8")
     return run
 
 
@@ -66,10 +66,10 @@ def test_export_writes_a_release_folder(evaluated_run, tmp_path, capsys):
     assert files == sorted(["SHA256SUMS", "config.json", "metrics.json", "training.json", "model_card.md",
                             f"{name}.keras", "shenzhen_montgomery_512.csv"])
     assert weights.check_sums(out) == []
-    sums = (out / "SHA256SUMS").read_text()
+    sums = (out / "SHA256SUMS").read_text(encoding="utf-8")
     digest = hashlib.sha256((out / f"{name}.keras").read_bytes()).hexdigest()
     assert f"{digest}  {name}.keras" in sums and "SHA256SUMS" not in sums
-    card = (out / "model_card.md").read_text()
+    card = (out / "model_card.md").read_text(encoding="utf-8")
     for text in ("# Model card: lungseg-unet3_compact-cpu-seed0", "Not a medical device",
                  "adults; posteroanterior (PA) chest X-rays", "CC BY-NC-SA 4.0", "Dice | 0.9512 [0.9412, 0.9562] | "
                  "0.9566 [0.9466, 0.9616]", "test split, 141 images", "58bc4d21aeb438e97c8c797871ed2a459cab2fa0",
@@ -132,7 +132,7 @@ def server():
 def registry(tmp_path: Path, url: str, sha: str, name="tiny-v1") -> Path:
     path = tmp_path / "registry.json"
     path.write_text(json.dumps({"weights": [{"name": name, "file": f"{name}.keras", "url": url, "sha256": sha,
-                                             "config": {"model": "unet3_compact", "image_size": 32, "post_k": 2}}]}))
+                                             "config": {"model": "unet3_compact", "image_size": 32, "post_k": 2}}]}), encoding="utf-8")
     return path
 
 
@@ -197,7 +197,7 @@ def test_fetch_unknown_name_lists_the_published(tmp_path, monkeypatch):
 ])
 def test_registry_entries_are_checked(tmp_path, entry, what):
     path = tmp_path / "r.json"
-    path.write_text(json.dumps({"weights": [entry]}))
+    path.write_text(json.dumps({"weights": [entry]}), encoding="utf-8")
     with pytest.raises(WeightsError, match=what):
         weights.load_registry(path)
 
@@ -214,10 +214,10 @@ def test_default_model_shipped_within_limits_or_clearly_missing():
     if not (folder / "model.keras").exists():
         with pytest.raises(weights.DefaultModelMissing, match="not shipped with this version"):
             weights.default_model_dir()
-        assert "Not shipped yet" in (folder / "README.md").read_text()
+        assert "Not shipped yet" in (folder / "README.md").read_text(encoding="utf-8")
         return
     assert (folder / "model.keras").stat().st_size <= weights.MAX_DEFAULT_MB * 1e6
     assert weights.check_sums(folder) == []
-    card = (folder / "model_card.md").read_text()
+    card = (folder / "model_card.md").read_text(encoding="utf-8")
     assert "Not a medical device" in card and "## Metrics" in card
-    assert np.isfinite(json.loads((folder / "metrics.json").read_text())["post"]["dice"]["mean"])
+    assert np.isfinite(json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["post"]["dice"]["mean"])

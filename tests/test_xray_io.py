@@ -70,7 +70,7 @@ def test_dicom_without_suffix_is_found_and_read(tmp_path):
 @pytest.mark.parametrize("build, what", [
     (lambda p: write_dicom(p / "ct.dcm", ramp(), modality="CT"), "CT DICOM"),
     (lambda p: write_dicom(p / "multi.dcm", np.stack([ramp()] * 3), frames=3), "multi-frame"),
-    (lambda p: (p / "notes.txt").write_text("hello") and p / "notes.txt", "not an image file"),
+    (lambda p: (p / "notes.txt").write_text("hello", encoding="utf-8") and p / "notes.txt", "not an image file"),
     (lambda p: (p / "fake.png").write_bytes(b"not a png at all") and p / "fake.png", "not a PNG"),
     (lambda p: (p / "fake.dcm").write_bytes(b"\0" * 200) and p / "fake.dcm", "not a readable DICOM"),
 ])
@@ -85,7 +85,7 @@ def test_expand_files_folders_patterns_and_problems(tmp_path):
     for name in ("b.png", "a.jpg", "notes.txt", ".hidden.png"):
         (tmp_path / "d" / name).parent.mkdir(exist_ok=True)
         cv2.imwrite(str(tmp_path / "d" / name), np.zeros((4, 4), np.uint8)) if name.endswith(("png", "jpg")) \
-            else (tmp_path / "d" / name).write_text("x")
+            else (tmp_path / "d" / name).write_text("x", encoding="utf-8")
     (tmp_path / "d" / "sub").mkdir()
     cv2.imwrite(str(tmp_path / "d" / "sub" / "c.png"), np.zeros((4, 4), np.uint8))
     (tmp_path / "empty").mkdir()

@@ -73,5 +73,5 @@ def tiny_model_dir(folder: Path, size: int = 32, post_k: int = 2) -> Path:
     config = {"config": {"model": "unet3_compact", "profile": "test", "image_size": size, "post_k": post_k,
                          "data": "synthetic", "seed": 0, "epochs": 1},
               "data_root": "synthetic", "environment": {"git_commit": "0123456789abcdef"}}
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return folder

@@ -62,7 +62,7 @@ def time_repeats(call, per_call: float, repeats: int, warmup: int, min_repeat_s:
 
 def _status_kb(field: str) -> float | None:
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
             if line.startswith(field + ":"):
                 return float(line.split()[1])
     except OSError:
@@ -290,7 +290,7 @@ def worker_main(task_json: str, result_path: str) -> int:
     try:
         result = measure(task)
     except _Fatal as exc:
-        Path(result_path).write_text(json.dumps({"fatal": str(exc)}))
+        Path(result_path).write_text(json.dumps({"fatal": str(exc)}), encoding="utf-8")
         return 3
-    Path(result_path).write_text(json.dumps(result))
+    Path(result_path).write_text(json.dumps(result), encoding="utf-8")
     return 0

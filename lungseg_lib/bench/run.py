@@ -35,7 +35,7 @@ def cpu_busy(seconds: float = 1.0) -> float | None:
     """Fraction of all CPUs' time spent busy over the next ``seconds`` (from /proc/stat):
     how much else is running on the machine right now (0 = idle)."""
     def sample():
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        values = [int(v) for v in Path("/proc/stat").read_text(encoding="utf-8").splitlines()[0].split()[1:]]
         idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
         return sum(values[:8]), idle
 
@@ -188,7 +188,7 @@ def _run_worker(task: dict, env: dict, timeout_s: float | None) -> dict:
         except subprocess.TimeoutExpired:
             return {**head, "error": f"timed out after {timeout_s} s"}
         if result_path.exists() and proc.returncode in (0, 3):
-            return json.loads(result_path.read_text())
+            return json.loads(result_path.read_text(encoding="utf-8"))
         lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
         why = lines[-1] if lines else f"exit code {proc.returncode}"
         if proc.returncode < 0:

@@ -29,6 +29,9 @@ OPACITY_GRID = 6  # cells of the coarse field across the image: blobs a sixth of
 
 #: named augmentation strengths (config key ``augment_strength``). "strong" widens only the
 #: intensity ranges (brightness, contrast, gamma): the robustness remedy of the book; "opacity"
-#: paints opacities inside the lungs of half the images (a remedy for the default model).
-AUGMENTS = {"default": Augment(), "strong": Augment(brightness=0.3, contrast=0.5, gamma=0.5),
-            "opacity": Augment(opacity=0.5)}
+#: paints opacities inside the lungs of half the images (a remedy for the default model);
+#: "strong_opacity" is both (what the default model's screen, params/screen.yaml, takes when
+#: both remedies are kept).
+_STRONG = {"brightness": 0.3, "contrast": 0.5, "gamma": 0.5}
+AUGMENTS = {"default": Augment(), "strong": Augment(**_STRONG), "opacity": Augment(opacity=0.5),
+            "strong_opacity": Augment(**_STRONG, opacity=0.5)}

@@ -186,7 +186,7 @@ def _update_manifest(path: Path, rows: list[dict]) -> None:
     old, columns = [], list(MANIFEST_COLUMNS)
     if path.exists():
         try:
-            with open(path, newline="") as f:
+            with open(path, newline="", encoding="utf-8") as f:
                 reader = csv.DictReader(f)
                 old = list(reader)
                 fields = reader.fieldnames or []

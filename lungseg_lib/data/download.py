@@ -93,7 +93,7 @@ def _fetch_archive(url: str, cache_dir: Path, progress: bool) -> tuple[Path, str
     record = archive.with_name(archive.name + ".sha256.json")
     if archive.exists() and record.exists():
         try:
-            expected = json.loads(record.read_text())["sha256"]
+            expected = json.loads(record.read_text(encoding="utf-8"))["sha256"]
         except (ValueError, KeyError) as exc:
             raise DataError(f"{record}: unreadable hash record ({exc}); delete it and rerun") from exc
         sha = sha256_file(archive, progress)
@@ -185,7 +185,7 @@ def read_sums(path: str | os.PathLike) -> dict[str, str]:
     name listed without both its image and its mask."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise DataError(f"{path}: cannot read the checksum list ({exc})") from exc
     sums: dict[str, str] = {}
@@ -295,10 +295,10 @@ def layout_shenzhen_montgomery(src: str | os.PathLike, out: str | os.PathLike, *
                 if (m := NAME_RE.match(stem))]
         write_manifest(stage, rows)
         # where the files come from and whom to credit, with the list they were checked against
-        (stage / "README.md").write_text(SM512_README.replace(SM512_SUMS.name, sums_path.name))
+        (stage / "README.md").write_text(SM512_README.replace(SM512_SUMS.name, sums_path.name), encoding="utf-8")
         notes = [f"every file matches {sums_path.name} ({len(expected)} files)"]
         (stage / MARKER).write_text(json.dumps({**params, "source": src.name, "written": len(rows),
-                                                "skipped": [], "notes": notes}, indent=2) + "\n")
+                                                "skipped": [], "notes": notes}, indent=2) + "\n", encoding="utf-8")
         if out.exists():
             out.rmdir()  # existing_output() allowed only an empty folder
         os.replace(stage, out)

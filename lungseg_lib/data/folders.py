@@ -261,7 +261,7 @@ def make_split(pairs: list[Pair], fractions=SPLIT_FRACTIONS, seed: int = 0,
 def read_names(path: str | os.PathLike) -> set[str]:
     """Image names listed in a text file, one per line, with or without extension (a paper's
     own test set for :func:`make_split`)."""
-    return {Path(line).stem for line in Path(path).read_text().split() if line.strip()}
+    return {Path(line).stem for line in Path(path).read_text(encoding="utf-8").split() if line.strip()}
 
 
 def write_split(table: pd.DataFrame, path: str | os.PathLike) -> Path:

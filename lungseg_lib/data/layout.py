@@ -62,7 +62,7 @@ def existing_output(out: Path, params: dict) -> ConversionSummary | None:
     marker = out / MARKER
     if marker.exists():
         try:
-            info = json.loads(marker.read_text())
+            info = json.loads(marker.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise DataError(f"{marker}: unreadable ({exc}); delete {out} and rerun") from exc
         for key, value in params.items():
@@ -88,7 +88,7 @@ def staging(out: Path) -> Path:
 
 def write_manifest(folder: Path, rows: list[tuple[str, str, str]]) -> None:
     """``folder/manifest.csv`` with columns file, source, tb_label (a staging folder: no rename)."""
-    with open(folder / "manifest.csv", "w", newline="") as f:
+    with open(folder / "manifest.csv", "w", newline="", encoding="utf-8") as f:
         csv.writer(f, lineterminator="\n").writerows([("file", "source", "tb_label"), *rows])
 
 
@@ -130,7 +130,7 @@ def convert(pairs: dict[str, tuple[Path, list[Path]]], out: Path, params: dict, 
     write_manifest(stage, rows)
     summary = ConversionSummary(out, len(rows), skipped, notes)
     (stage / MARKER).write_text(json.dumps({**params, "written": summary.written, "skipped": skipped,
-                                            "notes": notes}, indent=2) + "\n")
+                                            "notes": notes}, indent=2) + "\n", encoding="utf-8")
     if out.exists():
         out.rmdir()  # existing_output() allowed only an empty folder
     os.replace(stage, out)

@@ -17,6 +17,7 @@ import yaml
 
 from ..core.augment import AUGMENTS
 from ..core.models.spec import LOSSES, OPTIMIZERS
+from ..core.normalize import NORMALIZATIONS
 from ..project import REPO_ROOT
 
 PARAMS_DIR = REPO_ROOT / "params"
@@ -50,13 +51,15 @@ class TrainConfig:
     schedule_scaling: str | None = None  # None, or "proportional": a recipe's step schedule is
                                          # stretched or compressed by epochs / the recipe's epochs
     augment: bool = True
-    augment_strength: str = "default"  # default | strong (lungseg_lib.core.augment.AUGMENTS)
+    augment_strength: str = "default"  # a name in lungseg_lib.core.augment.AUGMENTS
+    normalize: str | None = None  # None | clahe: the input's normalisation (lungseg_lib.core.normalize)
     seed: int = 0
     deterministic: bool = True
     mixed_precision: bool | str = "auto"  # auto: on when a GPU is visible
     strategy: str = "auto"  # auto | default | mirrored (all visible GPUs)
     model_kwargs: dict = field(default_factory=dict)
     post_k: int = 2
+    post_fill_holes: bool = False  # fill holes inside the kept components (core.postprocess)
     recipe_source: str = ""
 
     def __post_init__(self):
@@ -89,6 +92,7 @@ _POSITIVE_INT = ("image_size", "batch_size", "epochs", "post_k")
 _OPTIONAL_NUMBER = ("momentum", "weight_decay", "l2")
 _CHOICES = {"loss": LOSSES, "optimizer": OPTIMIZERS, "early_stopping_monitor": MONITORS,
             "schedule_scaling": SCALINGS, "augment_strength": tuple(AUGMENTS), "strategy": STRATEGIES,
+            "normalize": NORMALIZATIONS,
             "mixed_precision": MIXED_PRECISION}
 
 
@@ -107,7 +111,7 @@ def _check_field(name: str, value) -> str | None:
     if name in _CHOICES and value not in _CHOICES[name]:
         valid = ", ".join("null" if c is None else str(c).lower() if isinstance(c, bool) else c for c in _CHOICES[name])
         return f"{name} {value!r}; valid: {valid}"
-    if name in ("augment", "deterministic") and not isinstance(value, bool):
+    if name in ("augment", "deterministic", "post_fill_holes") and not isinstance(value, bool):
         return f"{name} must be true or false, got {value!r}"
     if name == "model_kwargs" and not isinstance(value, dict):
         return f"model_kwargs must be a mapping, got {value!r}"
@@ -137,7 +141,7 @@ def profile_params(profile: str) -> dict:
     if not path.exists():
         valid = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(valid)}")
-    return yaml.safe_load(path.read_text()) or {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
 def parse_set(items: list[str]) -> dict:

@@ -9,6 +9,7 @@ mean, median, 95% bootstrap CI; timings), ``per_image.csv``, ``roc.csv`` and
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from . import runfolder
 from ..project import REPO_ROOT
 from ..data.imageio import write_png
 from ..core.metrics import image_metrics
-from ..core.postprocess import keep_largest_components
+from ..core.postprocess import PostResult
 from ..core.stats import summarize
 
 REPORTED = ("dice", "iou", "precision", "recall", "hd95", "assd")
@@ -84,23 +85,23 @@ def _split_file(run_dir: Path, recorded: str | None) -> Path:
     return path if path.is_file() or not (run_dir / recorded.name).is_file() else run_dir / recorded.name
 
 
-def score_images(pairs: list, images: np.ndarray, truth: np.ndarray, prob: np.ndarray, post_k: int,
-                 predictions: Path) -> tuple[pd.DataFrame, float]:
+def score_images(pairs: list, images: np.ndarray, truth: np.ndarray, prob: np.ndarray,
+                 post: Callable[[np.ndarray], PostResult], predictions: Path) -> tuple[pd.DataFrame, float]:
     """One row per image (name, source, label, brightness, contrast, lung fraction, what the
-    post-processing removed, :data:`REPORTED` metrics raw and ``_post``); each raw prediction is
+    post-processing ``post`` removed, :data:`REPORTED` metrics raw and ``_post``); each raw prediction is
     written to ``predictions/NAME.png``. Returns the table and the post-processing's seconds."""
     rows, post_seconds = [], 0.0
     for i, pair in enumerate(pairs):
         raw = prob[i] > 0.5
         t0 = time.perf_counter()
-        post = keep_largest_components(raw, post_k)
+        cleaned = post(raw)
         post_seconds += time.perf_counter() - t0
         row = {"name": pair.name, "source": pair.source, "label": pair.label,
                "brightness": float(images[i].mean()), "contrast": float(images[i].std()),
-               "mask_fraction": float(truth[i].mean()), "removed_components": len(post.removed_areas),
-               "removed_area": int(sum(post.removed_areas))}
+               "mask_fraction": float(truth[i].mean()), "removed_components": len(cleaned.removed_areas),
+               "removed_area": int(sum(cleaned.removed_areas))}
         row.update({k: v for k, v in image_metrics(raw, truth[i]).items() if k in REPORTED})
-        row.update({f"{k}_post": v for k, v in image_metrics(post.mask, truth[i]).items() if k in REPORTED})
+        row.update({f"{k}_post": v for k, v in image_metrics(cleaned.mask, truth[i]).items() if k in REPORTED})
         rows.append(row)
         write_png(predictions / f"{pair.name}.png", raw)
     return pd.DataFrame(rows), post_seconds
@@ -154,7 +155,7 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
     prob = model.probability(images, batch_size)
     infer_ms = 1000 * (time.perf_counter() - t0) / len(pairs)
     truth = masks[..., 0] > 0.5
-    table, post_seconds = score_images(pairs, images, truth, prob, model.post_k, out / runfolder.PREDICTIONS)
+    table, post_seconds = score_images(pairs, images, truth, prob, model.postprocess, out / runfolder.PREDICTIONS)
     files.write_csv(out / runfolder.PER_IMAGE, table)
     auc = write_roc(out / runfolder.ROC, truth, prob)
     robust_seconds = score_grid(model, pairs, images, truth, prob, out, batch_size) if robustness else None

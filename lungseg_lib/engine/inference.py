@@ -13,7 +13,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from .. import files
-from ..core.postprocess import keep_largest_components
+from ..core.normalize import normalize
+from ..core.postprocess import PostResult, keep_largest_components
 from ..data.ct import PAPER_WINDOW, clip_hu, crop_or_pad, resample, to_png_array
 from ..data.ct_io import check_hu, itk_message, read_volume
 from ..data.imageio import read_image, to_unit_float, write_png
@@ -47,11 +48,18 @@ class TrainedModel:
         self.model = keras.models.load_model(weights, compile=False)
 
     def probability(self, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
-        """P(lung) maps (N, size, size) for images (N, size, size, 1) in [0, 1]."""
+        """P(lung) maps (N, size, size) for images (N, size, size, 1) in [0, 1] (normalised first
+        when the model was trained so: config ``normalize``)."""
         from ..core.metrics import lung_probability
 
+        images = normalize(images, self.config.normalize)
         out = self.model.predict(images, batch_size=batch_size, verbose=0)
         return np.asarray(lung_probability(out.astype(np.float32), self.head))
+
+    def postprocess(self, mask: np.ndarray) -> PostResult:
+        """The run's post-processing of one binary mask: its ``post_k`` largest components,
+        with holes filled when the config says so (``post_fill_holes``)."""
+        return keep_largest_components(mask, self.post_k, self.config.post_fill_holes)
 
     def predict_file(self, path: str | os.PathLike, post: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Return (image as read, binary mask at the image's own size) for one file."""
@@ -61,7 +69,7 @@ class TrainedModel:
         prob = cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
         mask = prob > 0.5
         if post:
-            mask = keep_largest_components(mask, self.post_k).mask
+            mask = self.postprocess(mask).mask
         return img, mask
 
 
@@ -120,7 +128,7 @@ def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike
         masks = []
         for p in prob:
             m = (p if n == size else cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR)) > 0.5
-            masks.append(keep_largest_components(m, model.post_k).mask if post else m)
+            masks.append(model.postprocess(m).mask if post else m)
         return np.stack(masks).astype(np.uint8)
 
     out_path = Path(out) / f"{volume_stem(volume)}_mask.nii.gz"

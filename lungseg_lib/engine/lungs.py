@@ -114,7 +114,7 @@ def scale_spacing(spacing: tuple[float, float] | None, from_shape, to_shape) -> 
 
 def load_training_ranges(path: str | os.PathLike = TRAINING_RANGES_FILE) -> dict:
     """The committed per-lung area ranges of the training masks (see :func:`training_ranges`)."""
-    return json.loads(Path(path).read_text())
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def training_ranges(masks, names: list[str] | None = None) -> dict:

@@ -7,7 +7,7 @@ the batches an uninterrupted run would have seen.
 
 Augmentation (training only): small rotation, shift and scale (bilinear for the image,
 nearest for the mask), brightness, contrast and gamma, and optionally opacities painted inside
-the lungs. No left-right flip: the lungs are not mirror images of each other (heart,
+the lungs; then, when the config asks for it, the input's normalisation (CLAHE). No left-right flip: the lungs are not mirror images of each other (heart,
 diaphragm heights).
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core.augment import AUGMENTS, OPACITY_DENSITY, OPACITY_GRID, OPACITY_LEVEL, Augment
+from ..core.normalize import normalize as normalize_images
 
 
 def augment_for(config) -> Augment | None:
@@ -85,8 +86,10 @@ def augment_pair(image, mask, seed, aug: Augment = Augment()):
 
 
 def train_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
-                  start_epoch: int, epochs: int, augment: Augment | None = Augment()) -> tf.data.Dataset:
-    """Batches for epochs ``start_epoch .. epochs-1``, reshuffled and re-augmented each epoch.
+                  start_epoch: int, epochs: int, augment: Augment | None = Augment(),
+                  normalize: str | None = None) -> tf.data.Dataset:
+    """Batches for epochs ``start_epoch .. epochs-1``, reshuffled and re-augmented each epoch;
+    ``normalize`` (:mod:`lungseg_lib.core.normalize`) applies to each image after augmentation.
 
     Use with ``model.fit(..., initial_epoch=start_epoch, epochs=epochs,
     steps_per_epoch=steps_per_epoch(len(images), batch_size))``.
@@ -102,6 +105,10 @@ def train_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: 
             image, mask = tf.gather(images_t, i), tf.gather(masks_t, i)
             if augment is not None:
                 image, mask = augment_pair(image, mask, tf.stack([seed + 1000003 * epoch, i]), augment)
+            if normalize is not None:
+                shape = image.shape
+                image = tf.numpy_function(lambda x: normalize_images(x, normalize), [image], tf.float32, stateful=False)
+                image.set_shape(shape)
             return image, mask
 
         return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)

@@ -16,6 +16,7 @@ and after post-processing.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 import time
 import zlib
 from pathlib import Path
@@ -28,7 +29,7 @@ from .. import files
 from .runfolder import EXAMPLE, ROBUSTNESS
 from ..files import replacing
 from ..core.metrics import dice, iou
-from ..core.postprocess import keep_largest_components
+from ..core.postprocess import PostResult
 
 SEVERITIES = (0, 1, 2, 3, 4, 5)
 
@@ -104,15 +105,16 @@ def image_seed(name: str, seed: int = 0) -> int:
     return (zlib.crc32(name.encode()) + seed) % 2**32
 
 
-def score_rows(names, prob: np.ndarray, truth: np.ndarray, post_k: int, family: str, severity: int) -> list[dict]:
-    """One row per image: Dice and IoU of ``prob > 0.5`` before and after post-processing."""
+def score_rows(names, prob: np.ndarray, truth: np.ndarray, post: Callable[[np.ndarray], PostResult], family: str,
+               severity: int) -> list[dict]:
+    """One row per image: Dice and IoU of ``prob > 0.5`` before and after the post-processing ``post``."""
     rows = []
     for name, p, t in zip(names, prob, truth):
         raw = p > 0.5
-        post = keep_largest_components(raw, post_k).mask
+        cleaned = post(raw).mask
         rows.append({"name": name, "family": family, "severity": severity,
                      "dice": dice(raw, t), "iou": iou(raw, t),
-                     "dice_post": dice(post, t), "iou_post": iou(post, t)})
+                     "dice_post": dice(cleaned, t), "iou_post": iou(cleaned, t)})
     return rows
 
 
@@ -129,7 +131,7 @@ def robustness_table(model, names: list[str], images: np.ndarray, truth: np.ndar
     rows = []
     if 0 in severities:
         clean = clean_prob if clean_prob is not None else model.probability(images, batch_size)
-        clean_rows = score_rows(names, clean, truth, model.post_k, "", 0)
+        clean_rows = score_rows(names, clean, truth, model.postprocess, "", 0)
     for family in families:
         for severity in severities:
             if severity == 0:
@@ -137,7 +139,7 @@ def robustness_table(model, names: list[str], images: np.ndarray, truth: np.ndar
                 continue
             batch = np.stack([perturb(im, family, severity, s) for im, s in zip(images, seeds)])
             prob = model.probability(batch, batch_size)
-            rows += score_rows(names, prob, truth, model.post_k, family, severity)
+            rows += score_rows(names, prob, truth, model.postprocess, family, severity)
     return pd.DataFrame(rows)
 
 
@@ -153,7 +155,7 @@ def save_example(model, name: str, image: np.ndarray, path: str | os.PathLike,
             keys.append(f"{family}/{severity}")
             batch.append(perturb(image, family, severity, image_seed(name, seed)))
     prob = model.probability(np.stack(batch))
-    masks = {k: np.packbits(keep_largest_components(p > 0.5, model.post_k).mask) for k, p in zip(keys, prob)}
+    masks = {k: np.packbits(model.postprocess(p > 0.5).mask) for k, p in zip(keys, prob)}
     path = Path(path)
     with replacing(path) as tmp:
         np.savez_compressed(tmp, name=np.array(name), shape=np.array(image.shape[:2]), **masks)

@@ -157,14 +157,17 @@ def _model_and_history(config: TrainConfig, run_dir: Path, state: dict, strategy
 def _fit(model, config: TrainConfig, state: dict, train: tuple, val: tuple, callbacks: list, verbose: int) -> None:
     """``model.fit`` from the epoch after the last one done to ``config.epochs``; out of memory
     becomes a TrainingError suggesting a smaller batch."""
+    from ..core.normalize import normalize
     from .pipeline import augment_for, eval_dataset, steps_per_epoch, train_dataset
 
     batch = config.batch_size
     try:
-        model.fit(train_dataset(*train, batch, config.seed, state["epochs_done"], config.epochs, augment_for(config)),
+        model.fit(train_dataset(*train, batch, config.seed, state["epochs_done"], config.epochs, augment_for(config),
+                                config.normalize),
                   steps_per_epoch=steps_per_epoch(len(train[0]), batch),
                   initial_epoch=state["epochs_done"], epochs=config.epochs,
-                  validation_data=eval_dataset(*val, batch), callbacks=callbacks, shuffle=False, verbose=verbose)
+                  validation_data=eval_dataset(normalize(val[0], config.normalize), val[1], batch),
+                  callbacks=callbacks, shuffle=False, verbose=verbose)
     except Exception as exc:  # GPU out-of-memory has no portable exception class
         if "ResourceExhausted" in type(exc).__name__ or "OOM" in str(exc)[:2000]:
             raise TrainingError(f"out of memory with batch_size={batch}: try a smaller batch, "

@@ -114,7 +114,7 @@ def check_sums(folder: str | os.PathLike) -> list[str]:
     """The problems of a folder against its ``SHA256SUMS`` (empty when every file matches)."""
     folder = Path(folder)
     problems = []
-    for line in (folder / SUMS).read_text().splitlines():
+    for line in (folder / SUMS).read_text(encoding="utf-8").splitlines():
         digest, name = line.split(None, 1)
         name = name.lstrip("*")
         if not (folder / name).is_file():
@@ -194,7 +194,7 @@ def load_registry(path: str | os.PathLike | None = None) -> list[dict]:
     each checked for its fields."""
     path = Path(path or REGISTRY)
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise WeightsError(f"{path}: cannot read the weights registry ({exc})") from exc
     entries = doc.get("weights")

@@ -26,7 +26,7 @@ def read_record(path: str | os.PathLike) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no record; write it with scripts/onednn_check.py "
                                 "or scripts/rerun_check.py")
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def weights_sha256(model_file: str | os.PathLike) -> str:

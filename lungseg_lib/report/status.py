@@ -59,7 +59,7 @@ def notebook_timings(folder: str | os.PathLike, skip: tuple[str, ...] = ()) -> p
     for path in sorted(repo_path(folder).glob("[0-9][0-9]_*.ipynb")):
         if path.stem in skip:
             continue
-        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
         params = {k: v for k, v in (meta.get("parameters") or {}).items() if k not in PATH_PARAMETERS}
         rows.append({"notebook": path.stem, "start": (meta.get("start_time") or "")[:19].replace("T", " "),
                      "seconds": float(meta["duration"]) if meta.get("duration") is not None else math.nan,
