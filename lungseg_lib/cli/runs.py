@@ -76,7 +76,7 @@ def _evaluate(args) -> int:
     run = args.run_dir or args.run
     out = args.out or (None if run else DEFAULT_EVALUATION)  # never into the installed package
     metrics = evaluate(model_folder(run), data=args.data, split=args.split, out=out,
-                       robustness=not args.no_robustness)
+                       robustness=not args.no_robustness, fill_holes=True if args.fill_holes else None)
     if out:
         print(f"results in {out}")
     post, raw = metrics["post"], metrics["raw"]
@@ -171,6 +171,8 @@ def add_run_commands(sub) -> None:
     p.add_argument("--out", help="write results here instead of the run folder (the default model: "
                    f"{DEFAULT_EVALUATION}/)")
     p.add_argument("--no-robustness", action="store_true", help="skip the perturbation grid")
+    p.add_argument("--fill-holes", action="store_true", help="fill holes inside the kept lungs after "
+                   "post-processing (default: the run's post_fill_holes)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("robustness", help="score a trained run on perturbed images (brightness, "

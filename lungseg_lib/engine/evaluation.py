@@ -135,18 +135,21 @@ def score_grid(model, pairs: list, images: np.ndarray, truth: np.ndarray, prob: 
 
 
 def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "test",
-             out: str | os.PathLike | None = None, batch_size: int = 8, robustness: bool = True) -> dict:
+             out: str | os.PathLike | None = None, batch_size: int = 8, robustness: bool = True,
+             fill_holes: bool | None = None) -> dict:
     """Evaluate the run in ``run_dir``; results go to ``out`` (default: the run folder).
 
     With ``robustness`` the perturbation grid of :mod:`lungseg_lib.engine.robustness` is scored
     too (``robustness.csv``; its severity-0 rows are this evaluation's own predictions).
+    ``fill_holes``: override the run's post-processing option ``post_fill_holes`` (recorded in
+    ``metrics.json``).
     """
     from ..data.folders import load_arrays, portable_path
     from .inference import TrainedModel
 
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir
-    model = TrainedModel(run_dir)
+    model = TrainedModel(run_dir, fill_holes=fill_holes)
     root, pairs = evaluation_pairs(run_dir, data, split)
     if not pairs:
         raise ValueError(f"{root}: no image/mask pairs to evaluate")
@@ -164,6 +167,7 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
         "model": model.config.model, "profile": model.config.profile,
         "run_dir": portable_path(run_dir, REPO_ROOT), "data_root": portable_path(root, REPO_ROOT), "split": split,
         "n_images": len(pairs), "image_size": model.size,
+        "post_k": model.post_k, "post_fill_holes": model.fill_holes,
         "raw": summaries(table), "post": summaries(table, "_post"), "roc_auc": auc,
         "timings": {"train_seconds": training.get("train_seconds"), "epochs_run": training.get("epochs_run"),
                     "inference_ms_per_image": infer_ms, "post_ms_per_image": 1000 * post_seconds / len(pairs),

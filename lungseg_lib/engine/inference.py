@@ -27,9 +27,10 @@ class TrainedModel:
     """A run's model with what is needed to use it: head, input size, post-processing k.
 
     ``run_dir``: any model folder (see :mod:`lungseg_lib.engine.weights`): a run folder, an exported
-    release folder, the default model's or a fetched one."""
+    release folder, the default model's or a fetched one. ``fill_holes``: True or False to
+    override the run's ``post_fill_holes`` (None: the run's)."""
 
-    def __init__(self, run_dir: str | os.PathLike):
+    def __init__(self, run_dir: str | os.PathLike, fill_holes: bool | None = None):
         import keras
 
         from ..core.models import get_spec, register_custom_layers
@@ -45,6 +46,7 @@ class TrainedModel:
         self.head = get_spec(self.config.model).head
         self.size = self.config.image_size
         self.post_k = self.config.post_k
+        self.fill_holes = self.config.post_fill_holes if fill_holes is None else bool(fill_holes)
         self.model = keras.models.load_model(weights, compile=False)
 
     def probability(self, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
@@ -58,8 +60,8 @@ class TrainedModel:
 
     def postprocess(self, mask: np.ndarray) -> PostResult:
         """The run's post-processing of one binary mask: its ``post_k`` largest components,
-        with holes filled when the config says so (``post_fill_holes``)."""
-        return keep_largest_components(mask, self.post_k, self.config.post_fill_holes)
+        with the holes inside them filled when :attr:`fill_holes` (config ``post_fill_holes``)."""
+        return keep_largest_components(mask, self.post_k, self.fill_holes)
 
     def predict_file(self, path: str | os.PathLike, post: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Return (image as read, binary mask at the image's own size) for one file."""

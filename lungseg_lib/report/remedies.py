@@ -1,0 +1,128 @@
+"""The default model's remedy screen (``params/screen*.yaml``): which remedies to keep.
+
+Every arm is the compact U-Net trained once with one change to the base recipe and scored on
+the validation split only (``RUN/val``: ``lungseg evaluate RUN --split val --out RUN/val``);
+filling holes is a post-processing arm, the base run scored again with ``--fill-holes``
+(``RUN/val-fill-holes``). The rule below was fixed with the profiles, before any run:
+
+- paired image by image with the base arm, a remedy *helps* when it raises the Dice after
+  post-processing under intensity shifts (:func:`robustness_fix.per_image_scores`: the mean over
+  the six intensity families of their five severities) or on the tuberculosis images (manifest
+  label 1) by a difference that counts (:func:`robustness_fix.compare`: above
+  :data:`claims.MIN_EFFECT`, paired bootstrap CI excluding zero);
+- it *costs* when it lowers the clean validation Dice by a difference that counts;
+- it is kept when it helps and does not cost.
+
+No TensorFlow: everything is read from the run folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..engine.runfolder import METRICS, PER_IMAGE
+from ..project import repo_path
+from .robustness_fix import compare, per_image_scores
+
+MODEL, SEED = "unet3_compact", 0
+BASE = "screen"
+VAL, VAL_FILL_HOLES = "val", "val-fill-holes"
+#: the arms: (profile, folder of its validation scores) -> what it changes
+ARMS = {("screen-strongaug", VAL): "stronger intensity augmentation",
+        ("screen-opacity", VAL): "opacities painted inside the lungs",
+        ("screen-clahe", VAL): "CLAHE on every input",
+        (BASE, VAL_FILL_HOLES): "holes filled inside the kept lungs"}
+#: what a kept remedy sets in the default model's configuration
+SETS = {"screen-strongaug": {"augment_strength": "strong"}, "screen-opacity": {"augment_strength": "opacity"},
+        "screen-clahe": {"normalize": "clahe"}, VAL_FILL_HOLES: {"post_fill_holes": True}}
+METRIC = "dice_post"
+TB_LABEL = 1
+
+
+def arm_folder(profile: str, scores: str = VAL, runs_dir: str | os.PathLike = "runs") -> Path:
+    """Where an arm's validation scores are: ``runs_dir/PROFILE/unet3_compact/seed0/SCORES``."""
+    return repo_path(runs_dir) / profile / MODEL / f"seed{SEED}" / scores
+
+
+def arm_scores(folder: Path) -> pd.DataFrame | None:
+    """Per validation image: clean Dice, Dice under intensity shifts, and ``tb`` (label 1);
+    None until the arm is scored (``metrics.json`` and the grid)."""
+    if not (folder / METRICS).exists():
+        return None
+    table = per_image_scores(folder, METRIC)
+    if table is None:
+        return None
+    labels = pd.read_csv(folder / PER_IMAGE).set_index("name")["label"]
+    table["tb"] = table["clean"].where(labels.reindex(table.index) == TB_LABEL)
+    return table[["clean", "intensity", "tb"]]
+
+
+def screen(runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """One row per arm: its means (clean, under intensity shifts, TB images) and, for the
+    remedies, the paired differences to the base arm with CIs, whether each counts, and the
+    verdict (kept / not kept / not run yet)."""
+    base = arm_scores(arm_folder(BASE, VAL, runs_dir))
+    rows = [{"arm": "base recipe", "profile": BASE, "scores": VAL, "kept": None, **_means(base)}]
+    for (profile, scores), what in ARMS.items():
+        table = arm_scores(arm_folder(profile, scores, runs_dir))
+        row = {"arm": what, "profile": profile, "scores": scores, **_means(table)}
+        if table is None or base is None:
+            rows.append({**row, "kept": None, "verdict": "not run yet"})
+            continue
+        diffs = {c: compare(table, base, c) for c in ("clean", "intensity", "tb")}
+        for c, d in diffs.items():
+            row.update({f"{c}_diff": d["mean_diff"], f"{c}_low": d["ci_low"], f"{c}_high": d["ci_high"],
+                        f"{c}_counts": d["counts"]})
+        helps = [c for c in ("intensity", "tb") if diffs[c]["counts"] and diffs[c]["mean_diff"] > 0]
+        costs = diffs["clean"]["counts"] and diffs["clean"]["mean_diff"] < 0
+        row["kept"] = bool(helps) and not costs
+        row["verdict"] = (("kept: helps " + " and ".join(_WHERE[c] for c in helps)) if row["kept"] else
+                          "not kept: " + ("costs clean Dice" if costs else "no difference that counts"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+_WHERE = {"intensity": "under intensity shifts", "tb": "on the tuberculosis images"}
+
+
+def _means(table: pd.DataFrame | None) -> dict:
+    if table is None:
+        return {"clean": None, "intensity": None, "tb": None, "n": 0, "n_tb": 0}
+    return {"clean": table["clean"].mean(), "intensity": table["intensity"].mean(), "tb": table["tb"].mean(),
+            "n": len(table), "n_tb": int(table["tb"].notna().sum())}
+
+
+def chosen_settings(table: pd.DataFrame) -> dict:
+    """The default model's settings from the kept remedies (both augmentations kept:
+    ``augment_strength: strong_opacity``); empty when none is kept."""
+    out: dict = {}
+    strengths = []
+    for row in table[table["kept"] == True].itertuples():  # noqa: E712 (None means not run)
+        key = VAL_FILL_HOLES if row.scores == VAL_FILL_HOLES else row.profile
+        for k, v in SETS[key].items():
+            if k == "augment_strength":
+                strengths.append(v)
+            else:
+                out[k] = v
+    if strengths:
+        out["augment_strength"] = "strong_opacity" if len(strengths) == 2 else strengths[0]
+    return out
+
+
+def screen_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The book's table: per arm, the means and the paired differences ``+d [low, high]``."""
+    def cell(row, c):
+        if row[c] is None or pd.isna(row[c]):
+            return "missing"
+        text = f"{row[c]:.3f}"
+        if f"{c}_diff" in row and pd.notna(row.get(f"{c}_diff")):
+            text += f" ({row[f'{c}_diff']:+.3f} [{row[f'{c}_low']:+.3f}, {row[f'{c}_high']:+.3f}])"
+        return text
+
+    out = [{"Arm": r["arm"], "Clean Dice": cell(r, "clean"), "Under intensity shifts": cell(r, "intensity"),
+            "Tuberculosis images": cell(r, "tb"), "Verdict": r.get("verdict") if r["profile"] != BASE
+            or r["scores"] != VAL else "reference"} for _, r in table.iterrows()]
+    return pd.DataFrame(out)

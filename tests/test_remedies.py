@@ -1,0 +1,57 @@
+"""The default model's remedy screen (lungseg_lib.report.remedies) on made-up run folders."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungseg_lib.engine.robustness import FAMILIES
+from lungseg_lib.report import remedies
+
+N = 40
+
+
+def _arm(root, profile, scores, clean, shifted, tb_shift=0.0):
+    """Validation scores of one arm: every image ``clean`` at severity 0 (TB images, the odd
+    ones, ``+ tb_shift``) and ``shifted`` at every other severity of every family."""
+    folder = remedies.arm_folder(profile, scores, root)
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"split": "val"}), encoding="utf-8")
+    labels = np.arange(N) % 2
+    clean = clean + tb_shift * labels
+    pd.DataFrame({"name": [f"img{i}" for i in range(N)], "label": labels,
+                  "dice_post": clean}).to_csv(folder / "per_image.csv", index=False)
+    rows = [{"name": f"img{i}", "family": f, "severity": s, "dice_post": clean[i] if s == 0 else shifted[i]}
+            for i in range(N) for f in FAMILIES for s in range(6)]
+    pd.DataFrame(rows).to_csv(folder / "robustness.csv", index=False)
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    rng = np.random.default_rng(1)
+    clean = 0.95 + rng.normal(0, 0.004, N)
+    _arm(tmp_path, "screen", "val", clean, clean - 0.10)
+    _arm(tmp_path, "screen-strongaug", "val", clean, clean - 0.02)               # helps under shifts
+    _arm(tmp_path, "screen-opacity", "val", clean - 0.001, clean - 0.10, 0.03)   # helps on TB images
+    _arm(tmp_path, "screen-clahe", "val", clean - 0.03, clean - 0.02)            # helps, costs clean Dice
+    return tmp_path
+
+
+def test_rule_keeps_what_helps_without_costing_clean_dice(runs_dir):
+    table = remedies.screen(runs_dir).set_index("profile")
+    assert table.loc["screen-strongaug", "kept"] and "under intensity shifts" in table.loc["screen-strongaug", "verdict"]
+    assert table.loc["screen-opacity", "kept"] and "tuberculosis" in table.loc["screen-opacity", "verdict"]
+    assert not table.loc["screen-clahe", "kept"] and "costs clean Dice" in table.loc["screen-clahe", "verdict"]
+    fill = table[table.scores == remedies.VAL_FILL_HOLES].iloc[0]
+    assert fill["verdict"] == "not run yet" and fill["kept"] is None
+
+
+def test_chosen_settings_combine_the_kept_augmentations(runs_dir):
+    assert remedies.chosen_settings(remedies.screen(runs_dir)) == {"augment_strength": "strong_opacity"}
+
+
+def test_book_table_marks_missing_arms(runs_dir):
+    out = remedies.screen_table(remedies.screen(runs_dir))
+    assert list(out["Arm"])[0] == "base recipe" and out["Verdict"][0] == "reference"
+    assert out["Clean Dice"].iloc[-1] == "missing"
+    assert out["Under intensity shifts"][1].startswith("0.93")  # strong: clean - 0.02, +0.08 over base
