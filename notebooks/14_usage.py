@@ -55,10 +55,10 @@ import math
 import pandas as pd
 from myst_nb import glue
 
-from lungseg_lib import project
+from lungseg_lib import files, project
 from lungseg_lib.core.metrics import dice
 from lungseg_lib.engine import lungs, weights
-from lungseg_lib.report import figures, images, runs, tables
+from lungseg_lib.report import claims, figures, images, remedies, runs, tables
 
 profile = runs.resolve_profile(profile, runs_dir)
 root = images.data_root(profile, runs_dir, data_dir)
@@ -119,3 +119,35 @@ for side in ("right", "left"):
     glue(f"usage_range_{side}_p99", float(100 * ranges[f"{side}_fraction"]["p99"]), display=False)
 glue("usage_range_ratio_p1", float(ranges["ratio"]["p1"]), display=False)
 glue("usage_range_ratio_p99", float(ranges["ratio"]["p99"]), display=False)
+
+# %% [markdown]
+# Which models fit the default model's limits (weights size, time per image on 2 CPU cores;
+# the speed benchmark `bench/cpu.json`).
+
+# %%
+bench = files.read_json(project.repo_path("bench/cpu.json"))
+fit = remedies.candidates(bench)
+shown = fit.assign(Model=fit.model.map(runs.title_of), Parameters=fit.params.map("{:,}".format),
+                   **{"Weights (MB, float32)": fit.mb.round(1), "ms per image": fit.ms.round(0),
+                      "Within both limits": fit.fits.map({True: "yes", False: "no"})})
+glue("default_candidates", tables.html_table(shown.iloc[:, 5:], "Model"))
+glue("default_n_fit", float(fit.fits.sum()), display=False)
+glue("default_fit_models", ", ".join(runs.title_of(m) for m in fit.model[fit.fits]), display=False)
+glue("default_max_mb", remedies.MAX_MB, display=False)
+glue("default_max_ms", remedies.MAX_MS, display=False)
+glue("default_bench_cpu", bench["machine"]["label"], display=False)
+
+# %% [markdown]
+# How the default model was chosen: the remedy screen (`params/screen.yaml`), validation split only.
+
+# %%
+screen = remedies.screen(runs_dir)
+glue("screen_table", tables.html_table(remedies.screen_table(screen), "Arm"))
+chosen = remedies.chosen_settings(screen)
+n_run = int(screen["kept"].notna().sum())  # remedies scored (the base row has no verdict)
+glue("screen_chosen", ", ".join(f"{k}: {str(v).lower()}" for k, v in chosen.items()) or "none", display=False)
+glue("screen_n_val", float(screen["n"].iloc[0]), display=False)
+glue("screen_n_tb", float(screen["n_tb"].iloc[0]), display=False)
+glue("screen_n_remedies", float(len(remedies.ARMS)), display=False)
+glue("screen_n_run", float(n_run), display=False)
+glue("screen_min_effect", claims.MIN_EFFECT, display=False)

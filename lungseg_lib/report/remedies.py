@@ -40,6 +40,18 @@ SETS = {"screen-strongaug": {"augment_strength": "strong"}, "screen-opacity": {"
         "screen-clahe": {"normalize": "clahe"}, VAL_FILL_HOLES: {"post_fill_holes": True}}
 METRIC = "dice_post"
 TB_LABEL = 1
+MAX_MB, MAX_MS, SIZE = 5.0, 100.0, 256  # the default model's limits: weights on disk, ms per image
+
+
+def candidates(bench: dict) -> pd.DataFrame:
+    """Which registry models can be the default model: per model of a CPU benchmark
+    (``bench/cpu.json``) at 256 px, its parameters, its float32 weights in MB and its inference
+    time per image (batch 1), and whether both are within :data:`MAX_MB` and :data:`MAX_MS`."""
+    rows = [{"model": r["model"], "params": r["params"], "mb": 4 * r["params"] / 1e6,
+             "ms": r["infer_ms_batch1"]["median"]} for r in bench["results"] if r["size"] == SIZE]
+    table = pd.DataFrame(rows).sort_values("ms").reset_index(drop=True)
+    table["fits"] = (table["mb"] <= MAX_MB) & (table["ms"] < MAX_MS)
+    return table
 
 
 def arm_folder(profile: str, scores: str = VAL, runs_dir: str | os.PathLike = "runs") -> Path:
