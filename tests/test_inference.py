@@ -79,3 +79,21 @@ def test_predict_bad_volume_exit_2(smoke_run, tmp_path, capsys):
     assert main(["predict", "--run", str(smoke_run), str(path), "--out", str(tmp_path / "p")]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "8-bit" in err
+
+
+def test_time_segment_times_every_call_and_records_the_machine(tmp_path):
+    import cv2
+
+    from lungseg_lib import load_model
+    from lungseg_lib.bench.usage import time_segment
+    from xray_helpers import chest_picture, tiny_model_dir
+
+    image, _ = chest_picture()
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"x{i}.png")
+        cv2.imwrite(str(paths[-1]), (255 * image).astype("uint8"))
+    record = time_segment(paths, load_model(tiny_model_dir(tmp_path / "model")), warmup=1, repeats=2)
+    assert record["calls"] == 4 and record["segment_ms"]["n"] == 4
+    assert 0 < record["segment_ms"]["q1"] <= record["segment_ms"]["median"] <= record["segment_ms"]["q3"]
+    assert record["network_ms"]["median"] > 0 and record["machine"]["usable_cpus"] >= 1
