@@ -190,7 +190,7 @@ def jupyter_book(root: Path = REPO_ROOT, builder: str = "html") -> Path:
     cmd = [str(exe), "build", str(root), "--all", "-W", "-n", "--keep-going", "--config", str(config),
            "--builder", builder]
     print(" ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", cwd=root)
     report = root / "_build" / BUILDERS[builder]
     if proc.returncode != 0:
         log = (proc.stdout + proc.stderr).strip().splitlines()

@@ -26,7 +26,7 @@ def git_commit(short: int | None = None, root: Path = REPO_ROOT) -> str:
     """The checked-out commit of the repository (``short``: that many hex digits), or ``unknown``."""
     cmd = ["git", "rev-parse"] + ([f"--short={short}"] if short else []) + ["HEAD"]
     try:
-        return subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True,
+        return subprocess.run(cmd, cwd=root, capture_output=True, text=True, encoding="utf-8", errors="replace", check=True,
                               timeout=20).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -36,7 +36,7 @@ def git_dirty(path: str = "lungseg_lib", root: Path = REPO_ROOT) -> bool:
     """True when ``path`` of the repository has uncommitted changes (False when git is absent)."""
     try:
         return bool(subprocess.run(["git", "status", "--porcelain", "--", path], cwd=root,
-                                   capture_output=True, text=True, timeout=20).stdout.strip())
+                                   capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=20).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return False
 

@@ -68,5 +68,5 @@ def test_the_registry_and_the_report_side_import_no_tensorflow():
             "m.registry_table(); m.deviation_table()\n"
             "for info in pkgutil.iter_modules(r.__path__): importlib.import_module(f'lungseg_lib.report.{info.name}')\n"
             "print(sorted(n for n in ('tensorflow', 'keras') if n in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, encoding="utf-8", errors="replace", check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

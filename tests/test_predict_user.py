@@ -147,7 +147,7 @@ def test_import_is_light():
     import sys
 
     code = "import sys, lungseg_lib; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", check=True).stdout
     assert out.strip() == "False"
 
 

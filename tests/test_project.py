@@ -17,7 +17,7 @@ URL = project.repository_url()
 def committed_files() -> list[Path]:
     try:
         names = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True,
-                               text=True).stdout.split("\0")
+                               text=True, encoding="utf-8", errors="replace").stdout.split("\0")
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"not a git checkout ({exc})")
     return [REPO / n for n in names if n and (REPO / n).is_file()]

@@ -23,7 +23,7 @@ from .report import PAPER_CLAIMS
 def _nvidia_smi() -> list[dict]:
     try:
         text = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                               "--format=csv,noheader"], capture_output=True, text=True,
+                               "--format=csv,noheader"], capture_output=True, text=True, encoding="utf-8", errors="replace",
                               timeout=20, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return []
@@ -184,7 +184,7 @@ def _run_worker(task: dict, env: dict, timeout_s: float | None) -> dict:
         result_path = Path(tmp) / "result.json"
         cmd = [sys.executable, "-m", "lungseg_lib.bench", "--worker", json.dumps(task), str(result_path)]
         try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout_s)
         except subprocess.TimeoutExpired:
             return {**head, "error": f"timed out after {timeout_s} s"}
         if result_path.exists() and proc.returncode in (0, 3):

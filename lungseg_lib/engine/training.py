@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import warnings
 from pathlib import Path
 
 import keras
@@ -146,7 +147,9 @@ def _model_and_history(config: TrainConfig, run_dir: Path, state: dict, strategy
     with strategy.scope():
         model = build_compiled_model(config)
         if state["epochs_done"] > 0:
-            model.load_weights(ckpt_dir / f"{state['last']}.weights.h5")
+            with warnings.catch_warnings():  # the optimizer is restored just below, from its own file
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                model.load_weights(ckpt_dir / f"{state['last']}.weights.h5")
             load_optimizer(model, ckpt_dir / f"{state['last']}.optimizer.npz")
             print(f"resuming {run_dir} after epoch {state['epochs_done']}")
     path = run_dir / runfolder.HISTORY
