@@ -58,6 +58,7 @@ from myst_nb import glue
 from lungseg_lib import files, project
 from lungseg_lib.core.metrics import dice
 from lungseg_lib.engine import lungs, weights
+from lungseg_lib.engine.config import resolve_config
 from lungseg_lib.report import claims, figures, images, remedies, runs, tables
 
 profile = runs.resolve_profile(profile, runs_dir)
@@ -136,6 +137,8 @@ glue("default_fit_models", ", ".join(runs.title_of(m) for m in fit.model[fit.fit
 glue("default_max_mb", remedies.MAX_MB, display=False)
 glue("default_max_ms", remedies.MAX_MS, display=False)
 glue("default_bench_cpu", bench["machine"]["label"], display=False)
+glue("default_bench_cores", float(bench["machine"]["usable_cpus"]), display=False)
+glue("default_size", float(remedies.SIZE), display=False)
 
 # %% [markdown]
 # How the default model was chosen: the remedy screen (`params/screen.yaml`), validation split only.
@@ -151,3 +154,6 @@ glue("screen_n_tb", float(screen["n_tb"].iloc[0]), display=False)
 glue("screen_n_remedies", float(len(remedies.ARMS)), display=False)
 glue("screen_n_run", float(n_run), display=False)
 glue("screen_min_effect", claims.MIN_EFFECT, display=False)
+screen_config = resolve_config(remedies.MODEL, remedies.BASE)
+glue("screen_size", float(screen_config.image_size), display=False)
+glue("screen_epochs", float(screen_config.epochs), display=False)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from lungseg_lib import cli
+from lungseg_lib.core.postprocess import keep_largest_components
 from lungseg_lib.engine.robustness import (DIRECTION, FAMILIES, SEVERITIES, check_grid, load_example, perturb,
                                            robustness_table)
 
@@ -98,6 +99,9 @@ def test_table_predicts_once_per_family_and_severity(image):
         def probability(self, images, batch_size=8):
             Counting.calls += 1
             return (images[..., 0] > 0.5).astype(np.float32)
+
+        def postprocess(self, mask):
+            return keep_largest_components(mask, self.post_k)
 
     truth = image[None, ..., 0] > 0.5
     table = robustness_table(Counting(), ["a"], image[None], truth, ["jpeg", "pixelate"], [0, 1, 2])
