@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: book linkcheck test test-slow test-browser browser-deps data train bench clean-book
+.PHONY: book linkcheck test test-book test-slow test-browser browser-deps data train bench clean-book
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,11 +24,16 @@ linkcheck: $(STAMP)
 test: $(STAMP) browser-deps
 	$(BIN)/pytest
 
+# The book built from smoke runs (zero warnings, glued numbers, remembered parameters), every
+# notebook with its defaults, and the built pages in headless Chromium (about 15 minutes).
+test-book: $(STAMP) browser-deps
+	$(BIN)/pytest -m book
+
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow
 
 test-browser: $(STAMP) browser-deps
-	$(BIN)/pytest tests/test_browser.py
+	$(BIN)/pytest -m book tests/test_browser.py
 
 # Debian's chromium + chromedriver for the book's browser test (installed when missing and
 # possible; without them that test is skipped with a reason).

@@ -149,6 +149,7 @@ def test_figure_rejects_unknown_names(capsys):
     assert "unknown notebook 'nosuch'" in capsys.readouterr().err
 
 
+@pytest.mark.book
 def test_every_notebook_runs_with_its_defaults(tmp_path):
     """Plain papermill defaults: the best profile in runs/ and the data found automatically."""
     from lungseg_lib.notebooks import run_notebook
@@ -164,6 +165,7 @@ def test_every_notebook_runs_with_its_defaults(tmp_path):
 
 # ---------------------------------------------------------------- the built book
 
+@pytest.mark.book
 def test_book_builds_from_smoke_runs_with_zero_warnings(built):
     """build_book raises on any Sphinx warning (-W); here: every page and notebook is there."""
     html = built / "_build" / "html"
@@ -179,6 +181,7 @@ def test_book_builds_from_smoke_runs_with_zero_warnings(built):
     print(f"book built in {_BUILT['seconds']:.0f} s")
 
 
+@pytest.mark.book
 def test_pages_show_glued_numbers_and_the_profile(built):
     html = built / "_build" / "html" / "book"
     page = (html / "results.html").read_text(encoding="utf-8")
@@ -194,6 +197,7 @@ def test_pages_show_glued_numbers_and_the_profile(built):
     assert status.count("train.ipynb") >= len(MODELS)  # links to the executed training notebooks
 
 
+@pytest.mark.book
 def test_remembered_parameters_are_used_by_the_build(built):
     for stem, params in CHANGED.items():
         meta = json.loads((built / book.EXECUTED / f"{stem}.ipynb").read_text(encoding="utf-8"))["metadata"]["papermill"]
@@ -201,6 +205,7 @@ def test_remembered_parameters_are_used_by_the_build(built):
         assert meta["parameters"]["profile"] == "smoke"
 
 
+@pytest.mark.book
 def test_figure_reexecutes_one_notebook_and_remembers(built):
     executed = built / book.EXECUTED / "05_predictions.ipynb"
     book.run_figure("predictions", {"n_cases": 2}, root=built)

@@ -25,9 +25,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-dev-shm-usage", "--window-size=1400,1000"]
 SCREENSHOTS = REPO / "_build" / "screenshots"
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.book, pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)")
+    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)")]
 
 
 @pytest.fixture(scope="module")
