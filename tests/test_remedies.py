@@ -55,3 +55,25 @@ def test_book_table_marks_missing_arms(runs_dir):
     assert list(out["Arm"])[0] == "base recipe" and out["Verdict"][0] == "reference"
     assert out["Clean Dice"].iloc[-1] == "missing"
     assert out["Under intensity shifts"][1].startswith("0.93")  # strong: clean - 0.02, +0.08 over base
+
+
+def test_default_profile_is_written_from_a_complete_screen_only(runs_dir, tmp_path):
+    import sys
+
+    import yaml
+
+    sys.path.insert(0, str(remedies.repo_path("scripts")))
+    from write_default_profile import main
+
+    from lungseg_lib.engine.config import TrainConfig
+
+    out = tmp_path / "default.yaml"
+    with pytest.raises(SystemExit, match="not complete: .*holes filled inside the kept lungs: not run yet"):
+        main(["--runs", str(runs_dir), "--out", str(out)])
+    clean = pd.read_csv(remedies.arm_folder("screen", "val", runs_dir) / "per_image.csv")["dice_post"].to_numpy()
+    _arm(runs_dir, "screen", remedies.VAL_FILL_HOLES, clean, clean - 0.10)  # no change: not kept
+    assert main(["--runs", str(runs_dir), "--out", str(out)]) == 0
+    profile = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert profile["augment_strength"] == "strong_opacity" and "normalize" not in profile
+    assert "holes filled inside the kept lungs: not kept" in out.read_text(encoding="utf-8").replace("\n# ", " ")
+    TrainConfig(**{k: v for k, v in profile.items() if k != "seeds"})
