@@ -63,6 +63,8 @@ print(status)
 glue("speed_status", status, display=False)
 for key, value in speed.speed_values(table, size).items():  # NaN where a benchmark is missing
     glue(key, value, display=False)
+for key, value in speed.default_model_timing(f"{bench_dir}/default_model/timing.json").items():
+    glue(key, value, display=False)
 
 # %% [markdown]
 # ## Per model

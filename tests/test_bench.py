@@ -192,3 +192,21 @@ def test_notebook_runs_with_defaults_and_without_benchmarks(tmp_path):
     out = run_notebook("speed", tmp_path / "speed_empty.ipynb",
                        {"bench_dir": str(bench_dir), "figures_dir": str(tmp_path / "fig0")})
     assert "No benchmark yet" in _glued(json.loads(out.read_text(encoding="utf-8")), "speed_status")
+
+
+def test_default_model_timing_reads_the_record_or_says_it_is_missing(tmp_path):
+    import math
+
+    from lungseg_lib.bench.report import default_model_timing
+
+    missing = default_model_timing(tmp_path / "timing.json")
+    assert math.isnan(missing["default_segment_ms"]) and "not measured yet" in missing["default_timing"]
+    record = {"images": 2, "calls": 6, "image_size": 256,
+              "segment_ms": {"median": 83.0, "q1": 80.0, "q3": 90.0, "n": 6},
+              "network_ms": {"median": 61.0, "q1": 60.0, "q3": 62.0, "n": 10},
+              "machine": {"cpu_model": "AMD EPYC", "usable_cpus": 2, "load_average_start": [0.2, 0, 0],
+                          "load_average_end": [1.1, 0, 0]}}
+    (tmp_path / "timing.json").write_text(json.dumps(record), encoding="utf-8")
+    found = default_model_timing(tmp_path / "timing.json")
+    assert found["default_segment_ms"] == 83.0 and found["default_network_ms"] == 61.0
+    assert "83 ms per image" in found["default_timing"] and "2 usable cores" in found["default_timing"]

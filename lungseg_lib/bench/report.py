@@ -4,6 +4,7 @@ papers' speed claims beside ours, and the numbers of the speed chapter. No Tenso
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from pathlib import Path
 
@@ -271,3 +272,26 @@ def save_speed_figure(fig, figures_dir: str | Path) -> Path:
     from ..report.figures import save
 
     return save(fig, "speed", figures_dir, dpi=150)[0]
+
+
+# ----------------------------------------------------------------------------- the default model
+
+def default_model_timing(path) -> dict[str, float | str]:
+    """The default model's time per image as a user meets it (``bench/default_model/timing.json``,
+    written by ``scripts/time_default_model.py``): ``segment()`` end to end and the network alone,
+    median ms, the machine and how busy it was; NaN and a sentence saying so when not measured."""
+    path = repo_path(path)
+    if not path.exists():
+        return {"default_segment_ms": math.nan, "default_network_ms": math.nan,
+                "default_timing": f"The default model's time per image is not measured yet ({path.name} is missing)."}
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    machine = doc["machine"]
+    seg, net = doc["segment_ms"]["median"], doc["network_ms"]["median"]
+    return {"default_segment_ms": seg, "default_network_ms": net,
+            "default_timing": (f"The default model takes {seg:.0f} ms per image from file to lung labels "
+                               f"(segment(), median of {doc['calls']} calls on {doc['images']} test images; "
+                               f"quartiles {doc['segment_ms']['q1']:.0f} to {doc['segment_ms']['q3']:.0f} ms), "
+                               f"{net:.0f} ms of it in the network at {doc['image_size']} px, on "
+                               f"{machine['cpu_model']} with {machine['usable_cpus']} usable cores "
+                               f"(load average {machine['load_average_start'][0]:.1f} before, "
+                               f"{machine['load_average_end'][0]:.1f} after).")}
