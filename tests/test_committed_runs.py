@@ -11,7 +11,7 @@ def test_no_committed_run_file_has_an_absolute_path():
     offenders = []
     for path in (REPO / "runs").rglob("*"):
         if path.is_file() and path.suffix in (".json", ".csv", ".ipynb", ".md", ".txt"):
-            match = ABSOLUTE.search(path.read_text(errors="replace"))
+            match = ABSOLUTE.search(path.read_text(encoding="utf-8", errors="replace"))
             if match:
                 offenders.append(f"{path.relative_to(REPO)}: {match.group(0)!r}")
     assert not offenders, "absolute paths in committed run files:\n" + "\n".join(offenders)
