@@ -101,7 +101,7 @@ def _internal_links(driver, base: str) -> list[str]:
 
 
 _ids = functools.lru_cache(maxsize=None)(
-    lambda path: set(re.findall(r'\bid="([^"]+)"', Path(path).read_text(errors="replace"))))
+    lambda path: set(re.findall(r'\bid="([^"]+)"', Path(path).read_text(encoding="utf-8", errors="replace"))))
 
 
 def _broken(link: str, base: str, html: Path) -> str | None:
