@@ -128,10 +128,7 @@ glue("usage_range_ratio_p99", float(ranges["ratio"]["p99"]), display=False)
 # %%
 bench = files.read_json(project.repo_path("bench/cpu.json"))
 fit = remedies.candidates(bench)
-shown = fit.assign(Model=fit.model.map(runs.title_of), Parameters=fit.params.map("{:,}".format),
-                   **{"MB (float32)": fit.mb.round(1), "ms per image": fit.ms.round(0),
-                      "Fits": fit.fits.map({True: "yes", False: "no"})})
-glue("default_candidates", tables.html_table(shown.iloc[:, 5:], "Model"))
+glue("default_candidates", tables.html_table(remedies.candidates_table(fit), "Model"))
 glue("default_n_fit", float(fit.fits.sum()), display=False)
 glue("default_fit_models", ", ".join(runs.title_of(m) for m in fit.model[fit.fits]), display=False)
 glue("default_max_mb", remedies.MAX_MB, display=False)

@@ -4,13 +4,13 @@ papers' speed claims beside ours, and the numbers of the speed chapter. No Tenso
 from __future__ import annotations
 
 import inspect
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..files import read_json
 from ..project import repo_path
 from ..report import papers as _papers
 from . import DEFAULT_INFER_BATCHES, MIN_BATCH_GAIN
@@ -284,7 +284,7 @@ def default_model_timing(path) -> dict[str, float | str]:
     if not path.exists():
         return {"default_segment_ms": math.nan, "default_network_ms": math.nan,
                 "default_timing": f"The default model's time per image is not measured yet ({path.name} is missing)."}
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc = read_json(path)
     machine = doc["machine"]
     seg, net = doc["segment_ms"]["median"], doc["network_ms"]["median"]
     return {"default_segment_ms": seg, "default_network_ms": net,

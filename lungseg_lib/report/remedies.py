@@ -35,9 +35,11 @@ ARMS = {("screen-strongaug", VAL): "stronger intensity augmentation",
         ("screen-opacity", VAL): "opacities painted inside the lungs",
         ("screen-clahe", VAL): "CLAHE on every input",
         (BASE, VAL_FILL_HOLES): "holes filled inside the kept lungs"}
-#: what a kept remedy sets in the default model's configuration
-SETS = {"screen-strongaug": {"augment_strength": "strong"}, "screen-opacity": {"augment_strength": "opacity"},
-        "screen-clahe": {"normalize": "clahe"}, VAL_FILL_HOLES: {"post_fill_holes": True}}
+#: what a kept remedy sets in the default model's configuration (keys as in :data:`ARMS`)
+SETS = {("screen-strongaug", VAL): {"augment_strength": "strong"},
+        ("screen-opacity", VAL): {"augment_strength": "opacity"},
+        ("screen-clahe", VAL): {"normalize": "clahe"}, (BASE, VAL_FILL_HOLES): {"post_fill_holes": True}}
+_WHERE = {"intensity": "under intensity shifts", "tb": "on the tuberculosis images"}
 METRIC = "dice_post"
 TB_LABEL = 1
 MAX_MB, MAX_MS, SIZE = 5.0, 100.0, 256  # the default model's limits: weights on disk, ms per image
@@ -52,6 +54,15 @@ def candidates(bench: dict) -> pd.DataFrame:
     table = pd.DataFrame(rows).sort_values("ms").reset_index(drop=True)
     table["fits"] = (table["mb"] <= MAX_MB) & (table["ms"] < MAX_MS)
     return table
+
+
+def candidates_table(fit: pd.DataFrame) -> pd.DataFrame:
+    """:func:`candidates` as the book shows it, one row per model."""
+    from .runs import title_of
+
+    return pd.DataFrame({"Model": fit.model.map(title_of), "Parameters": fit.params.map("{:,}".format),
+                         "MB (float32)": fit.mb.round(1), "ms per image": fit.ms.round(0),
+                         "Fits": fit.fits.map({True: "yes", False: "no"})})
 
 
 def arm_folder(profile: str, scores: str = VAL, runs_dir: str | os.PathLike = "runs") -> Path:
@@ -77,7 +88,8 @@ def screen(runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
     remedies, the paired differences to the base arm with CIs, whether each counts, and the
     verdict (kept / not kept / not run yet)."""
     base = arm_scores(arm_folder(BASE, VAL, runs_dir))
-    rows = [{"arm": "base recipe", "profile": BASE, "scores": VAL, "kept": None, **_means(base)}]
+    rows = [{"arm": "base recipe", "profile": BASE, "scores": VAL, "kept": None, "verdict": "reference",
+             **_means(base)}]
     for (profile, scores), what in ARMS.items():
         table = arm_scores(arm_folder(profile, scores, runs_dir))
         row = {"arm": what, "profile": profile, "scores": scores, **_means(table)}
@@ -97,8 +109,6 @@ def screen(runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-_WHERE = {"intensity": "under intensity shifts", "tb": "on the tuberculosis images"}
-
 
 def _means(table: pd.DataFrame | None) -> dict:
     if table is None:
@@ -113,8 +123,7 @@ def chosen_settings(table: pd.DataFrame) -> dict:
     out: dict = {}
     strengths = []
     for row in table[table["kept"] == True].itertuples():  # noqa: E712 (None means not run)
-        key = VAL_FILL_HOLES if row.scores == VAL_FILL_HOLES else row.profile
-        for k, v in SETS[key].items():
+        for k, v in SETS[(row.profile, row.scores)].items():
             if k == "augment_strength":
                 strengths.append(v)
             else:
@@ -135,6 +144,5 @@ def screen_table(table: pd.DataFrame) -> pd.DataFrame:
         return text
 
     out = [{"Arm": r["arm"], "Clean Dice": cell(r, "clean"), "Under intensity shifts": cell(r, "intensity"),
-            "Tuberculosis images": cell(r, "tb"), "Verdict": r.get("verdict") if r["profile"] != BASE
-            or r["scores"] != VAL else "reference"} for _, r in table.iterrows()]
+            "Tuberculosis images": cell(r, "tb"), "Verdict": r["verdict"]} for _, r in table.iterrows()]
     return pd.DataFrame(out)
