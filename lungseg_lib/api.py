@@ -219,6 +219,21 @@ def _unique_stem(path: Path, used: set) -> str:
     return name
 
 
+def _read_input(path, pixel_spacing) -> XRay | dict:
+    """One input read as an X-ray (``pixel_spacing`` replacing its own), or its failed row."""
+    import cv2
+
+    try:
+        x = read_xray(path)
+    except (DataError, ValueError, OSError, cv2.error) as exc:
+        reason = str(exc)
+        reason = reason[len(f"{path}: "):] if reason.startswith(f"{path}: ") else reason
+        return {"file": str(path), "status": "failed", "error": reason}
+    if pixel_spacing is not None:
+        x = XRay(x.image, tuple(pixel_spacing), "--pixel-spacing", path)
+    return x
+
+
 def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bool = True,
                    batch_size: int = 8, pixel_spacing=None, progress: bool | None = None) -> PredictSummary:
     """Segment files, folders and glob patterns of chest X-rays into ``out``.
@@ -229,8 +244,6 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
     An unreadable file is recorded with its reason and the others are processed.
     ``pixel_spacing`` (mm) replaces every file's own; ``progress``: None = a bar from
     :data:`PROGRESS_MIN` images on."""
-    import cv2
-
     from .data.imageio import write_png
     from .files import write_csv
 
@@ -248,19 +261,12 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
         say(f"lungseg: error: {item}: {why}")
     used: set = set()
     for start in range(0, len(files), batch_size):
-        chunk, read = files[start:start + batch_size], []
-        for path in chunk:
-            try:
-                x = read_xray(path)
-                if pixel_spacing is not None:
-                    x = XRay(x.image, tuple(pixel_spacing), "--pixel-spacing", path)
-                read.append(x)
-            except (DataError, ValueError, OSError, cv2.error) as exc:
-                reason = str(exc)
-                reason = reason[len(f"{path}: "):] if reason.startswith(f"{path}: ") else reason
-                failures.append((str(path), reason))
-                read.append({"file": str(path), "status": "failed", "error": reason})
-                say(f"lungseg: error: {path}: {reason}")
+        chunk = files[start:start + batch_size]
+        read = [_read_input(path, pixel_spacing) for path in chunk]
+        for x in read:
+            if not isinstance(x, XRay):
+                failures.append((x["file"], x["error"]))
+                say(f"lungseg: error: {x['file']}: {x['error']}")
         xrays = [x for x in read if isinstance(x, XRay)]
         results = iter(segment_xrays(xrays, model, post=post, batch_size=batch_size))
         for x in read:  # rows in the order of the inputs

@@ -177,10 +177,10 @@ def _pipeline_rate(size: int, batch: int, task: dict, timing: tuple) -> dict:
 
     R, W, min_s = timing
     px, py = _images(size, max(int(task["pipeline_images"]), batch), seed=1)
-    it = iter(train_dataset(px, py, batch, seed=0, start_epoch=0, epochs=1_000_000))
+    batches = iter(train_dataset(px, py, batch, seed=0, start_epoch=0, epochs=1_000_000))
     # warm up for 5 repeats' time: the first repeat must not just empty the prefetch buffer
-    stats = time_repeats(lambda: next(it), 1.0, R, W + 1, min_s, warmup_s=5 * min_s)
-    del it  # stops the pipeline's threads: they must not compete with the model below
+    stats = time_repeats(batches.__next__, 1.0, R, W + 1, min_s, warmup_s=5 * min_s)
+    del batches  # stops the pipeline's threads: they must not compete with the model below
     gc.collect()
     return _rate(stats, batch)
 

@@ -145,13 +145,15 @@ def _is_ct_volume(path: str) -> bool:
 
 def add_run_commands(sub) -> None:
     """``lungseg models | train | evaluate | robustness | predict``."""
+    from ..engine.config import profile_names
+
     p = sub.add_parser("models", help="list the registry's models with parameter counts")
     p.add_argument("--names", action="store_true", help="only the names, in registry order")
     p.set_defaults(func=_models)
 
     p = sub.add_parser("train", help="train (or resume) a model; runs notebooks/00_train.ipynb")
     p.add_argument("--model", required=True)
-    p.add_argument("--profile", required=True, help="smoke, cpu or paper (params/*.yaml)")
+    p.add_argument("--profile", required=True, help="one of params/*.yaml: " + ", ".join(profile_names()))
     p.add_argument("--data", help="data folder (default: $LUNGSEG_DATA; smoke uses synthetic data)")
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation "
                    "(default: the config's, 0)")

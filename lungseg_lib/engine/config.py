@@ -134,13 +134,17 @@ def check_keys(keys, where: str) -> None:
                          f"valid: {', '.join(sorted(DEFAULTS))}")
 
 
+def profile_names() -> list[str]:
+    """The profiles there are: the names of ``params/*.yaml``."""
+    return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
+
+
 def profile_params(profile: str) -> dict:
     """The parsed ``params/<profile>.yaml`` (``seeds``: the seeds its protocol trains, when it
     names them; each run gets one with ``lungseg train --seed K``)."""
     path = PARAMS_DIR / f"{profile}.yaml"
     if not path.exists():
-        valid = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(valid)}")
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(profile_names())}")
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
