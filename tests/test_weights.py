@@ -83,6 +83,25 @@ def test_export_writes_a_release_folder(evaluated_run, tmp_path, capsys):
     assert result.areas.right_px > 0
 
 
+def test_export_leaves_out_the_optimizer_state(tmp_path):
+    """A trained model.keras carries Adam's two slots per weight; the released file does not,
+    and predicts exactly what the run's file predicts."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 1))
+    model = keras.Model(inp, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(
+        keras.layers.Conv2D(64, 3, padding="same", activation="relu")(inp)))
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    x = np.random.default_rng(0).random((2, 16, 16, 1), np.float32)
+    model.fit(x, (x > 0.5).astype(np.float32), epochs=1, verbose=0)
+    model.save(tmp_path / "trained.keras")
+    weights.save_for_inference(tmp_path / "trained.keras", tmp_path / "release.keras")
+    assert (tmp_path / "release.keras").stat().st_size < 0.6 * (tmp_path / "trained.keras").stat().st_size
+    released = keras.models.load_model(tmp_path / "release.keras", compile=False)
+    np.testing.assert_array_equal(released.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 def test_export_refuses_overwrite_and_unevaluated_runs(evaluated_run, tmp_path, capsys):
     out = tmp_path / "release"
     assert cli.main(["weights", "export", str(evaluated_run), "--out", str(out), "--name", "model"]) == 0
