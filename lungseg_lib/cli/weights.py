@@ -10,7 +10,7 @@ def _weights_export(args) -> int:
 
     folder = export_run(args.run_dir, args.out, name=args.name, force=args.force)
     print(f"{folder}: release folder written (weights, model card, SHA256SUMS). After uploading its "
-          ".keras file, add this entry to lungseg_lib/weights_registry.json with the file's URL:")
+          ".keras file, add this entry to lungseg_lib/engine/weights_registry.json with the file's URL:")
     print(json.dumps(registry_entry(folder), indent=2))
     return 0
 
@@ -27,7 +27,7 @@ def _weights_list(args) -> int:
 
     entries = load_registry()
     if not entries:
-        print("no weights are published yet (lungseg_lib/weights_registry.json is empty)")
+        print("no weights are published yet (lungseg_lib/engine/weights_registry.json is empty)")
     for e in entries:
         cached = (cache_dir() / e["name"] / e["file"]).is_file()
         print(f"{e['name']}  {e['config'].get('model', '?')} {e['config'].get('image_size', '?')} px  "
