@@ -75,7 +75,7 @@ def _round(x, digits=2):
 def load_model(run_or_path: str | os.PathLike | None = None):
     """Load a model: None for the default model, a run folder, an exported or fetched model
     folder, a ``.keras`` file in such a folder, or the name of published weights (fetched once).
-    Returns a :class:`lungseg_lib.inference.TrainedModel`; each one is loaded once per process."""
+    Returns a :class:`lungseg_lib.engine.inference.TrainedModel`; each one is loaded once per process."""
     from .engine.inference import TrainedModel
     from .engine.weights import model_folder
 

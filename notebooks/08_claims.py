@@ -37,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
 # %% [markdown]
 # # What holds on public data: the paper's claims against the runs
 # One row per claim of the paper: what the paper says, what the runs of one profile measure,
-# and a verdict computed from those numbers by the rules of `lungseg_lib.claims` (a value is
+# and a verdict computed from those numbers by the rules of `lungseg_lib.report.claims` (a value is
 # reached when the 95% CI lies at or above it; a model is better when the CI of the paired
 # per-image difference lies above zero). The prose is in the [introduction](../intro.md).
 

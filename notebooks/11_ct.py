@@ -40,7 +40,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
 # on, with the preprocessing Ainala (2023) describes for CT volumes (its Sec. 3): clip to the
 # HU window [-125, 275], resample to 1 mm isotropic voxels "if needed", take the central axial
 # slice of 256 x 256; the centre crop or padding to that size, the interpolations and the
-# 8-bit PNGs are ours (`lungseg data from-ct`, `lungseg_lib.ct.volume_to_slices`). The data
+# 8-bit PNGs are ours (`lungseg data from-ct`, `lungseg_lib.data.ct.volume_to_slices`). The data
 # that paper names, the RSNA Pneumonia Detection Challenge set, are chest X-rays, which have no
 # HU, volumes or axial slices: the paper's recipe cannot have been applied to them as written.
 # This page runs the steps on one real CT volume and shows each of them.

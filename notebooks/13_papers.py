@@ -38,7 +38,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
 # # What the papers report, and whether it can be a mean
 # The numbers the related papers report (their Dice and IoU, data and input size), and a
 # consistency check of every reported Dice/IoU pair and of this build's own runs, all from
-# `lungseg_lib.papers` (the one place the book's quoted values come from). The prose is in the
+# `lungseg_lib.report.papers` (the one place the book's quoted values come from). The prose is in the
 # [results chapter](../results.md).
 #
 # **The check.** For one image, Dice = 2 IoU / (1 + IoU). That function is concave, so a mean
@@ -61,7 +61,7 @@ from lungseg_lib.report import papers, results, runs, tables
 
 profile = runs.resolve_profile(profile, runs_dir)
 glue("papers_profile", runs.PROFILE_NOTES[profile], display=False)
-# the confidence level of every interval in the book (lungseg_lib.stats.bootstrap_ci)
+# the confidence level of every interval in the book (lungseg_lib.core.stats.bootstrap_ci)
 glue("ci_percent", float(100 * inspect.signature(stats.bootstrap_ci).parameters["confidence"].default),
      display=False)
 

@@ -110,7 +110,7 @@ for key, value in values.items():
     glue(f"usage_{key}", value, display=False)
 
 # %% [markdown]
-# The training masks' range the warnings compare with (`lungseg_lib/lung_ranges.json`):
+# The training masks' range the warnings compare with (`lungseg_lib/engine/lung_ranges.json`):
 
 # %%
 ranges = lungs.load_training_ranges()

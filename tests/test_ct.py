@@ -1,4 +1,4 @@
-"""Tests of the CT path (lungseg_lib.ct_io, lungseg_lib.ct) on synthetic volumes, plus one check on real CT.
+"""Tests of the CT path (lungseg_lib.data.ct_io, lungseg_lib.data.ct) on synthetic volumes, plus one check on real CT.
 
 The synthetic chest: air at -1000 HU, an elliptic body at 40 HU, two ellipsoid lungs at
 -850 HU (the right one wider, so flips are visible), anisotropic 0.7 x 0.7 x 2.5 mm voxels.

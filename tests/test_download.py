@@ -1,4 +1,4 @@
-"""Tests for lungseg_lib.download on tiny fake archives (no network)."""
+"""Tests for lungseg_lib.data.download on tiny fake archives (no network)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The book's plotting functions (lungseg_lib.figures): each returns a Figure from plain
+"""The book's plotting functions (lungseg_lib.report.figures): each returns a Figure from plain
 arrays and tables, in one style, and saves as PNG and PDF."""
 
 import matplotlib

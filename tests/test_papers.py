@@ -1,4 +1,4 @@
-"""lungseg_lib.papers: the papers' reported values as data, and the Dice/IoU consistency check."""
+"""lungseg_lib.report.papers: the papers' reported values as data, and the Dice/IoU consistency check."""
 
 import math
 

@@ -21,7 +21,7 @@ The allow-list, each entry with its reason:
 - formulas (``$...$``): definitions, not values;
 - quotations: text in double quotes is a paper's own words, verbatim (the marked form of a
   quoted value; a value the book sets beside a measurement is glued from
-  ``lungseg_lib/papers.py`` instead).
+  ``lungseg_lib/report/papers.py`` instead).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ own fresh Python process (``python -m lungseg_lib.bench --worker``: ``measure``)
 one model's memory, graphs and thread pools never affect the next, and the process's peak
 memory is that model's. In each worker, in this order:
 
-1. **input pipeline**: :func:`lungseg_lib.pipeline.train_dataset` (shuffle, augmentation,
+1. **input pipeline**: :func:`lungseg_lib.engine.pipeline.train_dataset` (shuffle, augmentation,
    batching, prefetch) over in-memory synthetic images of the size, iterated without a
    model: images/s it can deliver;
 2. **post-processing**: :func:`lungseg_lib.core.postprocess.keep_largest_components` on a

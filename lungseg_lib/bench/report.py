@@ -17,7 +17,7 @@ from . import DEFAULT_INFER_BATCHES, MIN_BATCH_GAIN
 
 
 #: The related papers' speed claims, quoted verbatim (they are claims, not measurements of
-#: ours); ``paper`` is the key of the paper in :data:`lungseg_lib.papers.PAPERS`.
+#: ours); ``paper`` is the key of the paper in :data:`lungseg_lib.report.papers.PAPERS`.
 PAPER_CLAIMS = {
     "infer_ms_per_slice_gpu": {
         "value": 50.0, "relation": "<", "unit": "ms per slice", "device": "GPU",

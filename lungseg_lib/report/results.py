@@ -18,7 +18,7 @@ from .runs import (REFERENCE_MODEL, evaluated_models, mean_per_image, registry, 
 from .tables import METRICS, REPORTED, fmt_ci, fmt_spread
 
 
-# The values the papers REPORT live in lungseg_lib/papers.py (quoted, never measured here):
+# The values the papers REPORT live in lungseg_lib/report/papers.py (quoted, never measured here):
 # the results table sets Table 1 of the reproduced paper beside the measured rows.
 PAPER_REPORTED_SOURCE = (f"{papers.source()}, Table 1, on the paper's own data "
                          f"({papers.PAPERS[papers.REPRODUCED].data})")
