@@ -85,6 +85,18 @@ def load_model(run_or_path: str | os.PathLike | None = None):
     return _MODELS[folder]
 
 
+def _spacing_pair(pixel_spacing) -> tuple[float, float]:
+    """(row, column) in mm from one number or a pair; ValueError unless positive and finite."""
+    sp = (pixel_spacing,) * 2 if np.isscalar(pixel_spacing) else tuple(pixel_spacing)
+    try:
+        row, col = float(sp[0]), float(sp[-1])
+    except (TypeError, ValueError, IndexError):
+        row = col = float("nan")
+    if len(sp) not in (1, 2) or not (np.isfinite([row, col]).all() and row > 0 and col > 0):
+        raise ValueError(f"pixel_spacing {pixel_spacing!r}: expected one positive number in mm, or two (row, column)")
+    return row, col
+
+
 def _as_xray(image, pixel_spacing) -> XRay:
     if isinstance(image, XRay):
         x = image
@@ -92,13 +104,18 @@ def _as_xray(image, pixel_spacing) -> XRay:
         x = read_xray(image)
     else:
         arr = np.asarray(image)
-        if arr.dtype.kind == "f" and arr.size and 0 <= float(arr.min()) and float(arr.max()) <= 1:
-            x = XRay(arr.astype(np.float32))  # already in [0, 1]: kept as it is
-        else:
-            x = XRay(unit_image(arr))
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[..., 0]
+        in_unit = (arr.dtype.kind == "f" and arr.size > 0 and bool(np.isfinite(arr).all())
+                   and 0 <= float(arr.min()) and float(arr.max()) <= 1)
+        if in_unit and arr.ndim == 3 and arr.shape[2] in (3, 4):
+            import cv2
+
+            arr = cv2.cvtColor(np.ascontiguousarray(arr[..., :3], np.float32), cv2.COLOR_RGB2GRAY)
+        # floats already in [0, 1] are kept as they are; anything else is scaled (unit_image)
+        x = XRay(arr.astype(np.float32)) if in_unit and arr.ndim == 2 else XRay(unit_image(arr))
     if pixel_spacing is not None:
-        sp = (float(pixel_spacing),) * 2 if np.isscalar(pixel_spacing) else tuple(map(float, pixel_spacing))
-        x = XRay(x.image, (sp[0], sp[-1]), "given", x.path)
+        x = XRay(x.image, _spacing_pair(pixel_spacing), "given", x.path)
     return x
 
 
@@ -230,7 +247,7 @@ def _read_input(path, pixel_spacing) -> XRay | dict:
         reason = reason[len(f"{path}: "):] if reason.startswith(f"{path}: ") else reason
         return {"file": str(path), "status": "failed", "error": reason}
     if pixel_spacing is not None:
-        x = XRay(x.image, tuple(pixel_spacing), "--pixel-spacing", path)
+        x = XRay(x.image, pixel_spacing, "--pixel-spacing", path)
     return x
 
 
@@ -249,6 +266,8 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+    if pixel_spacing is not None:
+        pixel_spacing = _spacing_pair(pixel_spacing)
     if model is None or isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     out = Path(out)

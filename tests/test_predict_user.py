@@ -137,6 +137,13 @@ def test_api_segment_array_and_path(default_model, tmp_path):
     r3 = api.segment(path, model=api.load_model(default_model))
     assert r3.pixel_spacing == (0.2, 0.2) and r3.source == str(path)
     assert r3.overlay().shape == (90, 70, 3)
+    # the shapes arrays come in: (H, W, 1) and RGB of floats in [0, 1] are the same grey image
+    np.testing.assert_array_equal(api.segment(img[..., None]).labels, r.labels)
+    np.testing.assert_array_equal(api.segment(np.repeat(img[..., None], 3, axis=2)).labels, r.labels)
+    assert api.segment(img, pixel_spacing=0.3).areas.right_cm2 == pytest.approx(r.areas.right_px * 0.09 / 100)
+    for bad in (-1, 0, float("nan"), (0.1, 0.2, 0.3)):
+        with pytest.raises(ValueError, match="pixel_spacing"):
+            api.segment(img, pixel_spacing=bad)
     import lungseg_lib
 
     assert lungseg_lib.segment is api.segment and lungseg_lib.load_model is api.load_model
@@ -173,6 +180,11 @@ def test_evaluate_without_run_scores_the_default_model(tiny, synth_dir, tmp_path
     metrics = json.loads((tmp_path / cli.DEFAULT_EVALUATION / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["n_images"] == len(split["test"]) and metrics["split"] == "test"
     assert not (model / "metrics.json").exists()  # nothing written into the model's folder
+    # a model folder given by path (exported, fetched) is not written into either
+    (tmp_path / cli.DEFAULT_EVALUATION / "metrics.json").unlink()
+    assert cli.main(["evaluate", str(model), "--data", str(synth_dir), "--no-robustness"]) == 0
+    assert (tmp_path / cli.DEFAULT_EVALUATION / "metrics.json").is_file()
+    assert not (model / "metrics.json").exists()
 
 
 def test_evaluate_and_ct_volumes_without_a_model_say_what_to_do(tmp_path, monkeypatch, capsys):
@@ -184,3 +196,16 @@ def test_evaluate_and_ct_volumes_without_a_model_say_what_to_do(tmp_path, monkey
     assert "chest.nii.gz: a CT volume; the default model reads chest X-rays" in err and "--run" in err
     assert cli.main(["evaluate", "a", "--run", "b"]) == 2
     assert "two runs given" in capsys.readouterr().err
+
+
+def test_evaluate_published_weights_without_data_asks_for_it(tiny, tmp_path, capsys):
+    """Fetched weights record no data folder: evaluating them needs --data, and says so."""
+    import shutil
+
+    folder = tmp_path / "fetched"
+    shutil.copytree(tiny, folder)
+    info = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    info.pop("data_root")
+    (folder / "config.json").write_text(json.dumps(info), encoding="utf-8")
+    assert cli.main(["evaluate", str(folder), "--no-robustness", "--out", str(tmp_path / "o")]) == 2
+    assert "do not record the data they were trained on" in capsys.readouterr().err

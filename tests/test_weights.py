@@ -102,6 +102,17 @@ def test_export_leaves_out_the_optimizer_state(tmp_path):
     np.testing.assert_array_equal(released.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def test_registry_entry_keeps_what_using_the_model_needs(evaluated_run):
+    """Input normalisation and hole filling travel with published weights (a fetched folder's
+    config.json is the entry's config)."""
+    info = json.loads((evaluated_run / "config.json").read_text(encoding="utf-8"))
+    info["config"].update(normalize="clahe", post_fill_holes=True, epochs=3)
+    (evaluated_run / "config.json").write_text(json.dumps(info), encoding="utf-8")
+    config = weights.registry_entry(evaluated_run)["config"]
+    assert config["normalize"] == "clahe" and config["post_fill_holes"] is True and config["post_k"] == 2
+    assert "epochs" not in config  # training-only settings stay with the run
+
+
 def test_export_refuses_overwrite_and_unevaluated_runs(evaluated_run, tmp_path, capsys):
     out = tmp_path / "release"
     assert cli.main(["weights", "export", str(evaluated_run), "--out", str(out), "--name", "model"]) == 0

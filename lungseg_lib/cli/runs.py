@@ -68,14 +68,18 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from ..engine import runfolder
     from ..engine.evaluation import evaluate
     from ..engine.weights import model_folder
 
     if args.run_dir and args.run and args.run_dir != args.run:
         raise ValueError(f"two runs given ({args.run_dir} and --run {args.run}): give one")
     run = args.run_dir or args.run
-    out = args.out or (None if run else DEFAULT_EVALUATION)  # never into the installed package
-    metrics = evaluate(model_folder(run), data=args.data, split=args.split, out=out,
+    folder = model_folder(run)
+    # a training run's results go into its folder; never into a model folder (the installed
+    # default model, an exported or fetched one: its SHA256SUMS would no longer match)
+    out = args.out or (None if (folder / runfolder.HISTORY).is_file() else DEFAULT_EVALUATION)
+    metrics = evaluate(folder, data=args.data, split=args.split, out=out,
                        robustness=not args.no_robustness, fill_holes=True if args.fill_holes else None)
     if out:
         print(f"results in {out}")
@@ -170,8 +174,8 @@ def add_run_commands(sub) -> None:
     p.add_argument("--run", help="the same as RUN_DIR: a run or model folder, or published weights")
     p.add_argument("--data", help="another data folder (cross-data-set evaluation)")
     p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
-    p.add_argument("--out", help="write results here instead of the run folder (the default model: "
-                   f"{DEFAULT_EVALUATION}/)")
+    p.add_argument("--out", help="write results here instead of the run folder (a model folder, the "
+                   f"default model's included, writes into {DEFAULT_EVALUATION}/)")
     p.add_argument("--no-robustness", action="store_true", help="skip the perturbation grid")
     p.add_argument("--fill-holes", action="store_true", help="fill holes inside the kept lungs after "
                    "post-processing (default: the run's post_fill_holes)")

@@ -53,6 +53,10 @@ def evaluation_pairs(run_dir: Path, data, split: str):
     info = files.read_json(run_dir / runfolder.CONFIG)
     split_file = _split_file(run_dir, info.get("split_file"))
     if data is None:
+        if "data_root" not in info:
+            raise ValueError(f"{run_dir / runfolder.CONFIG}: these weights do not record the data they "
+                             "were trained on (published weights): pass --data DIR, with --split all "
+                             "for a folder of your own")
         root = locate_data(info["data_root"], REPO_ROOT)
         pairs = load_split(split_file, root)
         check_fingerprint(root, pairs, info.get("data_fingerprint"))

@@ -70,7 +70,7 @@ def default_model_dir() -> Path:
     if not (folder / runs.MODEL).is_file() or not (folder / runs.CONFIG).is_file():
         raise DefaultModelMissing(
             f"the default model is not shipped with this version of lungseg yet (no "
-            f"{folder / runs.MODEL}): pass --run with a trained run folder (`lungseg train "
+            f"{folder / runs.MODEL}): pass --run (in Python: model=) with a trained run folder (`lungseg train "
             "--model unet3_compact --profile cpu` makes one), a folder written by `lungseg weights "
             "export`, or the name of published weights (`lungseg weights list`)")
     return folder
@@ -185,14 +185,18 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, name: str | N
     return out
 
 
+#: what a published file's registry entry keeps of its run's configuration: what using the
+#: model needs (input size and normalisation, post-processing) and where it came from
+USE_KEYS = ("model", "profile", "image_size", "normalize", "post_k", "post_fill_holes", "seed", "data")
+
+
 def registry_entry(folder: str | os.PathLike, url: str = "URL-OF-THE-UPLOADED-FILE") -> dict:
     """The registry entry to add for an exported folder once its ``.keras`` file is uploaded."""
     folder = Path(folder)
     weights = weights_file(folder)
     config = files.read_json(folder / runs.CONFIG)["config"]
-    keep = ("model", "profile", "image_size", "post_k", "seed", "data")
     return {"name": weights.stem, "file": weights.name, "url": url, "sha256": sha256_file(weights),
-            "size_bytes": weights.stat().st_size, "config": {k: config[k] for k in keep if k in config}}
+            "size_bytes": weights.stat().st_size, "config": {k: config[k] for k in USE_KEYS if k in config}}
 
 
 # --------------------------------------------------------------------------- registry and fetch
@@ -276,8 +280,7 @@ def fetch(name: str, *, registry: str | os.PathLike | None = None, cache: str | 
             if "URL fetch failure" not in str(exc):
                 raise
             raise WeightsError(f"{name}: cannot download {entry['url']} ({str(exc).split(' -- ')[-1]}); "
-                               "check the network connection (or download the file by hand and pass its "
-                               "folder with --run)") from None
+                               "check the network connection") from None
         got = Path(got)
         if sha256_file(got) != entry["sha256"]:  # get_file checked; never trust a silent fallback
             raise WeightsError(f"{entry['url']}: SHA-256 mismatch for {name}: refused")
