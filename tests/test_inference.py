@@ -72,13 +72,14 @@ def test_predict_ct_volume_without_post(smoke_run, chest, tmp_path):
     _assert_mask_like(tmp_path / "chest_mask.nii.gz", sitk.ReadImage(str(vol)))
 
 
-def test_predict_bad_volume_exit_2(smoke_run, tmp_path, capsys):
+def test_predict_bad_volume_is_a_failure_named_by_its_file(smoke_run, tmp_path, capsys):
+    """A volume that is not a CT in HU fails alone: named, summarised, exit 1."""
     image, _ = make_chest()
     path = tmp_path / "display.nii.gz"
     sitk.WriteImage(sitk.Cast(sitk.RescaleIntensity(image, 0, 255), sitk.sitkUInt8), str(path))
-    assert main(["predict", "--run", str(smoke_run), str(path), "--out", str(tmp_path / "p")]) == 2
+    assert main(["predict", "--run", str(smoke_run), str(path), "--out", str(tmp_path / "p")]) == 1
     err = capsys.readouterr().err
-    assert str(path) in err and "8-bit" in err
+    assert f"lungseg: error: {path}:" in err and "8-bit" in err and "1 input(s) failed" in err
 
 
 def test_time_segment_times_every_call_and_records_the_machine(tmp_path):

@@ -58,12 +58,13 @@ def test_predict_folder_with_dicom_ct_and_junk(default_model, tmp_path, capsys):
     (src / "notes.txt").write_text("not an image", encoding="utf-8")
     out = tmp_path / "out"
     code = cli.main(["predict", str(src), str(src / "notes.txt"), str(tmp_path / "none*.png"),
-                     "--out", str(out), "--batch-size", "2"])
+                     str(tmp_path / "scan.nii.gz"), "--out", str(out), "--batch-size", "2"])
     assert code == 1
     captured = capsys.readouterr()
     assert f"{src / 'ct.dcm'}: a CT DICOM (Modality CT)" in captured.err
     assert f"{src / 'notes.txt'}: not an image file" in captured.err
-    assert "3 input(s) failed" in captured.err
+    assert f"{tmp_path / 'scan.nii.gz'}: a CT volume; the default model reads chest X-rays" in captured.err
+    assert "4 input(s) failed" in captured.err
     assert f"{out / 'lungs.csv'}: 3 image(s) segmented" in captured.out
 
     table = pd.read_csv(out / "lungs.csv")
@@ -191,7 +192,7 @@ def test_evaluate_and_ct_volumes_without_a_model_say_what_to_do(tmp_path, monkey
     monkeypatch.setattr(weights, "DEFAULT_MODEL_DIR", tmp_path / "nothing")
     assert cli.main(["evaluate", "--data", str(tmp_path), "--no-robustness"]) == 2
     assert "default model is not shipped" in capsys.readouterr().err
-    assert cli.main(["predict", str(tmp_path / "chest.nii.gz"), "--out", str(tmp_path / "o")]) == 2
+    assert cli.main(["predict", str(tmp_path / "chest.nii.gz"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "chest.nii.gz: a CT volume; the default model reads chest X-rays" in err and "--run" in err
     assert cli.main(["evaluate", "a", "--run", "b"]) == 2

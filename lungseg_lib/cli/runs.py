@@ -109,17 +109,7 @@ def _predict(args) -> int:
         from ..data.xray_io import parse_pixel_spacing
 
         spacing = parse_pixel_spacing(args.pixel_spacing)
-    if volumes:
-        from ..engine.inference import TrainedModel, predict_ct_volume
-
-        if not args.run:
-            raise ValueError(f"{volumes[0]}: a CT volume; the default model reads chest X-rays. Pass "
-                             "--run with a run trained on CT slices (`lungseg data from-ct`, then train)")
-        model = TrainedModel(args.run)
-        for volume in volumes:
-            r = predict_ct_volume(model, volume, args.out, post=not args.no_post)
-            print(f"{r['out']}  ({r['slices']} slices, {r['ms_per_slice']:.1f} ms per slice "
-                  f"in the model, {r['seconds']:.1f} s in all)")
+    failures = _predict_volumes(volumes, args) if volumes else []
     if images:
         from ..api import PROGRESS_MIN, predict_images
 
@@ -130,12 +120,40 @@ def _predict(args) -> int:
             for name in done["mask"]:
                 print(Path(args.out) / name)
         print(f"{summary.csv}: {summary.n_ok} image(s) segmented (label masks, overlays, areas)")
-        if summary.failures:
-            print(f"lungseg: {len(summary.failures)} input(s) failed:", file=sys.stderr)
-            for item, why in summary.failures:
-                print(f"  {item}: {why}", file=sys.stderr)
-            return 1
+        failures += summary.failures
+    if failures:
+        print(f"lungseg: {len(failures)} input(s) failed:", file=sys.stderr)
+        for item, why in failures:
+            print(f"  {item}: {why}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _predict_volumes(volumes: list[str], args) -> list[tuple[str, str]]:
+    """Segment CT volumes slice by slice with ``--run``; each one that fails (or every one,
+    without a CT-trained ``--run``) is a failure named by its file, and the others go on."""
+    if not args.run:
+        why = ("a CT volume; the default model reads chest X-rays. Pass --run with a run trained on "
+               "CT slices (`lungseg data from-ct`, then train)")
+        for volume in volumes:
+            print(f"lungseg: error: {volume}: {why}", file=sys.stderr)
+        return [(volume, why) for volume in volumes]
+    from ..engine.inference import TrainedModel, predict_ct_volume
+    from ..engine.weights import model_folder
+    from ..errors import DataError
+
+    model = TrainedModel(model_folder(args.run))
+    failures = []
+    for volume in volumes:
+        try:
+            r = predict_ct_volume(model, volume, args.out, post=not args.no_post, batch_size=args.batch_size)
+        except (DataError, ValueError, OSError) as exc:
+            failures.append((volume, str(exc)))
+            print(f"lungseg: error: {volume}: {exc}", file=sys.stderr)
+            continue
+        print(f"{r['out']}  ({r['slices']} slices, {r['ms_per_slice']:.1f} ms per slice "
+              f"in the model, {r['seconds']:.1f} s in all)")
+    return failures
 
 
 def _is_ct_volume(path: str) -> bool:
