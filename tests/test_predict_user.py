@@ -210,3 +210,12 @@ def test_evaluate_published_weights_without_data_asks_for_it(tiny, tmp_path, cap
     (folder / "config.json").write_text(json.dumps(info), encoding="utf-8")
     assert cli.main(["evaluate", str(folder), "--no-robustness", "--out", str(tmp_path / "o")]) == 2
     assert "do not record the data they were trained on" in capsys.readouterr().err
+
+
+def test_unwritable_out_is_a_clear_error(default_model, tmp_path, capsys):
+    img, _ = chest_picture(64, 64)
+    cv2.imwrite(str(tmp_path / "a.png"), u8(img))
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    assert cli.main(["predict", str(tmp_path / "a.png"), "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lungseg: error:") and "taken" in err and "Traceback" not in err

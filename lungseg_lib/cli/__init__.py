@@ -25,8 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
+    except (DataError, OSError, KeyError, ValueError) as exc:  # OSError: unwritable --out, ...
         print(f"lungseg: error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        print(f"lungseg: error: {exc}; install the package with its backend: pip install -e \".[cpu]\" "
+              "(or \".[gpu]\")", file=sys.stderr)
         return 2
     except Exception as exc:  # a failed training notebook: show its error, not papermill's trace
         if type(exc).__name__ == "PapermillExecutionError":
