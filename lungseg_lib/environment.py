@@ -1,8 +1,8 @@
 """What a result was made with: the git commit, the machine and the package versions.
 
 The one place that asks git and ``/proc`` (run folders record it in ``config.json``, the
-benchmark in its JSON, the book in its status page). Nothing here imports TensorFlow: the
-training engine adds the devices TensorFlow sees (:func:`lungseg_lib.engine.training.environment`).
+benchmark in its JSON, the book in its status page). Only :func:`run_environment` and
+:func:`ml_versions` import TensorFlow, when called.
 """
 
 from __future__ import annotations
@@ -115,3 +115,28 @@ def book_environment() -> dict[str, str]:
     book's status page (without importing TensorFlow)."""
     return {"python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             **package_versions(), "git commit": git_commit(short=10)}
+
+
+def ml_versions() -> dict[str, str]:
+    """The versions a model's numbers depend on: TensorFlow, Keras, NumPy, Python."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def run_environment() -> dict:
+    """What a run folder's ``config.json`` records of its making: git commit (and whether the
+    library had uncommitted changes), versions, the device TensorFlow trains on, and the CPU's
+    model, instruction set and oneDNN settings."""
+    import tensorflow as tf
+
+    commit = git_commit()
+    dirty = git_dirty("lungseg_lib") if commit != "unknown" else False
+    gpus = tf.config.list_physical_devices("GPU")
+    names = [tf.config.experimental.get_device_details(g).get("device_name", "GPU") for g in gpus]
+    device = ", ".join(names) if gpus else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return {"git_commit": commit, "git_dirty_library": dirty, **ml_versions(), "device": device,
+            "gpus": len(gpus), **cpu_info()}

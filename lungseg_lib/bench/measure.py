@@ -6,13 +6,12 @@ from __future__ import annotations
 import gc
 import json
 import math
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..environment import cpu_model, usable_cpus
+from ..environment import cpu_model, ml_versions, usable_cpus
 from . import MIN_BATCH_GAIN, STAT_KEYS
 
 # ----------------------------------------------------------------------------- statistics
@@ -228,7 +227,6 @@ def measure(task: dict) -> dict:
     """
     t_start = time.perf_counter()
     import keras
-    import tensorflow as tf
 
     from ..core.models import count_params
     from ..engine.config import resolve_config
@@ -265,8 +263,7 @@ def measure(task: dict) -> dict:
     out["peak_memory_mb"] = max(out["peak_memory_infer_mb"], out["peak_memory_train_mb"])
     out["host_peak_mb"] = host.peak_mb() if task["device"] == "gpu" else out["peak_memory_mb"]
     out["worker_seconds"] = time.perf_counter() - t_start
-    out["versions"] = {"tensorflow": tf.__version__, "keras": keras.__version__,
-                       "numpy": np.__version__, "python": platform.python_version()}
+    out["versions"] = ml_versions()
     return out
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import warnings
 from pathlib import Path
@@ -24,29 +23,13 @@ import numpy as np
 import pandas as pd
 
 from .. import files
+from ..environment import run_environment
 from ..project import REPO_ROOT
 from . import runfolder
 from .checkpoints import EpochCheckpoint, TrainingError, initial_state, load_optimizer
 from .config import DEFAULTS, NOT_PARAMETERS, TrainConfig, learning_rate_at
 
-__all__ = ["TrainingError", "build_compiled_model", "check_same_config", "environment", "recorded_config", "train"]
-
-
-def environment() -> dict:
-    """Library versions, git commit and device, recorded in config.json."""
-    import tensorflow as tf
-
-    from ..environment import cpu_info, git_commit, git_dirty
-
-    commit = git_commit()
-    dirty = git_dirty("lungseg_lib") if commit != "unknown" else False
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    gpu_names = [tf.config.experimental.get_device_details(g).get("device_name", "GPU")
-                 for g in tf.config.list_physical_devices("GPU")]
-    return {"git_commit": commit, "git_dirty_library": dirty, "tensorflow": tf.__version__,
-            "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version(),
-            "device": ", ".join(gpu_names) if gpus else f"CPU ({platform.processor() or platform.machine()},"
-                      f" {os.cpu_count()} cores)", "gpus": len(gpus), **cpu_info()}
+__all__ = ["TrainingError", "build_compiled_model", "check_same_config", "recorded_config", "train"]
 
 
 def _optimizer(config: TrainConfig):
@@ -137,7 +120,7 @@ def _record_start(run_dir: Path, config: TrainConfig, root: Path, split_path: Pa
         "config": recorded_config(config), "data_root": portable_path(root, REPO_ROOT),
         "split_file": portable_path(split_path, REPO_ROOT),
         "data_fingerprint": fingerprint(split["train"] + split["val"] + split["test"]),
-        "split_sizes": {k: len(v) for k, v in split.items()}, "environment": environment()})
+        "split_sizes": {k: len(v) for k, v in split.items()}, "environment": run_environment()})
 
 
 def _model_and_history(config: TrainConfig, run_dir: Path, state: dict, strategy) -> tuple:
