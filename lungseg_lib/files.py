@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,21 @@ def replacing(path: str | os.PathLike, tmp: str | None = None, keep_on_error: bo
             temporary.unlink(missing_ok=True)
         raise
     os.replace(temporary, path)
+
+
+def replace_folder(stage: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Move the finished folder ``stage`` onto ``out`` (same file system). An existing ``out``
+    is first renamed aside and deleted after, so ``out`` is at every moment the old folder,
+    absent, or the new one, never a mixture."""
+    stage, out = Path(stage), Path(out)
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(stage, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -16,13 +16,14 @@ a different cap is one that the instruction set does not reach.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from lungseg_lib import files
+from lungseg_lib.engine import runfolder
 from lungseg_lib.report.reproducibility import weights_sha256
 
 SETTINGS = {  # name -> environment; "default" runs twice to test the same-machine rerun
@@ -41,11 +42,11 @@ def train_once(lungseg: str, model: str, epochs: int, data: Path, run_dir: Path,
            "--run-dir", str(run_dir), "--set", f"epochs={epochs}", "--no-evaluate"]
     subprocess.run(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}, check=True,
                    stdout=subprocess.DEVNULL)
-    history = (run_dir / "history.csv").read_text(encoding="utf-8").splitlines()
+    history = (run_dir / runfolder.HISTORY).read_text(encoding="utf-8").splitlines()
     header = history[0].split(",")
     losses = [float(line.split(",")[header.index("loss")]) for line in history[1:]]
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    return {"env": env, "loss": losses, "weights_sha256": weights_sha256(run_dir / "model.keras"),
+    config = runfolder.read_config(run_dir)
+    return {"env": env, "loss": losses, "weights_sha256": weights_sha256(run_dir / runfolder.MODEL),
             "cpu_isa": config["environment"]["cpu_isa"], "cpu_model": config["environment"]["cpu_model"]}
 
 
@@ -66,10 +67,7 @@ def main(argv=None) -> int:
             same = "same as default" if results[name]["weights_sha256"] == ref else "DIFFERENT from default"
             print(f"{name:24s} loss {results[name]['loss'][-1]:.10f}  weights {results[name]['weights_sha256'][:12]}  {same}")
     out = {"model": args.model, "profile": "smoke", "epochs": args.epochs, "settings": results}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = Path(args.out).with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-    tmp_out.replace(args.out)
+    files.write_json(args.out, out)
     return 0
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from lungseg_lib import files
+from lungseg_lib.engine import runfolder
 from lungseg_lib.report.reproducibility import compare_runs
 
 
@@ -23,17 +24,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="bench/reproducibility/rerun.json")
     args = parser.parse_args(argv)
     record = compare_runs(args.original, args.rerun)
-    configs = [json.loads((Path(r) / "config.json").read_text(encoding="utf-8")) for r in (args.original, args.rerun)]
+    configs = [runfolder.read_config(r) for r in (args.original, args.rerun)]
     record.update({"model": configs[0]["config"]["model"], "profile": configs[0]["config"]["profile"],
                    "seed": configs[0]["config"]["seed"], "original": str(args.original),
                    "devices": [c["environment"].get("cpu_model", c["environment"]["device"]) for c in configs],
                    "isas": [c["environment"].get("cpu_isa", "unknown") for c in configs]})
     if configs[0]["config"] != configs[1]["config"]:
         raise SystemExit(f"{args.rerun}: not the same configuration as {args.original}")
-    out = Path(args.out)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    files.write_json(args.out, record)
     print(json.dumps(record, indent=1))
     return 0
 

@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, replace_folder
 from .archives import cache_name, check_zip, download, download_retrying, members, safe_extract, sha256_file
 from .layout import (MARKER, NAME_RE, SOURCES, ConversionSummary, convert, existing_output, find_root, pngs, staging,
                      write_manifest)
@@ -299,9 +299,7 @@ def layout_shenzhen_montgomery(src: str | os.PathLike, out: str | os.PathLike, *
         notes = [f"every file matches {sums_path.name} ({len(expected)} files)"]
         (stage / MARKER).write_text(json.dumps({**params, "source": src.name, "written": len(rows),
                                                 "skipped": [], "notes": notes}, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            out.rmdir()  # existing_output() allowed only an empty folder
-        os.replace(stage, out)
+        replace_folder(stage, out)  # existing_output() allowed only an empty folder
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

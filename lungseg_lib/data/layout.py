@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DataError
+from ..files import replace_folder
 from .imageio import binarize_mask, read_image, resize_pair, write_png
 
 log = logging.getLogger(__name__)
@@ -131,9 +131,7 @@ def convert(pairs: dict[str, tuple[Path, list[Path]]], out: Path, params: dict, 
     summary = ConversionSummary(out, len(rows), skipped, notes)
     (stage / MARKER).write_text(json.dumps({**params, "written": summary.written, "skipped": skipped,
                                             "notes": notes}, indent=2) + "\n", encoding="utf-8")
-    if out.exists():
-        out.rmdir()  # existing_output() allowed only an empty folder
-    os.replace(stage, out)
+    replace_folder(stage, out)  # existing_output() allowed only an empty folder
     if skipped:
         log.warning("%s: %d image(s) skipped; see the conversion summary", out, len(skipped))
     return summary

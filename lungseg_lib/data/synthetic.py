@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..files import write_csv
 from .imageio import write_png
 
 
@@ -66,5 +67,5 @@ def make_synthetic_dataset(out: str | os.PathLike, n: int = 40, size: int = 64, 
         write_png(out / "masks" / name, mask)
         rows.append({"file": name, "source": source, "tb_label": (i // 2) % 2,
                      "mask_fg_fraction": round(float(mask.mean()), 4)})
-    pd.DataFrame(rows).to_csv(out / "manifest.csv", index=False)
+    write_csv(out / "manifest.csv", pd.DataFrame(rows))
     return out

@@ -160,7 +160,7 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, name: str | N
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
     try:
         save_for_inference(weights, stage / f"{name}.keras")
-        for extra in (runs.CONFIG, runs.METRICS, "training.json"):
+        for extra in (runs.CONFIG, runs.METRICS, runs.TRAINING):
             if (run_dir / extra).is_file():
                 shutil.copy2(run_dir / extra, stage / extra)
         split = info.get("split_file")
@@ -172,13 +172,7 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, name: str | N
                     break
         files.atomic_write_text(stage / CARD, model_card(run_dir, stage / f"{name}.keras", name))
         write_sums(stage)
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(stage, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        files.replace_folder(stage, out)
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)

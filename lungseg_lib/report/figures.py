@@ -17,6 +17,7 @@ from matplotlib import lines, patches, ticker
 import numpy as np
 import pandas as pd
 
+from ..files import replacing
 from ..project import repo_path
 from .architecture import model_stages
 
@@ -46,7 +47,8 @@ def save(fig, name: str, folder: str | os.PathLike, dpi: float | None = None) ->
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{ext}" for ext in ("png", "pdf")]
     for path in paths:
-        fig.savefig(path, **({"dpi": dpi} if dpi and path.suffix == ".png" else {}))
+        with replacing(path) as tmp:  # never a half-written figure that looks complete
+            fig.savefig(tmp, format=path.suffix[1:], **({"dpi": dpi} if dpi and path.suffix == ".png" else {}))
     return paths
 
 

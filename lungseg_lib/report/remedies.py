@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..engine.runfolder import METRICS, PER_IMAGE
+from ..engine.runfolder import METRICS, PER_IMAGE, run_dir_for
 from ..project import repo_path
 from .robustness_fix import compare, per_image_scores
 
@@ -67,7 +67,7 @@ def candidates_table(fit: pd.DataFrame) -> pd.DataFrame:
 
 def arm_folder(profile: str, scores: str = VAL, runs_dir: str | os.PathLike = "runs") -> Path:
     """Where an arm's validation scores are: ``runs_dir/PROFILE/unet3_compact/seed0/SCORES``."""
-    return repo_path(runs_dir) / profile / MODEL / f"seed{SEED}" / scores
+    return run_dir_for(profile, MODEL, SEED, repo_path(runs_dir)) / scores
 
 
 def arm_scores(folder: Path) -> pd.DataFrame | None:

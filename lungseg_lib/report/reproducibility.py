@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..engine import runfolder
+
 ONEDNN_RECORD = "bench/reproducibility/onednn.json"
 RERUN_RECORD = "bench/reproducibility/rerun.json"
 
@@ -77,16 +79,17 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike, column: str = "dice
     """How far run ``b`` moved from run ``a`` (same model, seed and test images): the two mean
     scores, the largest per-image difference and whether the training histories are equal."""
     a, b = Path(a), Path(b)
-    pa = pd.read_csv(a / "per_image.csv").set_index("name")[column]
-    pb = pd.read_csv(b / "per_image.csv").set_index("name")[column].reindex(pa.index)
+    pa = pd.read_csv(a / runfolder.PER_IMAGE).set_index("name")[column]
+    pb = pd.read_csv(b / runfolder.PER_IMAGE).set_index("name")[column].reindex(pa.index)
     if pb.isna().any():
-        raise ValueError(f"{b / 'per_image.csv'}: not the same test images as {a / 'per_image.csv'}")
-    ha, hb = (pd.read_csv(p / "history.csv").drop(columns=["seconds"], errors="ignore") for p in (a, b))
+        raise ValueError(f"{b / runfolder.PER_IMAGE}: not the same test images as {a / runfolder.PER_IMAGE}")
+    ha, hb = (pd.read_csv(p / runfolder.HISTORY).drop(columns=["seconds"], errors="ignore") for p in (a, b))
+    wa, wb = a / runfolder.MODEL, b / runfolder.MODEL
     return {"mean_a": float(pa.mean()), "mean_b": float(pb.mean()),
             "max_abs_image_diff": float((pa - pb).abs().max()),
             "history_identical": ha.equals(hb), "column": column,
-            "weights_identical": (weights_sha256(a / "model.keras") == weights_sha256(b / "model.keras")
-                                  if (a / "model.keras").exists() and (b / "model.keras").exists() else None)}
+            "weights_identical": (weights_sha256(wa) == weights_sha256(wb)
+                                  if wa.exists() and wb.exists() else None)}
 
 
 def onednn_sentence(findings: dict) -> str:
