@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .core.postprocess import THRESHOLD
 from .engine import lungs
 from .errors import DataError
 from .data.xray_io import XRay, expand_inputs, read_xray, unit_image
@@ -135,7 +136,7 @@ def segment_xrays(xrays: list[XRay], model, post: bool = True, batch_size: int =
     for x, p in zip(xrays, probs):
         h, w = x.image.shape
         prob = cv2.resize(np.asarray(p, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        mask = prob > 0.5
+        mask = prob > THRESHOLD
         if post:
             mask = model.postprocess(mask).mask
         report = lungs.describe(mask, x.pixel_spacing, post=post)

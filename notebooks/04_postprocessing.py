@@ -55,7 +55,7 @@ import math
 
 from myst_nb import glue
 
-from lungseg_lib.core.postprocess import CONNECTIVITY, keep_largest_components
+from lungseg_lib.core.postprocess import CONNECTIVITY
 from lungseg_lib.report import figures, images, papers, results, runs, tables
 
 run = runs.open_run(profile, model, runs_dir)
@@ -76,7 +76,7 @@ else:
     root = images.data_root(profile, runs_dir, data_dir)
     name = case or images.largest_removal(table, set(images.pairs_in(root)))
     c = images.load_case(root, run.path, name)
-    post = keep_largest_components(c["pred"], images.post_k(run.path))
+    post = images.postprocess(run.path, c["pred"])
     row = table.set_index("name").loc[name]
     fig = figures.postprocessing_figure(c["image"], c["pred"], post.mask, c["truth"], post.removed_boxes,
                                         scores=(row["dice"], row["dice_post"]))

@@ -19,6 +19,7 @@ class PostResult:
 
 
 CONNECTIVITY = 8  # OpenCV's default; the paper names the function but not the connectivity
+THRESHOLD = 0.5  # a pixel is lung when the model's P(lung) is above this (our choice: the usual one)
 
 
 def keep_largest_components(mask: np.ndarray, k: int = 2, fill_holes: bool = False) -> PostResult:

@@ -253,12 +253,6 @@ def _fmt(values: Iterable[float]) -> str:
     return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
 
 
-def names_a_volume(path: str | os.PathLike) -> bool:
-    """Whether ``path`` names a CT volume: a file with a volume extension (NIfTI, NRRD,
-    MetaImage; not checked to exist) or a folder (a DICOM series)."""
-    return Path(path).is_dir() or str(path).lower().endswith(VOLUME_SUFFIXES)
-
-
 def is_volume_file(path: Path) -> bool:
     """Whether ``path`` is a volume file (by its extension)."""
     return path.is_file() and path.name.lower().endswith(VOLUME_SUFFIXES)

@@ -21,7 +21,7 @@ from . import runfolder
 from ..project import REPO_ROOT
 from ..data.imageio import write_png
 from ..core.metrics import image_metrics
-from ..core.postprocess import PostResult
+from ..core.postprocess import THRESHOLD, PostResult
 from ..core.stats import summarize
 
 REPORTED = ("dice", "iou", "precision", "recall", "hd95", "assd")
@@ -96,7 +96,7 @@ def score_images(pairs: list, images: np.ndarray, truth: np.ndarray, prob: np.nd
     written to ``predictions/NAME.png``. Returns the table and the post-processing's seconds."""
     rows, post_seconds = [], 0.0
     for i, pair in enumerate(pairs):
-        raw = prob[i] > 0.5
+        raw = prob[i] > THRESHOLD
         t0 = time.perf_counter()
         cleaned = post(raw)
         post_seconds += time.perf_counter() - t0

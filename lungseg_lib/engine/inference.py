@@ -14,10 +14,10 @@ import SimpleITK as sitk
 
 from .. import files
 from ..core.normalize import normalize
-from ..core.postprocess import PostResult, keep_largest_components
+from ..core.postprocess import THRESHOLD, PostResult, keep_largest_components
 from ..data.ct import PAPER_WINDOW, clip_hu, crop_or_pad, resample, to_png_array
 from ..data.ct_io import check_hu, itk_message, read_volume
-from ..data.imageio import read_image, to_unit_float, write_png
+from ..data.imageio import to_unit_float
 from ..errors import DataError
 from ..files import replacing
 from . import runfolder
@@ -63,17 +63,6 @@ class TrainedModel:
         with the holes inside them filled when :attr:`fill_holes` (config ``post_fill_holes``)."""
         return keep_largest_components(mask, self.post_k, self.fill_holes)
 
-    def predict_file(self, path: str | os.PathLike, post: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Return (image as read, binary mask at the image's own size) for one file."""
-        img = read_image(path)
-        small = cv2.resize(to_unit_float(img), (self.size, self.size), interpolation=cv2.INTER_AREA)
-        prob = self.probability(small[None, ..., None])[0]
-        prob = cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
-        mask = prob > 0.5
-        if post:
-            mask = self.postprocess(mask).mask
-        return img, mask
-
 
 def overlay(image: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None,
             color=(0, 200, 255)) -> np.ndarray:
@@ -90,21 +79,6 @@ def overlay(image: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, color, thickness)
     return out
-
-
-def predict_files(run_dir: str | os.PathLike, paths: list, out: str | os.PathLike,
-                  post: bool = True) -> list[Path]:
-    """Write ``NAME_mask.png`` and ``NAME_overlay.png`` into ``out`` for each input image."""
-    model = TrainedModel(run_dir)
-    out = Path(out)
-    written = []
-    for path in paths:
-        img, mask = model.predict_file(path, post=post)
-        stem = Path(path).stem
-        write_png(out / f"{stem}_mask.png", mask)
-        write_png(out / f"{stem}_overlay.png", overlay(img, mask))
-        written.append(out / f"{stem}_mask.png")
-    return written
 
 
 def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike, post: bool = True,
@@ -129,7 +103,7 @@ def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike
         prob = model.probability(small.astype(np.float32), batch_size=batch_size)
         masks = []
         for p in prob:
-            m = (p if n == size else cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR)) > 0.5
+            m = (p if n == size else cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR)) > THRESHOLD
             masks.append(model.postprocess(m).mask if post else m)
         return np.stack(masks).astype(np.uint8)
 
@@ -174,7 +148,7 @@ def predict_volume(predict_slices: Callable[[np.ndarray], np.ndarray], volume_pa
             raise ValueError(f"predict_slices returned shape {pred.shape}; "
                              f"expected {(len(zs), size, size)}")
         for z, p in zip(zs, pred):
-            result[z] = crop_or_pad((p > 0.5).astype(np.uint8), (ny, nx), 0)
+            result[z] = crop_or_pad((p > THRESHOLD).astype(np.uint8), (ny, nx), 0)
     mask = sitk.GetImageFromArray(result)
     mask.CopyInformation(image)
     mask = sitk.Resample(mask, original, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)

@@ -29,7 +29,7 @@ from .. import files
 from .runfolder import EXAMPLE, ROBUSTNESS
 from ..files import replacing
 from ..core.metrics import dice, iou
-from ..core.postprocess import PostResult
+from ..core.postprocess import THRESHOLD, PostResult
 
 SEVERITIES = (0, 1, 2, 3, 4, 5)
 
@@ -110,7 +110,7 @@ def score_rows(names, prob: np.ndarray, truth: np.ndarray, post: Callable[[np.nd
     """One row per image: Dice and IoU of ``prob > 0.5`` before and after the post-processing ``post``."""
     rows = []
     for name, p, t in zip(names, prob, truth):
-        raw = p > 0.5
+        raw = p > THRESHOLD
         cleaned = post(raw).mask
         rows.append({"name": name, "family": family, "severity": severity,
                      "dice": dice(raw, t), "iou": iou(raw, t),
@@ -155,7 +155,7 @@ def save_example(model, name: str, image: np.ndarray, path: str | os.PathLike,
             keys.append(f"{family}/{severity}")
             batch.append(perturb(image, family, severity, image_seed(name, seed)))
     prob = model.probability(np.stack(batch))
-    masks = {k: np.packbits(model.postprocess(p > 0.5).mask) for k, p in zip(keys, prob)}
+    masks = {k: np.packbits(model.postprocess(p > THRESHOLD).mask) for k, p in zip(keys, prob)}
     path = Path(path)
     with replacing(path) as tmp:
         np.savez_compressed(tmp, name=np.array(name), shape=np.array(image.shape[:2]), **masks)

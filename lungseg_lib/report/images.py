@@ -148,23 +148,26 @@ def load_pair(root: Path, name: str, size: int | None = None) -> tuple[np.ndarra
     return resize_pair(to_unit_float(read_image(pair.image)), read_mask(pair.mask), size or None)
 
 
-def load_case(root: Path, run: Path, name: str, post_k: int | None = None) -> dict:
+def load_case(root: Path, run: Path, name: str, post: bool = False) -> dict:
     """Image, ground truth and the run's prediction of test image ``name``, at the
-    prediction's resolution; ``post_k``: keep that many largest components of the prediction.
-    Returns ``{"name", "image", "truth", "pred"}``."""
+    prediction's resolution; ``post``: the prediction after the run's post-processing
+    (:func:`postprocess`). Returns ``{"name", "image", "truth", "pred"}``."""
     from ..data.imageio import read_mask
-    from ..core.postprocess import keep_largest_components
 
     pred = read_mask(run / runfolder.PREDICTIONS / f"{name}.png")
-    if post_k:
-        pred = keep_largest_components(pred, post_k).mask
+    if post:
+        pred = postprocess(run, pred).mask
     image, truth = load_pair(root, name, pred.shape[0])
     return {"name": name, "image": image, "truth": truth, "pred": pred}
 
 
-def post_k(run: Path) -> int:
-    """The number of components the run's post-processing keeps (config ``post_k``, default 2)."""
-    return int(((runfolder.read_config(run) or {}).get("config") or {}).get("post_k", 2))
+def postprocess(run: Path, mask: np.ndarray):
+    """The run's post-processing of a binary mask, as its evaluation applied it: the ``post_k``
+    largest components (default 2), holes filled when ``post_fill_holes``."""
+    from ..core.postprocess import keep_largest_components
+
+    config = (runfolder.read_config(run) or {}).get("config") or {}
+    return keep_largest_components(mask, int(config.get("post_k", 2)), bool(config.get("post_fill_holes", False)))
 
 
 def case_rows(root: Path, run: Path, table: pd.DataFrame, groups: dict[str, list[str]],
@@ -172,8 +175,8 @@ def case_rows(root: Path, run: Path, table: pd.DataFrame, groups: dict[str, list
     """Cases for :func:`lungseg_lib.report.figures.cases_figure`: each name loaded with its score
     (``metric`` from the run's per_image table), post-processed when ``metric`` ends in _post."""
     scores = table.set_index("name")[metric]
-    k = post_k(run) if metric.endswith("_post") else None
-    return {group: [load_case(root, run, n, k) | {"score": float(scores[n])} for n in names]
+    post = metric.endswith("_post")
+    return {group: [load_case(root, run, n, post) | {"score": float(scores[n])} for n in names]
             for group, names in groups.items()}
 
 
