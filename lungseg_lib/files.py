@@ -10,6 +10,7 @@ temporary name keeps the file's extensions, which those writers read the format 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -91,3 +92,17 @@ def read_json(path: str | os.PathLike) -> dict:
 def write_csv(path: str | os.PathLike, table) -> Path:
     """Write a pandas table as CSV atomically (without the index)."""
     return atomic_write_text(path, table.to_csv(index=False))
+
+
+def sha256_file(path: str | os.PathLike, progress: bool = False) -> str:
+    """The SHA-256 hex digest of a file, read in 1 MB blocks (``progress``: a bar, for large files)."""
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f, tqdm(total=path.stat().st_size, desc=f"sha256 {path.name}", unit="B",
+                                     unit_scale=True, disable=not progress) as bar:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            bar.update(len(block))
+    return digest.hexdigest()

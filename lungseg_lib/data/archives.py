@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -99,16 +98,6 @@ def check_zip(archive: Path) -> None:
         raise DataError(f"{archive}: corrupt or incomplete zip archive ({exc}); delete it and rerun") from exc
     if bad is not None:
         raise DataError(f"{archive}: corrupt zip archive (CRC error in member {bad!r}); delete it and rerun")
-
-
-def sha256_file(path: Path, progress: bool) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f, tqdm(total=path.stat().st_size, desc=f"sha256 {path.name}", unit="B",
-                                     unit_scale=True, disable=not progress) as bar:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest()
 
 
 def download(url: str, dest: Path, progress: bool) -> None:

@@ -37,8 +37,8 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..files import atomic_write_text, replace_folder
-from .archives import cache_name, check_zip, download, download_retrying, members, safe_extract, sha256_file
+from ..files import atomic_write_text, replace_folder, sha256_file
+from .archives import cache_name, check_zip, download, download_retrying, members, safe_extract
 from .layout import (MARKER, NAME_RE, SOURCES, ConversionSummary, convert, existing_output, find_root, pngs, staging,
                      write_manifest)
 
@@ -220,7 +220,7 @@ def verify_sums(folder: str | os.PathLike, sums: str | os.PathLike | None = None
         path = folder / name
         if not path.is_file():
             raise DataError(f"{path}: missing (listed in {sums_path.name})")
-        if (actual := hashlib.sha256(path.read_bytes()).hexdigest()) != digest:
+        if (actual := sha256_file(path)) != digest:
             raise DataError(f"{path}: SHA-256 {actual} does not match {digest} in {sums_path.name}")
     return len(expected)
 
@@ -258,7 +258,7 @@ def _copy_checked(src: Path, stage: Path, expected: dict[str, str], sums_path: P
 
 def _sm512_params(sums_path: Path) -> dict:
     """What a complete output records and a rerun must match: the data set and its list."""
-    return {"dataset": SM512_DATASET, "sums_sha256": hashlib.sha256(sums_path.read_bytes()).hexdigest()}
+    return {"dataset": SM512_DATASET, "sums_sha256": sha256_file(sums_path)}
 
 
 def layout_shenzhen_montgomery(src: str | os.PathLike, out: str | os.PathLike, *,

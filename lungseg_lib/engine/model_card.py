@@ -8,18 +8,8 @@ import os
 from pathlib import Path
 
 from .. import files
+from ..files import sha256_file
 from . import runfolder as runs
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """The SHA-256 hex digest of a file (read in 1 MB blocks)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 DATA_NOTES = {

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from .. import files
 from . import runfolder as runs
-from .model_card import model_card, sha256_file
+from ..files import sha256_file
+from .model_card import model_card
 
 DEFAULT_MODEL_DIR = Path(__file__).parents[1] / "default_model"
 REGISTRY = Path(__file__).with_name("weights_registry.json")
