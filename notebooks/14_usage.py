@@ -50,76 +50,40 @@ model = ""  # "": the default model; or a run folder, an exported folder, publis
 example = ""  # the image shown ("": the first test image present in the data folder)
 
 # %%
-import math
-
-import pandas as pd
 from myst_nb import glue
 
-from lungseg_lib import files, project
-from lungseg_lib.core.metrics import dice
-from lungseg_lib.engine import lungs, weights
+from lungseg_lib import files, load_model, project, segment
+from lungseg_lib.engine import lungs
 from lungseg_lib.engine.config import resolve_config
-from lungseg_lib.report import claims, figures, images, remedies, runs, tables
+from lungseg_lib.report import claims, figures, images, remedies, runs, tables, usage
 
 profile = runs.resolve_profile(profile, runs_dir)
 root = images.data_root(profile, runs_dir, data_dir)
 split = images.split_file(profile, root, runs_dir)
 name = images.example_name(root, split, example)
 pair = images.pairs_in(root)[name]
-try:
-    folder = weights.model_folder(model or None, fetch_missing=False)
-    missing = ""
-except FileNotFoundError as exc:
-    folder, missing = None, str(exc)
+folder, missing = usage.find_model(model)
 print(f"data {root}; image {name}; model {folder or 'none: ' + missing}")
 
 # %%
-if folder is None:
-    what = "The default model is not shipped yet" if not model else f"The model {model!r} is not here"
-    sentence = (f"{what}, so this page shows no result: lungseg predict and segment() stop with an "
-                "error that says so and how to pass another model.")
-    fig = figures.message_figure(f"{what}: no result to show (never a made-up one).")
-    table = pd.DataFrame([{"File": pair.image.name, "Result": "none: no model"}])
-    values = dict(right_px=math.nan, left_px=math.nan, right_percent=math.nan, left_percent=math.nan,
-                  ratio=math.nan, dice=math.nan, n_warnings=math.nan)
-else:
-    from lungseg_lib import load_model, segment
-    from lungseg_lib.data.imageio import read_mask
-
-    result = segment(pair.image, model=load_model(folder))
-    truth = read_mask(pair.mask)
-    a = result.areas
-    values = dict(right_px=float(a.right_px), left_px=float(a.left_px),
-                  right_percent=float(100 * a.right_fraction), left_percent=float(100 * a.left_fraction),
-                  ratio=float(a.right_left_ratio or math.nan), dice=float(dice(result.mask, truth)),
-                  n_warnings=float(len(result.warnings)))
-    sentence = (f"On the test image {name} ({result.labels.shape[1]} x {result.labels.shape[0]} pixels) the "
-                f"model finds a right lung of {a.right_px:,} pixels ({values['right_percent']:.1f}% of the "
-                f"image) and a left lung of {a.left_px:,} pixels ({values['left_percent']:.1f}%), a right/left "
-                f"ratio of {values['ratio']:.2f}; Dice against the manual mask {values['dice']:.3f}. "
-                + (f"Warnings: {'; '.join(result.warnings)}." if result.warnings else "No warning."))
-    fig = figures.usage_figure(result.image, result.overlay(), result.probability, name)
-    table = pd.DataFrame([{"File": pair.image.name, **result.row()}]).replace("", pd.NA).dropna(axis=1)
+result = segment(pair.image, model=load_model(folder)) if folder is not None else None
+shown = usage.example(result, pair, name, model)
+fig = shown["figure"]
 figures.save(fig, "usage_example", project.repo_path(figures_dir))
 glue("usage_figure", fig)
-glue("usage_table", tables.html_table(table, "File"))
-glue("usage_sentence", sentence, display=False)
+glue("usage_table", tables.html_table(shown["table"], "File"))
+glue("usage_sentence", shown["sentence"], display=False)
 glue("usage_image", name, display=False)
 glue("usage_model_present", float(folder is not None), display=False)
-for key, value in values.items():
+for key, value in shown["values"].items():
     glue(f"usage_{key}", value, display=False)
 
 # %% [markdown]
 # The training masks' range the warnings compare with (`lungseg_lib/engine/lung_ranges.json`):
 
 # %%
-ranges = lungs.load_training_ranges()
-glue("usage_range_n", float(ranges["n_masks"]), display=False)
-for side in ("right", "left"):
-    glue(f"usage_range_{side}_p1", float(100 * ranges[f"{side}_fraction"]["p1"]), display=False)
-    glue(f"usage_range_{side}_p99", float(100 * ranges[f"{side}_fraction"]["p99"]), display=False)
-glue("usage_range_ratio_p1", float(ranges["ratio"]["p1"]), display=False)
-glue("usage_range_ratio_p99", float(ranges["ratio"]["p99"]), display=False)
+for key, value in usage.range_values(lungs.load_training_ranges()).items():
+    glue(f"usage_{key}", value, display=False)
 
 # %% [markdown]
 # Which models fit the default model's limits (weights size, time per image on 2 CPU cores;

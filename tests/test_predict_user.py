@@ -219,3 +219,31 @@ def test_unwritable_out_is_a_clear_error(default_model, tmp_path, capsys):
     assert cli.main(["predict", str(tmp_path / "a.png"), "--out", str(tmp_path / "taken")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lungseg: error:") and "taken" in err and "Traceback" not in err
+
+
+def test_usage_page_shows_the_users_call_or_says_there_is_no_model(default_model, tmp_path):
+    """report.usage: the page's sentence, table and numbers from segment()'s result; without a
+    model, a message and NaN, never a made-up result; the warnings' ranges in percent."""
+    import math
+    from types import SimpleNamespace
+
+    from lungseg_lib.report import usage
+
+    img, truth = chest_picture(96, 80)
+    cv2.imwrite(str(tmp_path / "x.png"), u8(img))
+    cv2.imwrite(str(tmp_path / "x_mask.png"), u8(truth.astype(float)))
+    pair = SimpleNamespace(image=tmp_path / "x.png", mask=tmp_path / "x_mask.png")
+    folder, why = usage.find_model("")
+    assert folder == default_model and why == ""
+    shown = usage.example(api.segment(pair.image, model=api.load_model(folder)), pair, "x")
+    v = shown["values"]
+    assert set(v) == set(usage.EXAMPLE_KEYS) and v["dice"] > 0.9 and v["right_px"] > 0
+    assert f"a right lung of {int(v['right_px']):,} pixels" in shown["sentence"]
+    assert shown["table"]["File"].tolist() == ["x.png"]
+    none = usage.example(None, pair, "x", model="runs/nothing")
+    assert all(math.isnan(x) for x in none["values"].values())
+    assert "The model 'runs/nothing' is not here" in none["sentence"]
+    assert usage.find_model(str(tmp_path / "nothing"))[0] is None
+    r = usage.range_values(lungs.load_training_ranges())
+    assert r["range_n"] > 100 and 0 < r["range_right_p1"] < r["range_right_p99"] < 100
+    assert 0 < r["range_ratio_p1"] < 1 < r["range_ratio_p99"]
