@@ -71,29 +71,11 @@ glue("related_table", tables.html_table(related, "Paper"))
 glue("n_related_papers", float(related["Paper"].nunique()), display=False)
 
 # %%
-values = results.metric_values(profile, runs_dir)
-measured = [{"Source": f"this build: {runs.title_of(m)}, {kind} ({profile} run)",
-             "dice": values[f"{m}_dice_{kind}_mean"], "iou": values[f"{m}_iou_{kind}_mean"]}
-            for m in runs.evaluated_models(profile, runs_dir) for kind in ("raw", "post")]
-check = papers.consistency_table(measured)
+check = papers.consistency_table(results.measured_means(profile, runs_dir))
 glue("consistency_table", tables.html_table(check, "Source"))
-reported = check[check["_reported"]]
 glue("rounding_half", float(papers.ROUNDING), display=False)
-glue("n_reported_pairs", float(len(reported)), display=False)
-glue("n_mean_impossible", float((reported["As a mean over images"] == "impossible").sum()), display=False)
-glue("n_pooled_impossible", float((reported["Pooled over pixels"] == "impossible").sum()), display=False)
-glue("mean_impossible_sources", "; ".join(reported.loc[reported["As a mean over images"] == "impossible",
-                                                      "Source"]) or "none", display=False)
-ours = check[~check["_reported"]]
-glue("n_own_pairs", float(len(ours)), display=False)
-glue("n_own_impossible", float((ours["As a mean over images"] == "impossible").sum()), display=False)
-zhang = papers.table1()
-glue("zhang_mean_possible", float(sum(papers.mean_possible(r.dice, r.iou, r.decimals) for r in zhang)),
-     display=False)
-glue("zhang_pooled_possible", float(sum(papers.pooled_possible(r.dice, r.iou, r.decimals) for r in zhang)),
-     display=False)
-glue("n_table1_rows", float(len(zhang)), display=False)
-glue("zhang_verdict", papers.aggregation_verdict(zhang), display=False)
+for key, value in (papers.consistency_counts(check) | papers.table1_counts()).items():
+    glue(key, value, display=False)
 
 # %%
 # the reported values the prose sets beside a measurement (glued, never typed)

@@ -65,6 +65,13 @@ def test_consistency_and_related_tables():
     verdicts = dict(zip(table["Source"], table["As a mean over images"]))
     assert verdicts["ours"] == "possible"
     assert [v for s, v in verdicts.items() if "Ainala" in s] == ["impossible", "impossible"]
+    counts = papers.consistency_counts(table)
+    assert counts["n_reported_pairs"] == len(pairs) and counts["n_own_pairs"] == 1
+    assert counts["n_mean_impossible"] >= 2 and "Ainala" in counts["mean_impossible_sources"]
+    assert counts["n_own_impossible"] == 0
+    t1 = papers.table1_counts()
+    assert t1["n_table1_rows"] == len(papers.table1()) and t1["zhang_mean_possible"] == t1["n_table1_rows"]
+    assert t1["zhang_verdict"] == papers.aggregation_verdict(papers.table1())
     related = papers.related_table()
     assert "Zhang 2023" not in set(related["Paper"]) and set(related["Model here"]) == {
         "resnet50_unet", "resnet101_unet", "unet22", "unet3_compact"}

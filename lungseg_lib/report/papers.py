@@ -269,6 +269,27 @@ def consistency_table(measured: list[dict] | None = None):
     return pd.DataFrame(table)
 
 
+def consistency_counts(table) -> dict:
+    """What the page says of :func:`consistency_table`: how many reported pairs, how many are
+    impossible as a mean over images and pooled over pixels (and whose), the same for ours."""
+    reported, ours = table[table["_reported"]], table[~table["_reported"]]
+    impossible = reported["As a mean over images"] == "impossible"
+    return {"n_reported_pairs": float(len(reported)), "n_mean_impossible": float(impossible.sum()),
+            "n_pooled_impossible": float((reported["Pooled over pixels"] == "impossible").sum()),
+            "mean_impossible_sources": "; ".join(reported.loc[impossible, "Source"]) or "none",
+            "n_own_pairs": float(len(ours)),
+            "n_own_impossible": float((ours["As a mean over images"] == "impossible").sum())}
+
+
+def table1_counts() -> dict:
+    """How many of Table 1's rows are possible as a mean over images and pooled over pixels,
+    and the verdict on how the paper averaged."""
+    zhang = table1()
+    return {"zhang_mean_possible": float(sum(mean_possible(r.dice, r.iou, r.decimals) for r in zhang)),
+            "zhang_pooled_possible": float(sum(pooled_possible(r.dice, r.iou, r.decimals) for r in zhang)),
+            "n_table1_rows": float(len(zhang)), "zhang_verdict": aggregation_verdict(zhang)}
+
+
 def related_table():
     """The related papers' reported numbers, one row per reported row, with their data,
     input size and averaging (the reproduced paper's Table 1 is in the results table)."""

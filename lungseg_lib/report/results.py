@@ -14,7 +14,7 @@ from ..core.stats import paired_comparison, summarize
 from ..engine import runfolder
 from . import papers
 from .runs import (REFERENCE_MODEL, evaluated_models, mean_per_image, registry, run_dir, seed_dirs, seed_per_image,
-                   seed_spread)
+                   seed_spread, title_of)
 from .tables import METRICS, REPORTED, fmt_ci, fmt_spread
 
 
@@ -123,6 +123,15 @@ def metric_values(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[st
                 for key in ("n_seeds", "sd", "min", "max"):
                     out[f"{row['model']}_{m}_{kind}_seed_{key}"] = row[f"{m}_{kind}_seeds"][key]
     return out
+
+
+def measured_means(profile: str, runs_dir: str | os.PathLike = "runs") -> list[dict]:
+    """Each evaluated model's mean Dice and IoU, raw and post-processed, as rows for
+    :func:`lungseg_lib.report.papers.consistency_table` (``{"Source", "dice", "iou"}``)."""
+    values = metric_values(profile, runs_dir)
+    return [{"Source": f"this build: {title_of(m)}, {kind} ({profile} run)",
+             "dice": values[f"{m}_dice_{kind}_mean"], "iou": values[f"{m}_iou_{kind}_mean"]}
+            for m in evaluated_models(profile, runs_dir) for kind in ("raw", "post")]
 
 
 def per_image_long(profile: str, runs_dir: str | os.PathLike = "runs",
