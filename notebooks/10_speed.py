@@ -55,6 +55,7 @@ from IPython.display import Image
 from myst_nb import glue
 
 from lungseg_lib.bench import report as speed
+from lungseg_lib.engine import weights
 
 files = speed.bench_files(bench_dir)
 table = speed.speed_table(files)
@@ -64,6 +65,8 @@ glue("speed_status", status, display=False)
 for key, value in speed.speed_values(table, size).items():  # NaN where a benchmark is missing
     glue(key, value, display=False)
 for key, value in speed.default_model_timing(f"{bench_dir}/default_model/timing.json").items():
+    glue(key, value, display=False)
+for key, value in speed.default_model_accuracy(weights.DEFAULT_MODEL_DIR).items():
     glue(key, value, display=False)
 
 # %% [markdown]

@@ -210,3 +210,22 @@ def test_default_model_timing_reads_the_record_or_says_it_is_missing(tmp_path):
     found = default_model_timing(tmp_path / "timing.json")
     assert found["default_segment_ms"] == 83.0 and found["default_network_ms"] == 61.0
     assert "83 ms per image" in found["default_timing"] and "2 usable cores" in found["default_timing"]
+
+
+@pytest.mark.parametrize("low, high, verdict", [(0.968, 0.975, "reaches"), (0.955, 0.966, "falls short of"),
+                                                (0.960, 0.972, "cannot be told apart from")])
+def test_default_model_accuracy_against_its_target(tmp_path, low, high, verdict):
+    import math
+
+    from lungseg_lib.bench.report import default_model_accuracy
+
+    missing = default_model_accuracy(tmp_path)
+    assert math.isnan(missing["default_test_dice"]) and "not shipped yet" in missing["default_accuracy"]
+    metrics = {"model": "unet3_compact", "image_size": 256, "split": "test", "n_images": 141,
+               "post": {"dice": {"mean": (low + high) / 2, "ci_low": low, "ci_high": high}}}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    (tmp_path / "model.keras").write_bytes(b"0" * 1_500_000)
+    found = default_model_accuracy(tmp_path)
+    assert found["default_mb"] == 1.5 and found["default_test_low"] == low
+    assert f"which {verdict} the target of 0.967" in found["default_accuracy"]
+    assert "141 images of the test split" in found["default_accuracy"] and "1.50 MB" in found["default_accuracy"]

@@ -50,6 +50,19 @@ def test_chosen_settings_combine_the_kept_augmentations(runs_dir):
     assert remedies.chosen_settings(remedies.screen(runs_dir)) == {"augment_strength": "strong_opacity"}
 
 
+def test_kept_costs_says_what_the_kept_remedies_cost_on_clean_images(runs_dir):
+    text = remedies.kept_costs(remedies.screen(runs_dir))
+    assert text.startswith("On the clean validation images the kept remedies change the Dice by:")
+    assert "stronger intensity augmentation +0.0000" in text and "CLAHE" not in text
+    assert "opacities painted inside the lungs +0.0140 [+0.0095, +0.0185]." in text  # TB images gained
+    costly = pd.DataFrame([{"arm": "a remedy", "kept": True, "clean_diff": -0.003, "clean_low": -0.004,
+                            "clean_high": -0.001}])
+    assert "a remedy -0.0030 [-0.0040, -0.0010] (the CI excludes zero: a real but small cost)" in remedies.kept_costs(costly)
+    assert text.endswith("The rule counts a cost only above 0.005.")
+    nothing = remedies.screen(runs_dir).assign(kept=False)
+    assert remedies.kept_costs(nothing).startswith("No remedy is kept")
+
+
 def test_book_table_marks_missing_arms(runs_dir):
     out = remedies.screen_table(remedies.screen(runs_dir))
     assert list(out["Arm"])[0] == "base recipe" and out["Verdict"][0] == "reference"

@@ -295,3 +295,29 @@ def default_model_timing(path) -> dict[str, float | str]:
                                f"{machine['cpu_model']} with {machine['usable_cpus']} usable cores "
                                f"(load average {machine['load_average_start'][0]:.1f} before, "
                                f"{machine['load_average_end'][0]:.1f} after).")}
+
+
+def default_model_accuracy(folder) -> dict[str, float | str]:
+    """The shipped default model's test-split Dice after post-processing with its CI, against
+    the target it was set, and its weights' size on disk (``folder``: the package's
+    ``default_model``); NaN and a sentence saying so while it is not shipped."""
+    from ..engine.weights import weights_file
+    from ..report.remedies import TARGET_DICE
+
+    folder = Path(folder)
+    metrics = folder / "metrics.json"
+    if not metrics.exists():
+        return {"default_test_dice": math.nan, "default_test_low": math.nan, "default_test_high": math.nan,
+                "default_mb": math.nan, "default_target_dice": TARGET_DICE,
+                "default_accuracy": "The default model is not shipped yet: no test score to report."}
+    m = read_json(metrics)
+    d = m["post"]["dice"]
+    mb = weights_file(folder).stat().st_size / 1e6
+    verdict = "reaches" if d["ci_low"] >= TARGET_DICE else ("falls short of" if d["ci_high"] < TARGET_DICE
+                                                             else "cannot be told apart from")
+    return {"default_test_dice": float(d["mean"]), "default_test_low": float(d["ci_low"]),
+            "default_test_high": float(d["ci_high"]), "default_mb": mb, "default_target_dice": TARGET_DICE,
+            "default_accuracy": (f"The default model ({m['model']}, {m['image_size']} px) scores a Dice after "
+                                 f"post-processing of {d['mean']:.4f} [{d['ci_low']:.4f}, {d['ci_high']:.4f}] on the "
+                                 f"{m['n_images']} images of the {m['split']} split, which {verdict} the target of "
+                                 f"{TARGET_DICE:.3f} set for it; its weights take {mb:.2f} MB on disk.")}
