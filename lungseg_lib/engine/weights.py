@@ -131,6 +131,9 @@ def save_for_inference(weights: str | os.PathLike, dest: str | os.PathLike) -> P
     resuming a training needs (Adam's two slots per weight: the file is about a third as large)."""
     import keras
 
+    from ..core.models import register_custom_layers
+
+    register_custom_layers()  # SegNet's pooling layers
     keras.models.load_model(weights, compile=False).save(dest)
     return Path(dest)
 
