@@ -8,6 +8,7 @@ import pytest
 
 from lungseg_lib.core import models as M
 from lungseg_lib.core.models.spec import HEADS, LOSSES, OPTIMIZERS
+from lungseg_lib.engine.weights import save_for_inference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -188,6 +189,8 @@ def test_keras_save_load_and_weights_path(name, tiny, batch, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(model.predict(batch[0], verbose=0), loaded.predict(batch[0], verbose=0))
+    released = keras.models.load_model(save_for_inference(tmp_path / "m.keras", tmp_path / "r.keras"))
+    np.testing.assert_array_equal(model.predict(batch[0], verbose=0), released.predict(batch[0], verbose=0))
     model.save_weights(tmp_path / "m.weights.h5")
     keras.utils.set_random_seed(1)
     again = M.build_model(name, (64, 64, 1), weights_path=tmp_path / "m.weights.h5", **TINY[name])
