@@ -49,7 +49,8 @@ def add_weights_command(sub) -> None:
     w = wsub.add_parser("fetch", help="download published weights into the cache ($LUNGSEG_CACHE, else "
                         "~/.cache/lungseg), checking their SHA-256")
     w.add_argument("name")
-    w.add_argument("--cache", help="another cache folder")
+    w.add_argument("--cache", help="another folder to download into (use the files with --run "
+                   "CACHE/NAME; --run NAME looks in $LUNGSEG_CACHE, else ~/.cache/lungseg)")
     w.set_defaults(func=_weights_fetch)
     w = wsub.add_parser("list", help="the published weights of the registry")
     w.set_defaults(func=_weights_list)
