@@ -69,6 +69,7 @@ def test_dicom_without_suffix_is_found_and_read(tmp_path):
 
 @pytest.mark.parametrize("build, what", [
     (lambda p: write_dicom(p / "ct.dcm", ramp(), modality="CT"), "CT DICOM"),
+    (lambda p: write_dicom(p / "mr.dcm", ramp(), modality="MR"), "Modality MR (magnetic resonance), not a chest X-ray"),
     (lambda p: write_dicom(p / "multi.dcm", np.stack([ramp()] * 3), frames=3), "multi-frame"),
     (lambda p: (p / "notes.txt").write_text("hello", encoding="utf-8") and p / "notes.txt", "not an image file"),
     (lambda p: (p / "fake.png").write_bytes(b"not a png at all") and p / "fake.png", "not a PNG"),

@@ -30,6 +30,11 @@ from ..errors import DataError
 #: suffixes read as X-ray image files (DICOM files may also have no suffix at all).
 XRAY_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
 _GLOB_CHARS = set("*?[")
+#: DICOM modalities that are certainly not a projection X-ray (refused by name; CT has its own
+#: message). Others (CR, DX, RG, and OT/SC exports of X-rays) are read.
+NOT_XRAY = {"MR": "magnetic resonance", "US": "ultrasound", "NM": "nuclear medicine", "PT": "PET",
+            "OCT": "optical coherence tomography", "OP": "ophthalmic photography", "ES": "endoscopy",
+            "SM": "slide microscopy", "ECG": "electrocardiogram", "SR": "a structured report"}
 
 
 @dataclass
@@ -208,6 +213,9 @@ def _read_dicom_xray(path: Path) -> XRay:
         raise DataError(f"{path}: a CT DICOM (Modality CT), not a chest X-ray; this model reads chest "
                         "radiographs (CR, DX). For a CT scan pass its series folder or a NIfTI volume "
                         "with --run of a run trained on CT slices")
+    if modality in NOT_XRAY:
+        raise DataError(f"{path}: a DICOM of Modality {modality} ({NOT_XRAY[modality]}), not a chest X-ray; "
+                        "this model reads chest radiographs (CR, DX)")
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         raise DataError(f"{path}: a multi-frame DICOM ({frames} frames, a volume or a cine), not one "
