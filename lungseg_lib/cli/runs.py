@@ -214,7 +214,8 @@ def add_run_commands(sub) -> None:
         "TIFF, 16-bit, DICOM), or of CT volumes slice by slice",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=PREDICT_HELP)
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="files, folders or glob patterns")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="files, folders (their images, not their subfolders) or "
+                   "glob patterns ('dir/**/*.png' reaches subfolders)")
     p.add_argument("--run", help="a run folder, a folder from `lungseg weights export`, or the name of "
                    "published weights (default: the default model)")
     p.add_argument("--out", required=True, help="the folder for masks, overlays and lungs.csv")
