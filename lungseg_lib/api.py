@@ -22,7 +22,7 @@ import pandas as pd
 from .core.postprocess import THRESHOLD
 from .engine import lungs
 from .errors import DataError
-from .data.xray_io import XRay, expand_inputs, read_xray, unit_image
+from .data.xray_io import XRay, expand_inputs, read_xray, spacing_pair, unit_image
 
 CSV_NAME = "lungs.csv"
 PROGRESS_MIN = 4  # a progress bar from this many images on
@@ -88,14 +88,10 @@ def load_model(run_or_path: str | os.PathLike | None = None):
 
 def _spacing_pair(pixel_spacing) -> tuple[float, float]:
     """(row, column) in mm from one number or a pair; ValueError unless positive and finite."""
-    sp = (pixel_spacing,) * 2 if np.isscalar(pixel_spacing) else tuple(pixel_spacing)
-    try:
-        row, col = float(sp[0]), float(sp[-1])
-    except (TypeError, ValueError, IndexError):
-        row = col = float("nan")
-    if len(sp) not in (1, 2) or not (np.isfinite([row, col]).all() and row > 0 and col > 0):
+    pair = spacing_pair(pixel_spacing)
+    if pair is None:
         raise ValueError(f"pixel_spacing {pixel_spacing!r}: expected one positive number in mm, or two (row, column)")
-    return row, col
+    return pair
 
 
 def _as_xray(image, pixel_spacing) -> XRay:

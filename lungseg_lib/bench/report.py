@@ -301,20 +301,20 @@ def default_model_accuracy(folder) -> dict[str, float | str]:
     """The shipped default model's test-split Dice after post-processing with its CI, against
     the target it was set, and its weights' size on disk (``folder``: the package's
     ``default_model``); NaN and a sentence saying so while it is not shipped."""
+    from ..engine.runfolder import read_metrics
     from ..engine.weights import weights_file
+    from ..report.claims import reached
     from ..report.remedies import TARGET_DICE
 
-    folder = Path(folder)
-    metrics = folder / "metrics.json"
-    if not metrics.exists():
+    m = read_metrics(folder)
+    if m is None:
         return {"default_test_dice": math.nan, "default_test_low": math.nan, "default_test_high": math.nan,
                 "default_mb": math.nan, "default_target_dice": TARGET_DICE,
                 "default_accuracy": "The default model is not shipped yet: no test score to report."}
-    m = read_json(metrics)
     d = m["post"]["dice"]
     mb = weights_file(folder).stat().st_size / 1e6
-    verdict = "reaches" if d["ci_low"] >= TARGET_DICE else ("falls short of" if d["ci_high"] < TARGET_DICE
-                                                             else "cannot be told apart from")
+    verdict = {"reached": "reaches", "not reached": "falls short of", "inconclusive": "cannot be told apart from"}[
+        reached(d["ci_low"], d["ci_high"], TARGET_DICE)]
     return {"default_test_dice": float(d["mean"]), "default_test_low": float(d["ci_low"]),
             "default_test_high": float(d["ci_high"]), "default_mb": mb, "default_target_dice": TARGET_DICE,
             "default_accuracy": (f"The default model ({m['model']}, {m['image_size']} px) scores a Dice after "

@@ -140,14 +140,13 @@ def _predict_volumes(volumes: list[str], args) -> list[tuple[str, str]]:
         return [(volume, why) for volume in volumes]
     from ..engine.inference import TrainedModel, predict_ct_volume
     from ..engine.weights import model_folder
-    from ..errors import DataError
 
     model = TrainedModel(model_folder(args.run))
     failures = []
     for volume in volumes:
         try:
             r = predict_ct_volume(model, volume, args.out, post=not args.no_post, batch_size=args.batch_size)
-        except (DataError, ValueError, OSError) as exc:
+        except (ValueError, OSError) as exc:  # DataError is a ValueError
             failures.append((volume, str(exc)))
             print(f"lungseg: error: {volume}: {exc}", file=sys.stderr)
             continue

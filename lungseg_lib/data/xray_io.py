@@ -248,14 +248,24 @@ def _read_dicom_xray(path: Path) -> XRay:
     return XRay(img, *_spacing(ds), path)
 
 
+def spacing_pair(value) -> tuple[float, float] | None:
+    """(row, column) in mm from one number or a sequence of two; None unless they are positive
+    and finite."""
+    values = [value] if np.isscalar(value) else list(value)
+    try:
+        values = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    if len(values) not in (1, 2) or not all(np.isfinite(v) and v > 0 for v in values):
+        return None
+    return values[0], values[-1]
+
+
 def parse_pixel_spacing(text: str) -> tuple[float, float]:
     """``"0.14"`` or ``"0.14,0.15"`` (mm, row then column) -> (row, column); ValueError naming
     the option otherwise."""
-    try:
-        values = [float(v) for v in str(text).replace(",", " ").split()]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2) or not all(np.isfinite(v) and v > 0 for v in values):
+    pair = spacing_pair(str(text).replace(",", " ").split())
+    if pair is None:
         raise ValueError(f"--pixel-spacing: cannot read {text!r} (expected one positive number in mm, "
                          "or two: row,column)")
-    return (values[0], values[-1])
+    return pair

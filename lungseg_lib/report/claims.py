@@ -52,6 +52,15 @@ def direction(ci_low: float, ci_high: float) -> str:
     return "no clear difference"
 
 
+def reached(ci_low: float, ci_high: float, value: float) -> str:
+    """``reached``, ``not reached`` or ``inconclusive``: where the CI of a mean lies against ``value``."""
+    if ci_low >= value:
+        return "reached"
+    if ci_high < value:
+        return "not reached"
+    return "inconclusive"
+
+
 def seed_direction(ci_low: float, ci_high: float, signs: str) -> str:
     """:func:`direction`, kept only when every seed's difference (``signs``: ``"+ + -"``) has
     its sign; else ``not separable``."""
@@ -120,12 +129,10 @@ def accuracy_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[s
     measured = (f"Dice (post-processed) {tables.fmt_ci(stat)} on {stat['n']} test images, "
                 f"mean of {table['n_seeds'].iloc[0]:.0f} seed(s)")
     here = where(profile, runs_dir)
-    if stat["ci_low"] >= reported:
-        verdict = f"reached {here}: the CI lies at or above {reported:.2f} (the paper's data differ)"
-    elif stat["ci_high"] < reported:
-        verdict = f"not reached {here}: the CI lies below {reported:.2f} (the paper's data differ)"
-    else:
-        verdict = f"inconclusive {here}: the CI contains {reported:.2f}"
+    verdict = {"reached": f"reached {here}: the CI lies at or above {reported:.2f} (the paper's data differ)",
+               "not reached": f"not reached {here}: the CI lies below {reported:.2f} (the paper's data differ)",
+               "inconclusive": f"inconclusive {here}: the CI contains {reported:.2f}"}[
+        reached(stat["ci_low"], stat["ci_high"], reported)]
     return _claim(claim, paper, measured, verdict)
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..engine.runfolder import METRICS, PER_IMAGE, run_dir_for
 from ..project import repo_path
-from .claims import MIN_EFFECT
+from .claims import MIN_EFFECT, direction
 from .robustness_fix import compare, per_image_scores
 
 MODEL, SEED = "unet3_compact", 0
@@ -120,9 +120,9 @@ def kept_costs(table: pd.DataFrame) -> str:
         return "No remedy is kept, so the default model pays no clean cost for one."
     parts = []
     for r in kept.itertuples():
-        excludes_zero = r.clean_high < 0 or r.clean_low > 0
         parts.append(f"{r.arm} {r.clean_diff:+.4f} [{r.clean_low:+.4f}, {r.clean_high:+.4f}]"
-                     + (" (the CI excludes zero: a real but small cost)" if excludes_zero and r.clean_diff < 0 else ""))
+                     + (" (the CI excludes zero: a real but small cost)"
+                        if direction(r.clean_low, r.clean_high) == "worse" else ""))
     return ("On the clean validation images the kept remedies change the Dice by: " + "; ".join(parts)
             + f". The rule counts a cost only above {MIN_EFFECT:.3f}.")
 
