@@ -108,7 +108,7 @@ def test_cross_dataset_evaluation_leaves_run_untouched(smoke_run, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "nope", "--profile", "smoke"], "valid names: nasnet_decoder"),
-    (["--model", "unet", "--profile", "nope"], "valid profiles: cpu, cpu-noaug, cpu-strongaug, cpu-v1, paper, screen, screen-clahe"),
+    (["--model", "unet", "--profile", "nope"], "valid profiles: cpu, cpu-noaug, cpu-strongaug, cpu-v1, default, paper, screen"),
     (["--model", "unet", "--profile", "smoke", "--set", "epoch=3"], "unknown parameter(s) epoch"),
     (["--model", "unet", "--profile", "smoke", "--set", "image_size=100"], "multiples of"),
     (["--model", "unet", "--profile", "cpu", "--data", "/nonexistent"], "not a data folder"),
