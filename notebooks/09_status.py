@@ -87,9 +87,12 @@ glue("environment_table", Markdown(tables.markdown_table(tables.dict_table(env, 
      display=False)
 
 # %%
-onednn = reproducibility.read_record(project.repo_path(reproducibility.ONEDNN_RECORD))
+onednn = reproducibility.read_onednn_records(project.repo_path(reproducibility.ONEDNN_FOLDER))
 glue("onednn_table", Markdown(tables.markdown_table(reproducibility.onednn_table(onednn))), display=False)
-glue("onednn_sentence", reproducibility.onednn_sentence(reproducibility.onednn_findings(onednn)), display=False)
+glue("onednn_sentence", " ".join(reproducibility.onednn_sentence(reproducibility.onednn_findings(r))
+                                 for r in onednn), display=False)
+glue("onednn_cross_machine", reproducibility.cross_machine_sentence(
+    reproducibility.cross_machine_findings(onednn)), display=False)
 rerun_path = project.repo_path(reproducibility.RERUN_RECORD)
 rerun = reproducibility.read_record(rerun_path) if rerun_path.exists() else None
 glue("rerun_sentence", reproducibility.rerun_sentence(rerun), display=False)

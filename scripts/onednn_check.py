@@ -4,7 +4,8 @@
 Trains the same small run (the smoke profile's compact U-Net on the synthetic data set, fixed
 seed) once per setting below, each in a fresh process so that the environment variables reach
 TensorFlow before it loads, then compares the per-epoch losses and a SHA-256 of the trained
-weights. Writes bench/reproducibility/onednn.json (or --out) and prints one line per setting.
+weights. Writes bench/reproducibility/onednn-<isa>.json, named by the machine's widest instruction
+set (or --out), and prints one line per setting; the book compares the machines' files.
 
     .venv/bin/python scripts/onednn_check.py [--model unet3_compact] [--epochs 2]
 
@@ -29,6 +30,7 @@ from lungseg_lib.report.reproducibility import weights_sha256
 SETTINGS = {  # name -> environment; "default" runs twice to test the same-machine rerun
     "default": {},
     "default (again)": {},
+    "isa AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2"},
     "isa AVX": {"ONEDNN_MAX_CPU_ISA": "AVX"},
     "isa SSE41": {"ONEDNN_MAX_CPU_ISA": "SSE41"},
     "onednn off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
@@ -54,7 +56,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="unet3_compact")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--out", default="bench/reproducibility/onednn.json")
+    parser.add_argument("--out", help="default: bench/reproducibility/onednn-<isa>.json")
     args = parser.parse_args(argv)
     lungseg = str(Path(sys.executable).with_name("lungseg"))
     results = {}
@@ -67,7 +69,8 @@ def main(argv=None) -> int:
             same = "same as default" if results[name]["weights_sha256"] == ref else "DIFFERENT from default"
             print(f"{name:24s} loss {results[name]['loss'][-1]:.10f}  weights {results[name]['weights_sha256'][:12]}  {same}")
     out = {"model": args.model, "profile": "smoke", "epochs": args.epochs, "settings": results}
-    files.write_json(args.out, out)
+    isa = results["default"]["cpu_isa"]
+    files.write_json(args.out or f"bench/reproducibility/onednn-{isa}.json", out)
     return 0
 
 

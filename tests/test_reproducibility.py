@@ -7,15 +7,15 @@ import pytest
 from lungseg_lib.report import reproducibility as rep
 
 
-def _setting(sha, env=None):
-    return {"env": env or {}, "loss": [0.5, 0.25], "weights_sha256": sha, "cpu_isa": "avx2", "cpu_model": "X"}
+def _setting(sha, env=None, cpu="X"):
+    return {"env": env or {}, "loss": [0.5, 0.25], "weights_sha256": sha, "cpu_isa": "avx2", "cpu_model": cpu}
 
 
-def _record(**sha):
+def _record(cpu="X", **sha):
     names = {"default": "a", "default (again)": "a", "isa AVX": "b", "isa SSE41": "c",
              "onednn off": "a", "onednn off, isa SSE41": "c"}
     names.update({k.replace("_", " "): v for k, v in sha.items()})
-    return {"settings": {k: _setting(v) for k, v in names.items()}}
+    return {"settings": {k: _setting(v, cpu=cpu) for k, v in names.items()}}
 
 
 def test_findings_follow_the_hashes():
@@ -27,14 +27,32 @@ def test_findings_follow_the_hashes():
 
 
 def test_table_marks_settings_equal_to_default():
-    t = rep.onednn_table(_record())
+    t = rep.onednn_table([_record()])
     assert list(t["Same weights as default"]) == ["yes", "yes", "no", "no", "yes", "no"]
-    assert t.loc[0, "Environment"] == "(none)"
+    assert t.loc[0, "Environment"] == "(none)" and set(t["Same weights on another machine"]) == {"none"}
+
+
+def test_cross_machine_findings_compare_every_setting():
+    other = _record(cpu="Y", default="p", isa_AVX="q", onednn_off="p")
+    other["settings"]["default (again)"] = _setting("p", cpu="Y")
+    f = rep.cross_machine_findings([_record(), other])
+    assert f["any_setting_identical"] and not f["defaults_identical"] and not f["same_cap_identical"]
+    t = rep.onednn_table([_record(), other])
+    assert t.loc[3, "Same weights on another machine"] == "Y (avx2): isa SSE41; Y (avx2): onednn off, isa SSE41"
+    apart = _record(cpu="Y", default="p", isa_AVX="q", isa_SSE41="r", onednn_off="p")
+    apart["settings"].update({"default (again)": _setting("p", cpu="Y"),
+                              "onednn off, isa SSE41": _setting("s", cpu="Y")})
+    f = rep.cross_machine_findings([_record(), apart])
+    assert not f["any_setting_identical"]
+    assert "no setting gave the same weights on two machines" in rep.cross_machine_sentence(f)
+    assert "Only one machine" in rep.cross_machine_sentence(rep.cross_machine_findings([_record()]))
 
 
 def test_missing_record_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="onednn.json"):
         rep.read_record(tmp_path / "onednn.json")
+    with pytest.raises(FileNotFoundError, match="onednn_check.py"):
+        rep.read_onednn_records(tmp_path)
 
 
 def _run(path, scores, losses):
@@ -52,9 +70,11 @@ def test_compare_runs(tmp_path):
     assert c["mean_a"] == pytest.approx(0.85) and c["mean_b"] == pytest.approx(0.8)
 
 
-def test_committed_record_is_readable():
-    record = rep.read_record(Path(__file__).parents[1] / rep.ONEDNN_RECORD)
-    assert set(rep.onednn_findings(record)) >= {"rerun_identical", "isa_cap_changes_weights"}
+def test_committed_records_are_readable():
+    records = rep.read_onednn_records(Path(__file__).parents[1] / rep.ONEDNN_FOLDER)
+    for record in records:
+        assert set(rep.onednn_findings(record)) >= {"rerun_identical", "isa_cap_changes_weights"}
+    assert len(rep.cross_machine_findings(records)["machines"]) == len(records)
 
 
 def test_sentences_say_what_was_measured():

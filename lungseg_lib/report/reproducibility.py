@@ -1,8 +1,9 @@
 """What a rerun gives: the oneDNN check (``scripts/onednn_check.py``) and same-seed retrains.
 
-Reads the committed records ``bench/reproducibility/onednn.json`` (one small run trained under several oneDNN
-settings) and ``bench/reproducibility/rerun.json`` (a study run retrained with the same seed on the same
-machine), and turns them into the tables and numbers of the book's reproduction page.
+Reads the committed records ``bench/reproducibility/onednn-<isa>.json`` (one small run trained under
+several oneDNN settings, one file per machine, named by its widest instruction set) and
+``bench/reproducibility/rerun.json`` (a study run retrained with the same seed on the same machine),
+and turns them into the tables and numbers of the book's reproduction page.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import pandas as pd
 
 from ..engine import runfolder
 
-ONEDNN_RECORD = "bench/reproducibility/onednn.json"
+ONEDNN_FOLDER = "bench/reproducibility"
+ONEDNN_PATTERN = "onednn-*.json"
 RERUN_RECORD = "bench/reproducibility/rerun.json"
 
 
@@ -29,6 +31,19 @@ def read_record(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"{path}: no record; write it with scripts/onednn_check.py "
                                 "or scripts/rerun_check.py")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_onednn_records(folder: str | os.PathLike) -> list[dict]:
+    """Every machine's oneDNN record in ``folder`` (``onednn-<isa>.json``), in file-name order."""
+    paths = sorted(Path(folder).glob(ONEDNN_PATTERN))
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no {ONEDNN_PATTERN}; write one with scripts/onednn_check.py")
+    return [read_record(p) for p in paths]
+
+
+def _machine(record: dict) -> str:
+    d = record["settings"]["default"]
+    return f"{d['cpu_model']} ({d['cpu_isa']})"
 
 
 def weights_sha256(model_file: str | os.PathLike) -> str:
@@ -48,17 +63,22 @@ def weights_sha256(model_file: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def onednn_table(record: dict) -> pd.DataFrame:
-    """One row per setting: its environment, last training loss, weight hash and whether the
-    weights equal those of the default setting."""
-    settings = record["settings"]
-    reference = settings["default"]["weights_sha256"]
+def onednn_table(records: list[dict]) -> pd.DataFrame:
+    """One row per machine and setting: its environment, last training loss, weight hash, whether
+    the weights equal those of the machine's default setting and which other machine's settings
+    gave the same weights."""
     rows = []
-    for name, s in settings.items():
-        env = ", ".join(f"{k}={v}" for k, v in s["env"].items()) or "(none)"
-        rows.append({"Setting": name, "Environment": env, "Last loss": f"{s['loss'][-1]:.10f}",
-                     "Weights (SHA-256)": s["weights_sha256"][:12],
-                     "Same weights as default": "yes" if s["weights_sha256"] == reference else "no"})
+    for record in records:
+        settings = record["settings"]
+        reference = settings["default"]["weights_sha256"]
+        for name, s in settings.items():
+            env = ", ".join(f"{k}={v}" for k, v in s["env"].items()) or "(none)"
+            elsewhere = [f"{_machine(o)}: {n}" for o in records if o is not record
+                         for n, v in o["settings"].items() if v["weights_sha256"] == s["weights_sha256"]]
+            rows.append({"Machine": _machine(record), "Setting": name, "Environment": env,
+                         "Last loss": f"{s['loss'][-1]:.10f}", "Weights (SHA-256)": s["weights_sha256"][:12],
+                         "Same weights as default": "yes" if s["weights_sha256"] == reference else "no",
+                         "Same weights on another machine": "; ".join(elsewhere) or "none"})
     return pd.DataFrame(rows)
 
 
@@ -73,6 +93,19 @@ def onednn_findings(record: dict) -> dict:
             "isa_cap_acts_with_opts_off": s["onednn off, isa SSE41"] != s["onednn off"],
             "cpu_isa": record["settings"]["default"]["cpu_isa"],
             "cpu_model": record["settings"]["default"]["cpu_model"]}
+
+
+def cross_machine_findings(records: list[dict]) -> dict:
+    """Across machines: the machines compared, and whether any setting on one machine gave the
+    same weights as any setting on another (the default settings, and the same instruction-set
+    cap, checked by name)."""
+    hashes = [{n: v["weights_sha256"] for n, v in r["settings"].items()} for r in records]
+    pairs = [(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1:]]
+    shared = lambda name: [a[name] == b[name] for a, b in pairs if name in a and name in b]  # noqa: E731
+    return {"machines": [_machine(r) for r in records],
+            "any_setting_identical": any(set(a.values()) & set(b.values()) for a, b in pairs),
+            "defaults_identical": all(shared("default")) if pairs else None,
+            "same_cap_identical": all(shared("isa AVX") + shared("isa SSE41")) if pairs else None}
 
 
 def compare_runs(a: str | os.PathLike, b: str | os.PathLike, column: str = "dice_post") -> dict:
@@ -94,7 +127,7 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike, column: str = "dice
 
 def onednn_sentence(findings: dict) -> str:
     """The oneDNN check's outcome in words, for the book."""
-    parts = [f"On this machine ({findings['cpu_model']}, widest instruction set {findings['cpu_isa']}) "
+    parts = [f"On the {findings['cpu_model']} (widest instruction set {findings['cpu_isa']}), "
              + ("a rerun with the same seed gave bit-identical weights"
                 if findings["rerun_identical"] else "a rerun with the same seed gave different weights")]
     parts.append("capping oneDNN's instruction set (ONEDNN_MAX_CPU_ISA) "
@@ -105,6 +138,20 @@ def onednn_sentence(findings: dict) -> str:
                     "arithmetic through oneDNN even then" if findings["isa_cap_acts_with_opts_off"]
                     else ", and with them off the cap had no effect"))
     return "; ".join(parts) + "."
+
+
+def cross_machine_sentence(findings: dict) -> str:
+    """The cross-machine comparison in words (or that only one machine was measured)."""
+    machines = findings["machines"]
+    if len(machines) < 2:
+        return f"Only one machine was measured ({machines[0]}): whether a setting makes two CPUs agree is not known."
+    same = findings["any_setting_identical"]
+    return (f"Across the {len(machines)} machines measured ({'; '.join(machines)}), "
+            + ("some setting gave the same weights on more than one machine (table)" if same else
+               "no setting gave the same weights on two machines: not the defaults, not the same "
+               "instruction-set cap (ONEDNN_MAX_CPU_ISA) on both, not oneDNN's operations switched off")
+            + ". A bit-identical retrain on another CPU is therefore not to be expected from these "
+            "settings; only the same machine was measured to reproduce a run exactly.")
 
 
 def rerun_sentence(record: dict | None) -> str:
