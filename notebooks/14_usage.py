@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -119,3 +121,11 @@ glue("screen_min_effect", claims.MIN_EFFECT, display=False)
 screen_config = resolve_config(remedies.MODEL, remedies.BASE)
 glue("screen_size", float(screen_config.image_size), display=False)
 glue("screen_epochs", float(screen_config.epochs), display=False)
+
+# %% [markdown]
+# The default model on the test split (scored once, after training), beside the fair study's
+# compact U-Net (`cpu` profile, seed 0): clean, under the intensity shifts of the robustness
+# grid, and on the tuberculosis images.
+
+# %%
+glue("default_test_table", tables.html_table(remedies.default_test_table(runs_dir), "Run"))

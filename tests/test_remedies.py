@@ -11,10 +11,10 @@ from lungseg_lib.report import remedies
 N = 40
 
 
-def _arm(root, profile, scores, clean, shifted, tb_shift=0.0):
+def _arm(root, profile, scores, clean, shifted, tb_shift=0.0, folder=None):
     """Validation scores of one arm: every image ``clean`` at severity 0 (TB images, the odd
     ones, ``+ tb_shift``) and ``shifted`` at every other severity of every family."""
-    folder = remedies.arm_folder(profile, scores, root)
+    folder = folder or remedies.arm_folder(profile, scores, root)
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({"split": "val"}), encoding="utf-8")
     labels = np.arange(N) % 2
@@ -90,3 +90,19 @@ def test_default_profile_is_written_from_a_complete_screen_only(runs_dir, tmp_pa
     assert profile["augment_strength"] == "strong_opacity" and "normalize" not in profile
     assert "holes filled inside the kept lungs: not kept" in out.read_text(encoding="utf-8").replace("\n# ", " ")
     TrainConfig(**{k: v for k, v in profile.items() if k != "seeds"})
+
+
+def test_default_test_table_sets_the_default_model_beside_the_study_run(tmp_path):
+    from lungseg_lib.engine.runfolder import run_dir_for
+
+    clean = np.full(N, 0.96)
+    _arm(tmp_path, None, None, clean, clean - 0.02, folder=run_dir_for(*remedies.DEFAULT_RUN, tmp_path))
+    table = remedies.default_test_table(tmp_path).set_index("Run")
+    assert table.loc["default model", "Clean Dice"] == "0.9600 [0.9600, 0.9600]"
+    assert table.loc["default model", "Under intensity shifts"].startswith("0.9400")
+    assert table.loc["fair study's compact U-Net", "Clean Dice"] == "not trained yet"
+    assert table.iloc[-1]["Clean Dice"] == "missing"
+    _arm(tmp_path, None, None, clean - 0.01, clean - 0.10, folder=run_dir_for(*remedies.STUDY_RUN, tmp_path))
+    table = remedies.default_test_table(tmp_path)
+    assert table.iloc[-1]["Under intensity shifts"].startswith("+0.0800")
+    assert table.iloc[-1]["Clean Dice"].startswith("+0.0100")
