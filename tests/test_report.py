@@ -120,3 +120,21 @@ def test_data_root_rules(tmp_path, monkeypatch, fake_run):
     assert images.data_root("smoke", tmp_path / "runs", str(other)) == other  # explicit wins
     monkeypatch.setenv("LUNGSEG_DATA", str(other))
     assert images.data_root("cpu", tmp_path / "runs") == other
+
+
+def test_seed_plan_adds_seeds_for_the_reference_and_the_best_by_validation(tmp_path, fake_run):
+    plan, rule = runs.seed_plan("cpu", tmp_path)
+    models = runs.registry_models()
+    assert plan[:len(models)] == [(0, m) for m in models]
+    assert plan[len(models):] == [(1, "nasnet_decoder"), (2, "nasnet_decoder")]  # the two best not known yet
+    assert "not known until every seed-0 run is evaluated" in rule
+    val = {m: 0.90 + 0.01 * i for i, m in enumerate(models)}  # the last two models are best on validation
+    val["nasnet_decoder"] = 0.99
+    for m in models:
+        files.write_json(fake_run(tmp_path, "cpu", m, [0.9, 0.8]) / runfolder.TRAINING, {"best_val_dice": val[m]})
+    plan, rule = runs.seed_plan("cpu", tmp_path)
+    best = models[-2:][::-1]
+    assert plan[len(models):] == [(s, m) for s in (1, 2) for m in ["nasnet_decoder", *best]]
+    assert rule.startswith("seed 0 for every model; seeds 1 and 2 for the ")
+    assert "the 2 best by validation Dice of seed 0" in rule
+    assert runs.seed_plan("smoke", tmp_path)[1].startswith("seed")

@@ -32,6 +32,13 @@ slice by slice with --run (a run trained on CT slices) into NAME_mask.nii.gz."""
 def _models(args) -> int:
     from ..core.models import list_models, model_table
 
+    if args.plan:
+        from ..report.runs import seed_plan
+
+        plan, rule = seed_plan(args.plan)
+        print(f"# {rule}")
+        print("\n".join(f"{seed} {model}" for seed, model in plan))
+        return 0
     print(" ".join(list_models()) if args.names else model_table().to_string(index=False))
     return 0
 
@@ -170,6 +177,8 @@ def add_run_commands(sub) -> None:
 
     p = sub.add_parser("models", help="list the registry's models with parameter counts")
     p.add_argument("--names", action="store_true", help="only the names, in registry order")
+    p.add_argument("--plan", metavar="PROFILE", help="the runs PROFILE's protocol trains, one 'SEED MODEL' "
+                   "line each (after a '#' line with the rule)")
     p.set_defaults(func=_models)
 
     p = sub.add_parser("train", help="train (or resume) a model; runs notebooks/00_train.ipynb")

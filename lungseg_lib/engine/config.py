@@ -166,7 +166,8 @@ def layers(model: str, profile: str, overrides: dict | None = None) -> list[tupl
 
     params = dict(profile_params(profile))
     per_model = params.pop("models", {}) or {}
-    params.pop("seeds", None)  # the profile's seeds (one run each, `--seed K`), not a run parameter
+    for key in ("seeds", "more_seeds"):  # the profile's seeds (one run each, `--seed K`), not run parameters
+        params.pop(key, None)
     recipe = dict(get_spec(model).recipe)
     recipe["recipe_source"] = recipe.pop("source", "")
     out = [(f"the recipe of {model}", recipe), (f"params/{profile}.yaml", params),

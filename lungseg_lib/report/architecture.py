@@ -15,7 +15,7 @@ from ..core.models import get_spec
 from ..core.models.nasnet_decoder import ENCODER_LAYERS
 from ..engine import runfolder
 from ..engine.config import TrainConfig, profile_params, resolve_config, schedule_halvings
-from .runs import registry, run_dir
+from .runs import registry, run_dir, seed_plan
 
 
 PARAM_SIZE = 256  # the input side of the registry's parameter counts (ModelSpec.params)
@@ -111,7 +111,7 @@ def profile_values(runs_dir: str | os.PathLike = "runs") -> dict:
            "cpu_schedule_scaling": str(cpu["schedule_scaling"]),
            "cpu_early_stopping": "none" if cpu.get("early_stopping_patience") is None
            else f"patience {cpu['early_stopping_patience']}",
-           "cpu_seeds": ", ".join(map(str, cpu.get("seeds", []))),
+           "cpu_seeds": seed_plan("cpu", runs_dir)[1],
            "cpu_nasnet_step": float(nasnet_cpu.lr_schedule["step_epochs"]),
            "cpu_nasnet_halvings": float(schedule_halvings(nasnet_cpu)),
            "cpu_half_width_models": ", ".join(cpu.get("models", {}))}

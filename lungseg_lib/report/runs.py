@@ -71,6 +71,38 @@ def seed_dirs(profile: str, model: str, runs_dir: str | os.PathLike = "runs") ->
     return dict(sorted(found.items()))
 
 
+def seed_plan(profile: str, runs_dir: str | os.PathLike = "runs") -> tuple[list[tuple[int, str]], str]:
+    """The runs ``params/<profile>.yaml`` asks for, as ``(seed, model)`` in training order, and the
+    rule in words. ``seeds``: every registry model; ``more_seeds`` (``seeds``, ``always``,
+    ``best_by_validation: N``): those seeds also for the ``always`` models and for the N other
+    models whose evaluated seed-0 run reached the best validation Dice (``training.json``
+    ``best_val_dice``: chosen on the validation split, never on test scores). Until every
+    seed-0 run is evaluated, the N models are not known and only the ``always`` ones are planned."""
+    from ..engine.config import profile_params
+
+    params = profile_params(profile)
+    models = registry_models()
+    plan = [(seed, m) for seed in params.get("seeds", [0]) for m in models]
+    more = params.get("more_seeds")
+    first = params.get("seeds", [0])
+    first = f"seed{'s' if len(first) > 1 else ''} {', '.join(str(s) for s in first)} for every model"
+    if not more:
+        return plan, first
+    always, n = list(more.get("always", [])), int(more.get("best_by_validation", 0))
+    done = {m: seed_dirs(profile, m, runs_dir).get(0) for m in models}
+    if all(done.values()):
+        val = {m: runfolder.read_training(done[m])["best_val_dice"] for m in models if m not in always}
+        best = sorted(val, key=val.get, reverse=True)[:n]
+        chosen = f"{', '.join(title_of(m) for m in best)}, the {n} best by validation Dice of seed 0"
+    else:
+        best, chosen = [], f"the {n} other models with the best validation Dice of seed 0 (not known until every seed-0 run is evaluated)"
+    plan += [(seed, m) for seed in more["seeds"] for m in always + best]
+    rule = (f"{first}; seeds "
+            f"{' and '.join(str(s) for s in more['seeds'])} for the {', '.join(title_of(m) for m in always)} "
+            f"and {chosen}")
+    return plan, rule
+
+
 def best_profile(runs_dir: str | os.PathLike = "runs") -> str:
     """The first of :data:`PROFILE_PREFERENCE` with every registry model evaluated; else the
     one with the most evaluated models (earlier ones win ties); ``cpu`` when there is none.
