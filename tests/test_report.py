@@ -75,6 +75,12 @@ def test_paired_and_gain_tables(tmp_path, fake_run):
     assert len(paired) == len(MODELS) - 1
     assert paired.loc["U-Net", "Mean difference"] == "-0.1000" and paired.loc["U-Net", "n"] == "4"
     assert paired.loc["SegNet", "Mean difference"].startswith("missing")
+    assert paired.loc["U-Net", "Sign per seed"] == "0: -"
+    assert paired.loc["U-Net", "Verdict"] == "worse (one seed: not tested across seeds)"
+    fake_run(tmp_path, "cpu", "nasnet_decoder", [0.90, 0.92, 0.94, 0.96], seed=1)
+    fake_run(tmp_path, "cpu", "unet", [0.95, 0.97, 0.99, 0.99], seed=1)  # better than the reference in seed 1
+    paired = results.paired_table("cpu", tmp_path).set_index("Model")
+    assert paired.loc["U-Net", "Sign per seed"] == "0: -, 1: +" and paired.loc["U-Net", "Verdict"] == "not separable"
     gain = results.postprocessing_gain(runfolder.read_per_image(tmp_path / "cpu" / "unet" / "seed0"))
     assert gain["gain"] == pytest.approx(0.01) and gain["n_removed"] == 1 and gain["n_changed"] == 4
     assert results.gain_table("cpu", tmp_path).set_index("Model").loc["SegNet", "Mean Dice gain"] == "missing"

@@ -71,6 +71,14 @@ def seed_direction(ci_low: float, ci_high: float, signs: str) -> str:
     return side
 
 
+def seed_verdict(ci_low: float, ci_high: float, signs: str) -> str:
+    """:func:`seed_direction` in words for one comparison (``better`` means the first model is
+    better), saying when only one seed was compared: its sign cannot disagree with another's."""
+    side = seed_direction(ci_low, ci_high, signs)
+    single = len(str(signs).split()) == 1 and side != "not separable"
+    return side + (" (one seed: not tested across seeds)" if single else "")
+
+
 def _claim(claim: str, paper: str, measured: str, verdict: str) -> dict[str, str]:
     return {"Claim": claim, "Paper": paper, "Measured": measured, "Verdict": verdict}
 
@@ -148,7 +156,8 @@ def comparison_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric:
     for _, c in comparisons.iterrows():  # paired_comparisons gives other minus MODEL: flip it
         flipped = " ".join({"+": "-", "-": "+"}.get(x, x) for x in str(c["seed_signs"]).split())
         side = seed_direction(-c["ci_high"], -c["ci_low"], flipped)
-        groups.setdefault(side, []).append(f"{c['title']} ({-c['mean_diff']:+.3f})")
+        one_seed = ", one seed" if len(flipped.split()) == 1 else ""
+        groups.setdefault(side, []).append(f"{c['title']} ({-c['mean_diff']:+.3f}{one_seed})")
     labels = {"better": "better than", "worse": "worse than", "not separable": "not separable from"}
     missing = len(runs.registry_models()) - 1 - len(comparisons)
     measured = (f"{tables.metric_label(metric)}, {runs.title_of(MODEL)} minus the other model: "

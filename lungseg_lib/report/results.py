@@ -187,20 +187,28 @@ def seed_signs(profile: str, model: str, reference: str, runs_dir: str | os.Path
 
 def paired_table(profile: str, runs_dir: str | os.PathLike = "runs", reference: str = REFERENCE_MODEL,
                  metric: str = "dice_post") -> pd.DataFrame:
-    """:func:`paired_comparisons` as text: mean difference (model - reference) with its
-    bootstrap 95% CI and the Wilcoxon signed-rank p-value; missing runs marked."""
+    """:func:`paired_comparisons` as text: mean difference (model - reference) on seed-averaged
+    per-image scores with its bootstrap 95% CI and the Wilcoxon signed-rank p-value, the sign of
+    the difference in every seed both have, and the seed-robust verdict
+    (:func:`claims.seed_verdict`); missing runs marked."""
+    from .claims import seed_verdict
+
     rows, evaluated = [], evaluated_models(profile, runs_dir)
+    blank = {"n": "", "95% CI": "", "Wilcoxon p": "", "Sign per seed": "", "Verdict": ""}
     for _, c in paired_comparisons(profile, runs_dir, reference, metric).iterrows():
         if pd.isna(c["mean_diff"]):
             missing = c["model"] if c["model"] not in evaluated else reference
             reason = f"missing ({missing} not evaluated)" if pd.isna(c["n"]) else \
                 f"{c['n']:.0f} shared test images: too few to compare"
-            rows.append({"Model": c["title"], "n": "", "Mean difference": reason, "95% CI": "", "Wilcoxon p": ""})
+            rows.append({"Model": c["title"], **blank, "Mean difference": reason})
         else:
+            signs = ", ".join(f"{s}: {g}" for s, g in zip(str(c["seeds"]).split(), str(c["seed_signs"]).split()))
             rows.append({"Model": c["title"], "n": f"{c['n']:.0f}", "Mean difference": f"{c['mean_diff']:+.4f}",
                          "95% CI": f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
-                         "Wilcoxon p": f"{c['wilcoxon_p']:.2g}"})
-    return pd.DataFrame(rows)
+                         "Wilcoxon p": f"{c['wilcoxon_p']:.2g}", "Sign per seed": signs,
+                         "Verdict": seed_verdict(c["ci_low"], c["ci_high"], c["seed_signs"])})
+    return pd.DataFrame(rows).reindex(columns=["Model", "n", "Mean difference", "95% CI", "Wilcoxon p",
+                                               "Sign per seed", "Verdict"])
 
 
 def postprocessing_gain(table: pd.DataFrame, metric: str = "dice") -> dict[str, float]:
