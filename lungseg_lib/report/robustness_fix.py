@@ -39,14 +39,10 @@ SEED = 0
 
 def fix_models(runs_dir: str | os.PathLike = "runs") -> list[str]:
     """The experiment's models: the paper's model, then the cpu profile's best other model by
-    seed-0 best validation Dice (``training.json``); only the first while that is unknown."""
-    scores = {}
-    for model in runs.registry_models():
-        folder = runs.seed_dirs(REFERENCE_PROFILE, model, runs_dir).get(SEED)
-        if folder is not None and model != runs.REFERENCE_MODEL:
-            scores[model] = read_json(folder / TRAINING)["best_val_dice"]
-    best = max(scores, key=scores.get) if scores else None
-    return [runs.REFERENCE_MODEL] + ([best] if best else [])
+    seed-0 best validation Dice (``training.json``); only the first until every seed-0 run of
+    the cpu profile is evaluated (:func:`runs.best_by_validation`)."""
+    best = runs.best_by_validation(REFERENCE_PROFILE, 1, [runs.REFERENCE_MODEL], runs_dir)
+    return [runs.REFERENCE_MODEL] + (best or [])
 
 
 def per_image_scores(run: os.PathLike, metric: str = "dice_post") -> pd.DataFrame | None:

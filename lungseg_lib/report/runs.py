@@ -71,6 +71,17 @@ def seed_dirs(profile: str, model: str, runs_dir: str | os.PathLike = "runs") ->
     return dict(sorted(found.items()))
 
 
+def best_by_validation(profile: str, n: int, exclude=(), runs_dir: str | os.PathLike = "runs") -> list[str] | None:
+    """The ``n`` registry models not in ``exclude`` whose evaluated seed-0 run of ``profile``
+    reached the best validation Dice (``training.json`` ``best_val_dice``), best first; None
+    until every registry model's seed-0 run is evaluated (a choice among some would change)."""
+    done = {m: seed_dirs(profile, m, runs_dir).get(0) for m in registry_models()}
+    if not all(done.values()):
+        return None
+    val = {m: runfolder.read_training(d)["best_val_dice"] for m, d in done.items() if m not in exclude}
+    return sorted(val, key=val.get, reverse=True)[:n]
+
+
 def seed_plan(profile: str, runs_dir: str | os.PathLike = "runs") -> tuple[list[tuple[int, str]], str]:
     """The runs ``params/<profile>.yaml`` asks for, as ``(seed, model)`` in training order, and the
     rule in words. ``seeds``: every registry model; ``more_seeds`` (``seeds``, ``always``,
@@ -89,10 +100,8 @@ def seed_plan(profile: str, runs_dir: str | os.PathLike = "runs") -> tuple[list[
     if not more:
         return plan, first
     always, n = list(more.get("always", [])), int(more.get("best_by_validation", 0))
-    done = {m: seed_dirs(profile, m, runs_dir).get(0) for m in models}
-    if all(done.values()):
-        val = {m: runfolder.read_training(done[m])["best_val_dice"] for m in models if m not in always}
-        best = sorted(val, key=val.get, reverse=True)[:n]
+    best = best_by_validation(profile, n, always, runs_dir)
+    if best is not None:
         chosen = f"{', '.join(title_of(m) for m in best)}, the {n} best by validation Dice of seed 0"
     else:
         best, chosen = [], f"the {n} other models with the best validation Dice of seed 0 (not known until every seed-0 run is evaluated)"
