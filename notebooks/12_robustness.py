@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -85,6 +87,10 @@ timings = (runfolder.read_metrics(runs.run_dir(profile, model, runs_dir)) or {})
 grid = robustness_report.read_grid(profile, model, runs_dir)
 glue("rob_grid_seconds", float(timings.get("robustness_seconds") or "nan"), display=False)
 glue("rob_grid_predictions", float("nan") if grid is None else float((grid.severity > 0).sum()), display=False)
+environment = (runfolder.read_config(runs.run_dir(profile, model, runs_dir)) or {}).get("environment", {})
+glue("rob_grid_time", robustness_report.grid_time_sentence(
+    timings.get("robustness_seconds"), float("nan") if grid is None else float((grid.severity > 0).sum()),
+    environment), display=False)
 glue("rob_example", example["name"] if example else "missing", display=False)
 
 # %%

@@ -106,3 +106,13 @@ def test_table_predicts_once_per_family_and_severity(image):
     truth = image[None, ..., 0] > 0.5
     table = robustness_table(Counting(), ["a"], image[None], truth, ["jpeg", "pixelate"], [0, 1, 2])
     assert Counting.calls == 1 + 2 * 2 and len(table) == 6
+
+
+def test_grid_time_sentence_says_the_machine_and_the_target():
+    from lungseg_lib.report.robustness import GRID_TARGET_SECONDS, grid_time_sentence
+
+    env = {"cpu_model": "Some CPU", "cpu_isa": "avx2"}
+    text = grid_time_sentence(120.4, 7000, env)
+    assert text.startswith("It took 120 s for 7000 predictions on Some CPU (avx2), within the target")
+    assert "over the target" in grid_time_sentence(GRID_TARGET_SECONDS + 1, 7000, env)
+    assert "not recorded" in grid_time_sentence(None, 7000, env)

@@ -20,6 +20,20 @@ from . import runs
 from .images import load_pair, pairs_in
 
 
+GRID_TARGET_SECONDS = 300  # the target for one cpu-profile run's grid (NASNet-Large decoder, 128 px, 2 cores)
+
+
+def grid_time_sentence(seconds: float | None, predictions: float, environment: dict) -> str:
+    """How long a run's grid took (``timings.robustness_seconds``), on which CPU, against
+    :data:`GRID_TARGET_SECONDS`; says so when the run was evaluated before the grid was timed."""
+    if seconds is None or math.isnan(seconds):
+        return "The grid's time was not recorded for this run (it was evaluated before the grid existed)."
+    cpu = f"{environment.get('cpu_model', 'an unrecorded CPU')} ({environment.get('cpu_isa', '?')})"
+    met = "within" if seconds <= GRID_TARGET_SECONDS else "over"
+    return (f"It took {seconds:.0f} s for {predictions:.0f} predictions on {cpu}, {met} the target of "
+            f"{GRID_TARGET_SECONDS} s set for a cpu-profile run's grid on two CPU cores.")
+
+
 def read_grid(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame | None:
     """The model's robustness grid averaged over its evaluated seeds that have one (None if none):
     one row per image, family and severity, with ``n_seeds``."""
