@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from xray_helpers import chest_picture, tiny_model_dir
 
@@ -251,3 +252,19 @@ def test_default_model_shipped_within_limits_or_clearly_missing():
     card = (folder / "model_card.md").read_text(encoding="utf-8")
     assert "Not a medical device" in card and "## Metrics" in card
     assert np.isfinite(json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["post"]["dice"]["mean"])
+
+
+def test_model_card_gives_the_harder_images_from_the_run_files(evaluated_run, tmp_path):
+    from lungseg_lib.engine.model_card import harder_images
+    from lungseg_lib.engine.robustness import FAMILIES
+
+    assert harder_images(evaluated_run) == []  # neither per_image.csv nor robustness.csv
+    names = [f"img{i}" for i in range(4)]
+    pd.DataFrame({"name": names, "label": [0, 1, 1, 0], "dice_post": [0.9, 0.8, 0.7, 0.9]}).to_csv(
+        evaluated_run / "per_image.csv", index=False)
+    pd.DataFrame([{"name": n, "family": f, "severity": s, "dice_post": 0.5 if s else 0.9}
+                  for n in names for f in FAMILIES for s in range(6)]).to_csv(evaluated_run / "robustness.csv", index=False)
+    text = "\n".join(harder_images(evaluated_run))
+    assert "| tuberculosis images (2) | 0.7500 [" in text
+    assert "| under intensity shifts (" in text and "severities 1-5) | 0.5000 [0.5000, 0.5000] |" in text
+    assert "| darker: brightness_down at severity 5 (factor 0.5) | 0.5000" in text

@@ -48,6 +48,38 @@ def _ci(stats: dict | None) -> str:
     return f"{stats['mean']:.4f} [{stats['ci_low']:.4f}, {stats['ci_high']:.4f}]"
 
 
+def harder_images(run_dir: Path) -> list[str]:
+    """Markdown lines: the Dice after post-processing with 95% CIs on the test split's harder
+    images, from the run's own files: the tuberculosis images (``per_image.csv`` label 1), every
+    image under the six intensity shifts of the robustness grid (mean of five severities), and
+    darkened or lightened at the grid's strongest severity. Empty without those files."""
+    import pandas as pd
+
+    from ..core.stats import summarize
+    from .robustness import DIRECTION, FAMILIES
+
+    rows = []
+    if (run_dir / runs.PER_IMAGE).exists():
+        table = pd.read_csv(run_dir / runs.PER_IMAGE)
+        tb = table.loc[table["label"].astype(str) == "1", "dice_post"]
+        if len(tb) > 1:
+            rows.append((f"tuberculosis images ({len(tb)})", summarize(tb)))
+    if (run_dir / runs.ROBUSTNESS).exists():
+        grid = pd.read_csv(run_dir / runs.ROBUSTNESS)
+        intensity = [f for f in FAMILIES if f.split("_")[0] in ("brightness", "contrast", "gamma")]
+        shifted = grid[grid.family.isin(intensity) & (grid.severity > 0)].groupby("name")["dice_post"].mean()
+        rows.append((f"under intensity shifts ({', '.join(intensity)}; severities 1-5)", summarize(shifted)))
+        for family, way in DIRECTION.items():
+            at5 = grid[(grid.family == family) & (grid.severity == 5)]["dice_post"]
+            rows.append((f"{way}: {family} at severity 5 (factor {FAMILIES[family][4]})", summarize(at5)))
+    if not rows:
+        return []
+    return ["## Harder images (same split)", "",
+            "Dice after post-processing, mean and 95% bootstrap CI; the perturbations are those of "
+            "`lungseg robustness` (MedMNIST-C's chest X-ray severities).", "",
+            "| | Dice |", "|---|---|", *[f"| {name} | {_ci(stats)} |" for name, stats in rows], ""]
+
+
 def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str) -> str:
     """The model card (Markdown) of an exported run: data, split, metrics with 95% CIs, intended
     use, limitations, license, and the commit and configuration that made it."""
@@ -94,6 +126,7 @@ def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str
     if timings.get("inference_ms_per_image"):
         lines += [f"Inference time measured during that evaluation (batches of 8, on the machine that "
                   f"evaluated): {timings['inference_ms_per_image']:.1f} ms per image.", ""]
+    lines += harder_images(run_dir)
     lines += [
         "## Intended use", "",
         "Research and teaching: outlining the lungs on adult posteroanterior (PA) chest X-rays, for "
