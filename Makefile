@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: book linkcheck test test-book test-slow test-browser browser-deps data train bench clean-book
+.PHONY: book linkcheck test test-book test-slow test-browser browser-deps data train default-model bench clean-book
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ data: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/lungseg train --model $${MODEL:-unet} --profile $${PROFILE:-smoke}
+
+# The default model: train (or resume) it with params/default.yaml, ship it into the package
+# (weights, model card, SHA256SUMS) and time it as a user meets it (data from LUNGSEG_DATA).
+default-model: $(STAMP)
+	$(BIN)/lungseg train --model unet3_compact --profile default --seed 0
+	$(BIN)/lungseg weights export runs/default/unet3_compact/seed0 --out lungseg_lib/default_model --name model --force
+	$(BIN)/python scripts/time_default_model.py
 
 bench: $(STAMP)
 	$(BIN)/lungseg bench --out $${OUT:-bench/cpu.json}
