@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -56,4 +58,5 @@ fig = figures.curves_figure(history)
 figures.save(fig, "training_curves", figures_dir)
 glue("fig_curves", fig)
 glue("training_table", tables.html_table(training.training_table(profile, runs_dir)))
+glue("training_cost", training.cost_sentence(profile, runs_dir), display=False)
 glue("curves_n_runs", float(history["model"].nunique()), display=False)

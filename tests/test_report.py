@@ -144,3 +144,19 @@ def test_seed_plan_adds_seeds_for_the_reference_and_the_best_by_validation(tmp_p
     assert rule.startswith("seed 0 for every model; seeds 1 and 2 for the ")
     assert "the 2 best by validation Dice of seed 0" in rule
     assert runs.seed_plan("smoke", tmp_path)[1].startswith("seed")
+
+
+def test_cost_sentence_totals_training_time_per_cpu(tmp_path, fake_run):
+    from lungseg_lib.report import training
+
+    assert training.cost_sentence("cpu", tmp_path) == "No run of this profile has finished training yet."
+    for model, seconds, cpu, load in (("unet", 3600, "CPU A", 2.1), ("segnet", 1800, "CPU B", 3.4)):
+        path = fake_run(tmp_path, "cpu", model, [0.9, 0.8])
+        files.write_json(path / runfolder.TRAINING, {"train_seconds": seconds, "mean_load_1min": load})
+        config = files.read_json(path / runfolder.CONFIG)
+        config["environment"].update(cpu_model=cpu, cpu_isa="avx2")
+        files.write_json(path / runfolder.CONFIG, config)
+    text = training.cost_sentence("cpu", tmp_path)
+    assert text.startswith("The 2 finished runs took 1.5 h of training in total (")
+    assert "1.0 h on CPU A (avx2)" in text and "0.5 h on CPU B (avx2)" in text and "2.1 to 3.4" in text
+    assert list(training.training_table("cpu", tmp_path)["CPU"]) == ["CPU B (avx2)", "CPU A (avx2)"]

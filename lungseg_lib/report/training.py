@@ -34,11 +34,41 @@ def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Dat
         for seed, path in run_folders(profile, spec["name"], runs_dir).items():
             info = runfolder.read_training(path)
             config = (runfolder.read_config(path) or {}).get("config", {})
+            env = (runfolder.read_config(path) or {}).get("environment", {})
             rows.append({"Model": spec["title"], "Seed": seed, "Status": runfolder.run_status(path),
                          "Epochs": info.get("epochs_run", ""), "Planned": config.get("epochs", ""),
                          "Best epoch": info.get("best_epoch", ""),
                          "Best val. Dice": f"{info['best_val_dice']:.4f}" if "best_val_dice" in info else "",
                          "Train time (min)": f"{info['train_seconds'] / 60:.1f}" if info.get("train_seconds") else "",
                          "Mean load": f"{info['mean_load_1min']:.2f}" if info.get("mean_load_1min") else "",
+                         "CPU": _cpu(env),
                          "Parameters": f"{info['params'] / 1e6:.2f} M" if info.get("params") else ""})
     return pd.DataFrame(rows)
+
+
+def _cpu(environment: dict) -> str:
+    return f"{environment['cpu_model']} ({environment.get('cpu_isa', '?')})" if environment.get("cpu_model") else ""
+
+
+def cost_sentence(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
+    """The study's cost in words: the finished runs' total training time, per CPU they were
+    trained on, and the range of the machine's mean 1-minute load during their epochs."""
+    runs, seconds, loads = 0, {}, []
+    for _, spec in registry().iterrows():
+        for path in run_folders(profile, spec["name"], runs_dir).values():
+            info = runfolder.read_training(path)
+            if not info.get("train_seconds"):
+                continue
+            cpu = _cpu((runfolder.read_config(path) or {}).get("environment", {})) or "an unrecorded CPU"
+            runs += 1
+            seconds[cpu] = seconds.get(cpu, 0.0) + info["train_seconds"]
+            if info.get("mean_load_1min") is not None:
+                loads.append(info["mean_load_1min"])
+    if not runs:
+        return "No run of this profile has finished training yet."
+    per_cpu = "; ".join(f"{s / 3600:.1f} h on {cpu}" for cpu, s in seconds.items())
+    load = (f"; the mean 1-minute load average over a run's epochs was {min(loads):.1f} to {max(loads):.1f} "
+            "(the training itself keeps it near the number of cores it uses: above that, other work "
+            "shared the machine)") if loads else ""
+    return (f"The {runs} finished runs took {sum(seconds.values()) / 3600:.1f} h of training in total "
+            f"({per_cpu}){load}.")
