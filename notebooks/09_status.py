@@ -88,7 +88,7 @@ glue("environment_table", Markdown(tables.markdown_table(tables.dict_table(env, 
 
 # %%
 onednn = reproducibility.read_onednn_records(project.repo_path(reproducibility.ONEDNN_FOLDER))
-glue("onednn_table", Markdown(tables.markdown_table(reproducibility.onednn_table(onednn))), display=False)
+glue("onednn_table", tables.html_table(reproducibility.onednn_table(onednn), "Machine"), display=False)
 glue("onednn_sentence", " ".join(reproducibility.onednn_sentence(reproducibility.onednn_findings(r))
                                  for r in onednn), display=False)
 glue("onednn_cross_machine", reproducibility.cross_machine_sentence(

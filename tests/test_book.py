@@ -187,6 +187,9 @@ def test_pages_show_glued_numbers_and_the_profile(built):
     page = (html / "results.html").read_text(encoding="utf-8")
     assert "smoke profile: synthetic 64 px images" in page
     assert "{glue" not in page and "glued-" not in page
+    for chapter in html.glob("*.html"):  # a glued object shown as its Python repr, not rendered
+        text = re.sub(r"<[^>]+>", "", chapter.read_text(encoding="utf-8"))
+        assert "IPython.core.display" not in text, chapter.name
     text = (html / "intro.html").read_text(encoding="utf-8")
     assert len(re.findall(r"\b0\.\d{3}\b", text)) >= 3
     for name in ("fig-architecture", "fig-postprocessing", "fig-predictions", "tbl-results", "tbl-data", "tbl-claims",
