@@ -28,7 +28,7 @@ PROFILE_PREFERENCE = ("paper", "cpu", "cpu-v1")  # smoke only when asked for
 PROFILE_NOTES = {
     "smoke": "smoke profile: synthetic 64 px images, a few epochs (checks the pipeline, not the method)",
     "cpu": ("cpu profile (the fair protocol): the real data at 128 px, the same epochs for every model, "
-            "several seeds, trained on a 2-core CPU"),
+            "the seeds params/cpu.yaml plans, trained on 2-core CPUs"),
     "cpu-v1": ("cpu-v1 profile (the first cpu protocol, replaced by the fair one): the real data at "
                "128 px, one seed, 10 to 30 epochs per model, trained on a 2-core CPU"),
     "paper": ("paper profile: each model's recipe at 256 px (the input size of two of the papers, "
