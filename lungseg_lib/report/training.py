@@ -33,8 +33,8 @@ def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Dat
     for _, spec in registry().iterrows():
         for seed, path in run_folders(profile, spec["name"], runs_dir).items():
             info = runfolder.read_training(path)
-            config = (runfolder.read_config(path) or {}).get("config", {})
-            env = (runfolder.read_config(path) or {}).get("environment", {})
+            saved = runfolder.read_config(path) or {}
+            config, env = saved.get("config", {}), saved.get("environment", {})
             rows.append({"Model": spec["title"], "Seed": seed, "Status": runfolder.run_status(path),
                          "Epochs": info.get("epochs_run", ""), "Planned": config.get("epochs", ""),
                          "Best epoch": info.get("best_epoch", ""),
