@@ -153,6 +153,20 @@ def test_speed_table_figure_and_claims_on_hand_made_json(tmp_path):
         report.speed_table([broken])
 
 
+def test_rows_measured_on_an_older_model_get_a_note(tmp_path):
+    from lungseg_lib.report.runs import registry
+
+    doc = hand_made("cpu")
+    today = int(registry().set_index("name").loc["unet3_compact", "params"])
+    doc["results"][1]["params"] = today  # unet3_compact as registered today; nasnet_decoder at 1 M
+    path = tmp_path / "cpu.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    shown = report.display_table(report.speed_table([path]))
+    notes = dict(zip(shown["model"], shown["note"]))
+    assert notes["unet3_compact"] == "" and notes["unet"].startswith("killed by signal 9")
+    assert "earlier version of the model (1.00 M parameters" in notes["nasnet_decoder"]
+
+
 def test_summarize_and_rates():
     s = measure.summarize([4.0, 1.0, 3.0, 2.0])
     assert (s["median"], s["min"], s["max"], s["n"]) == (2.5, 1.0, 4.0, 4)

@@ -107,9 +107,25 @@ def display_table(table) -> pd.DataFrame:
         "post-processing ms/image": num("post_ms", 2),
         "peak memory (MB)": num("peak_memory_mb", 0), "memory": table["memory_kind"].fillna(""),
     })
-    if table["error"].notna().any():
-        t["note"] = table["error"].fillna("")
+    notes = [" ".join(filter(None, pair)) for pair in zip(table["error"].fillna(""), stale_notes(table))]
+    if any(notes):
+        t["note"] = notes
     return t.reset_index(drop=True)
+
+
+def stale_notes(table, size: int = 256) -> list[str]:
+    """Per row, a note when the benchmarked model at ``size`` has another parameter count than
+    today's registry model (it was measured before the model changed), else ""."""
+    from ..report.runs import registry
+
+    today = registry().set_index("name")["params"] / 1e6
+    notes = []
+    for model, px, params in zip(table["model"], table["size"], table["params_m"]):
+        now = today.get(model)
+        stale = px == size and pd.notna(params) and now is not None and not math.isclose(params, now, rel_tol=1e-4)
+        notes.append(f"measured on an earlier version of the model ({params:.2f} M parameters, today "
+                     f"{now:.2f} M): rerun `lungseg bench`" if stale else "")
+    return notes
 
 
 def headline(table, device: str, model: str, size: int = 256):
