@@ -69,6 +69,12 @@ def cpu_info() -> dict:
             "onednn": {k: os.environ.get(k, "unset") for k in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")}}
 
 
+def cpu_label(info: dict) -> str:
+    """A recorded :func:`cpu_info` in words, "model (widest instruction set)"; "" when it names
+    no CPU."""
+    return f"{info['cpu_model']} ({info.get('cpu_isa', '?')})" if info.get("cpu_model") else ""
+
+
 def cgroup_cpu_quota() -> float | None:
     """The CPUs this process's cgroup may use (None: no limit)."""
     try:

@@ -127,3 +127,13 @@ def test_pages_workflow_builds_with_the_runs_data_and_checks_links_on_a_schedule
         ["make book", "make linkcheck"]
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     assert "\nlinkcheck: " in makefile and "lungseg book --no-execute --builder linkcheck" in makefile
+
+
+def test_cpu_info_names_this_cpu_and_labels_records():
+    from lungseg_lib import environment
+
+    info = environment.cpu_info()
+    assert info["cpu_model"] and info["cpu_isa"] in (*environment.ISA_ORDER, "unknown")
+    assert environment.cpu_label(info) == f"{info['cpu_model']} ({info['cpu_isa']})"
+    assert environment.cpu_label({"cpu_model": "Some CPU"}) == "Some CPU (?)"  # runs before the ISA was recorded
+    assert environment.cpu_label({}) == ""

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import runfolder
+from ..environment import cpu_label
 
 ONEDNN_FOLDER = "bench/reproducibility"
 ONEDNN_PATTERN = "onednn-*.json"
@@ -42,8 +43,7 @@ def read_onednn_records(folder: str | os.PathLike) -> list[dict]:
 
 
 def _machine(record: dict) -> str:
-    d = record["settings"]["default"]
-    return f"{d['cpu_model']} ({d['cpu_isa']})"
+    return cpu_label(record["settings"]["default"])
 
 
 def weights_sha256(model_file: str | os.PathLike) -> str:

@@ -8,6 +8,7 @@ import os
 import pandas as pd
 
 from ..engine import runfolder
+from ..environment import cpu_label
 from .runs import registry, run_folders
 
 
@@ -41,13 +42,9 @@ def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Dat
                          "Best val. Dice": f"{info['best_val_dice']:.4f}" if "best_val_dice" in info else "",
                          "Train time (min)": f"{info['train_seconds'] / 60:.1f}" if info.get("train_seconds") else "",
                          "Mean load": f"{info['mean_load_1min']:.2f}" if info.get("mean_load_1min") else "",
-                         "CPU": _cpu(env),
+                         "CPU": cpu_label(env),
                          "Parameters": f"{info['params'] / 1e6:.2f} M" if info.get("params") else ""})
     return pd.DataFrame(rows)
-
-
-def _cpu(environment: dict) -> str:
-    return f"{environment['cpu_model']} ({environment.get('cpu_isa', '?')})" if environment.get("cpu_model") else ""
 
 
 def cost_sentence(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
@@ -59,7 +56,7 @@ def cost_sentence(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
             info = runfolder.read_training(path)
             if not info.get("train_seconds"):
                 continue
-            cpu = _cpu((runfolder.read_config(path) or {}).get("environment", {})) or "an unrecorded CPU"
+            cpu = cpu_label((runfolder.read_config(path) or {}).get("environment", {})) or "an unrecorded CPU"
             runs += 1
             seconds[cpu] = seconds.get(cpu, 0.0) + info["train_seconds"]
             if info.get("mean_load_1min") is not None:
