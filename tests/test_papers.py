@@ -27,6 +27,9 @@ def test_every_paper_and_row_is_consistent():
         for v in (r.dice, r.iou):
             assert v is None or (0 < v < 1 and round(v, r.decimals) == v)
     assert {p.model for p in papers.PAPERS.values()} <= set(runs.registry_models())
+    cited = runs.registry().set_index("name")["paper"]
+    for p in papers.PAPERS.values():  # the registry's citation names the same paper
+        assert cited[p.model].startswith(p.short.split(" (")[0].split(" & ")[0]), (p.model, cited[p.model])
 
 
 @pytest.mark.parametrize("dice, iou, decimals, mean, pooled", [
