@@ -4,6 +4,7 @@ on hand-made run folders (the ``fake_run`` fixture)."""
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lungseg_lib import files
@@ -55,6 +56,10 @@ def test_html_table_bolds_the_best_measured_value_and_sets_reported_rows_apart(t
     assert html.count('<tr class="reported">') == 4 and "_reported" not in html
     assert tables.REPORTED_LEGEND in html  # the legend line says what the grey rows are
     assert '<th class="num">Dice raw</th>' in html and '<th>Run</th>' in html  # numbers right-aligned
+    assert "<td>cpu/unet</td>" in unet  # a paper's long citation below it: a text column
+    seeds = tables.html_table(pd.DataFrame({"Model": ["A", "B"], "Seeds": ["0 1 2", "0"],
+                                            "Note": ["one seed", "x" * (tables.SHORT_TEXT + 1)]})).data
+    assert '<td class="short">0 1 2</td>' in seeds and "<td>one seed</td>" in seeds  # short words on one line
 
 
 def test_best_profile_prefers_paper_then_cpu_never_smoke(tmp_path, fake_run):

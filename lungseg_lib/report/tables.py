@@ -48,12 +48,17 @@ def _best_rows(table: pd.DataFrame, column: str, how: str, measured: pd.Series) 
     return {i for i, v in values.items() if v == best}
 
 
+#: a text column whose cells are all this short is kept on one line instead of given a text width
+SHORT_TEXT = 24
+
+
 def html_table(table: pd.DataFrame, index: str = "Model"):
     """``table`` as HTML for gluing (IPython HTML, class ``lungseg``), its ``index`` column as
     row headers.
 
-    Numbers are right-aligned (class ``num``); a ``mean [low, high]`` cell puts its CI on a
-    second, smaller line (class ``ci``). ``table.attrs["best"]``, ``{column: "max" | "min"}``,
+    Numbers are right-aligned (class ``num``); a column of short words (at most
+    :data:`SHORT_TEXT` characters a cell) stays on one line (class ``short``); a
+    ``mean [low, high]`` cell puts its CI on a second, smaller line (class ``ci``). ``table.attrs["best"]``, ``{column: "max" | "min"}``,
     sets the best leading number of each such column in bold (measured rows only). Rows whose
     ``_reported`` column (:data:`REPORTED`) is true hold a paper's reported values: class
     ``reported`` (italic on a muted ground), with a legend line under the table; so do the cells
@@ -71,6 +76,7 @@ def html_table(table: pd.DataFrame, index: str = "Model"):
     numeric = {c: any(_NUMERIC.fullmatch(v) for v in text[c])
                and all(_NUMERIC.fullmatch(v) or v in neutral for v in text[c]) for c in columns}
     bold = {c: _best_rows(text, c, how, ~reported) for c, how in best.items() if c in columns}
+    short = {c: not numeric[c] and all(len(v) <= SHORT_TEXT for v in text[c]) for c in columns}
     num = {c: ' class="num"' if numeric[c] else "" for c in columns}
     head = "".join(f"<th{num[c]}>{html.escape(str(c))}</th>" for c in columns)
     lines = ['<table class="lungseg">', f"<thead><tr><th></th>{head}</tr></thead>", "<tbody>"]
@@ -80,7 +86,8 @@ def html_table(table: pd.DataFrame, index: str = "Model"):
             content = _cell(text.at[i, c])
             if i in bold.get(c, ()):  # the mean in bold, its CI as it is
                 content = re.sub(r"^([^<]+)", r"<strong>\1</strong>", content, count=1)
-            classes = [k for k, on in (("num", numeric[c]), ("reported", c in reported_columns)) if on]
+            classes = [k for k, on in (("num", numeric[c]), ("short", short[c]),
+                                       ("reported", c in reported_columns)) if on]
             cells.append(f'<td class="{" ".join(classes)}">{content}</td>' if classes else f"<td>{content}</td>")
         cls = ' class="reported"' if reported[i] else ""
         lines.append(f'<tr{cls}><th>{html.escape(text.at[i, index])}</th>{"".join(cells)}</tr>')
