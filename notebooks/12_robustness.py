@@ -52,9 +52,6 @@ metric = "dice_post"  # per-image column of robustness.csv
 severities = [3, 5]  # severities of the drop table
 
 # %%
-from html import escape
-
-from IPython.display import HTML
 from myst_nb import glue
 
 from lungseg_lib.engine import robustness, runfolder
@@ -113,6 +110,5 @@ glue("rob_parameters", tables.html_table(robustness.parameter_table(), "Family")
 # %%
 glue("fix_table", tables.html_table(robustness_fix.fix_table(runs_dir, metric), "Model"))
 fix_verdicts = robustness_fix.verdicts(runs_dir)
-glue("fix_verdicts", HTML("<ul>" + "".join(f"<li><strong>{escape(runs.title_of(m))}</strong>: {escape(v)}.</li>"
-                                            for m, v in fix_verdicts.items()) + "</ul>"), display=False)
+glue("fix_verdicts", tables.html_list({runs.title_of(m): v for m, v in fix_verdicts.items()}), display=False)
 glue("fix_n_intensity", float(len(robustness_fix.INTENSITY)), display=False)

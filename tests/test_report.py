@@ -62,6 +62,11 @@ def test_html_table_bolds_the_best_measured_value_and_sets_reported_rows_apart(t
     assert '<td class="short">0 1 2</td>' in seeds and "<td>one seed</td>" in seeds  # short words on one line
 
 
+def test_html_list_escapes_and_bolds_labels():
+    html = tables.html_list({"U-Net": "a < b", "SegNet": "fine"}).data
+    assert html == "<ul><li><strong>U-Net</strong>: a &lt; b.</li><li><strong>SegNet</strong>: fine.</li></ul>"
+
+
 def test_best_profile_prefers_paper_then_cpu_never_smoke(tmp_path, fake_run):
     assert runs.best_profile(tmp_path) == "cpu"  # nothing at all: cpu, shown as missing
     fake_run(tmp_path, "smoke", "unet", [0.5, 0.6])

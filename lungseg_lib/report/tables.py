@@ -58,8 +58,9 @@ def html_table(table: pd.DataFrame, index: str = "Model"):
 
     Numbers are right-aligned (class ``num``); a column of short words (at most
     :data:`SHORT_TEXT` characters a cell) stays on one line (class ``short``); a
-    ``mean [low, high]`` cell puts its CI on a second, smaller line (class ``ci``). ``table.attrs["best"]``, ``{column: "max" | "min"}``,
-    sets the best leading number of each such column in bold (measured rows only). Rows whose
+    ``mean [low, high]`` cell puts its CI on a second, smaller line (class ``ci``).
+    ``table.attrs["best"]``, ``{column: "max" | "min"}``, sets the best leading number of each
+    such column in bold (measured rows only). Rows whose
     ``_reported`` column (:data:`REPORTED`) is true hold a paper's reported values: class
     ``reported`` (italic on a muted ground), with a legend line under the table; so do the cells
     of the columns named in ``table.attrs["reported_columns"]``."""
@@ -95,6 +96,15 @@ def html_table(table: pd.DataFrame, index: str = "Model"):
     if reported.any() or reported_columns & set(columns):
         lines.append(f'<p class="lungseg-legend">{REPORTED_LEGEND}</p>')
     return HTML("\n".join(lines))
+
+
+def html_list(items: dict[str, str]):
+    """``{label: text}`` as an HTML bullet list for gluing, each label in bold, each text a
+    sentence (the book's glued lists: a Markdown object would show as its repr)."""
+    from IPython.display import HTML
+
+    return HTML("<ul>" + "".join(f"<li><strong>{html.escape(k)}</strong>: {html.escape(v)}.</li>"
+                                 for k, v in items.items()) + "</ul>")
 
 
 def metric_label(metric: str) -> str:
