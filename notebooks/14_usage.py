@@ -73,6 +73,7 @@ figures.save(fig, "usage_example", project.repo_path(figures_dir))
 glue("usage_figure", fig)
 glue("usage_table", tables.html_table(shown["table"], "File"))
 glue("usage_sentence", shown["sentence"], display=False)
+glue("usage_status", usage.status(folder, model), display=False)
 glue("usage_image", name, display=False)
 glue("usage_model_present", float(folder is not None), display=False)
 for key, value in shown["values"].items():
@@ -100,6 +101,9 @@ glue("default_max_ms", remedies.MAX_MS, display=False)
 glue("default_bench_cpu", bench["machine"]["label"], display=False)
 glue("default_bench_cores", float(bench["machine"]["usable_cpus"]), display=False)
 glue("default_size", float(remedies.SIZE), display=False)
+best = runs.best_by_validation(profile, 1, runs_dir=runs_dir)  # seed 0, validation split only
+glue("default_best_val_model", runs.title_of(best[0]) if best else "not known yet (not every seed-0 run is evaluated)",
+     display=False)
 
 # %% [markdown]
 # How the default model was chosen: the remedy screen (`params/screen.yaml`), validation split only.

@@ -240,6 +240,8 @@ def test_usage_page_shows_the_users_call_or_says_there_is_no_model(default_model
     assert set(v) == set(usage.EXAMPLE_KEYS) and v["dice"] > 0.9 and v["right_px"] > 0
     assert f"a right lung of {int(v['right_px']):,} pixels" in shown["sentence"]
     assert shown["table"]["File"].tolist() == ["x.png"]
+    assert usage.status(folder).startswith("This build of the book has it: the Compact 3-level U-Net at ")
+    assert "does not have it yet" in usage.status(None)
     none = usage.example(None, pair, "x", model="runs/nothing")
     assert all(math.isnan(x) for x in none["values"].values())
     assert "The model 'runs/nothing' is not here" in none["sentence"]

@@ -242,6 +242,8 @@ def test_committed_registry_is_valid():
 def test_default_model_shipped_within_limits_or_clearly_missing():
     """Once shipped: at most 5 MB, checksums and model card in place; until then, an error."""
     folder = weights.DEFAULT_MODEL_DIR
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert ("It is not shipped yet" in readme) != (folder / "model.keras").exists(), "the README's word is stale"
     if not (folder / "model.keras").exists():
         with pytest.raises(weights.DefaultModelMissing, match="not shipped with this version"):
             weights.default_model_dir()
@@ -250,8 +252,20 @@ def test_default_model_shipped_within_limits_or_clearly_missing():
     assert (folder / "model.keras").stat().st_size <= weights.MAX_DEFAULT_MB * 1e6
     assert weights.check_sums(folder) == []
     card = (folder / "model_card.md").read_text(encoding="utf-8")
-    assert "Not a medical device" in card and "## Metrics" in card
+    assert "Not a medical device" in card and "## Metrics" in card and "This is the default model" in card
     assert np.isfinite(json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["post"]["dice"]["mean"])
+    result = api.segment(chest_picture(256, 256)[0])  # the shipped model itself, as a user calls it
+    assert result.labels.shape == (256, 256) and result.probability.dtype == np.float32
+
+
+def test_the_default_models_card_needs_no_run(evaluated_run, tmp_path, monkeypatch):
+    """Exported into the package's default-model folder, the card's use section needs no --run."""
+    monkeypatch.setattr(weights, "DEFAULT_MODEL_DIR", tmp_path / "default_model")
+    weights.export_run(evaluated_run, tmp_path / "default_model", name="model")
+    card = (tmp_path / "default_model" / "model_card.md").read_text(encoding="utf-8")
+    assert 'result = segment("chest.png")' in card and "THIS_FOLDER" not in card
+    weights.export_run(evaluated_run, tmp_path / "release", name="model")
+    assert "THIS_FOLDER" in (tmp_path / "release" / "model_card.md").read_text(encoding="utf-8")
 
 
 def test_model_card_gives_the_harder_images_from_the_run_files(evaluated_run, tmp_path):

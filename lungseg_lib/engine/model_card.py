@@ -80,9 +80,10 @@ def harder_images(run_dir: Path) -> list[str]:
             "| | Dice |", "|---|---|", *[f"| {name} | {_ci(stats)} |" for name, stats in rows], ""]
 
 
-def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str) -> str:
+def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str, default: bool = False) -> str:
     """The model card (Markdown) of an exported run: data, split, metrics with 95% CIs, intended
-    use, limitations, license, and the commit and configuration that made it."""
+    use, limitations, license, and the commit and configuration that made it; ``default``: the
+    card of the package's default model, used without ``--run``."""
     run_dir, weights = Path(run_dir), Path(weights)
     info = files.read_json(run_dir / runs.CONFIG)
     config, env = info["config"], info.get("environment", {})
@@ -143,9 +144,19 @@ def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str
         "right lung on the image's left); a flipped image gives swapped labels.", "",
         "## License", "", notes.get("license", "Check the training data's license before any use."), "",
         "## Configuration", "", "```json", json.dumps(config, indent=2, sort_keys=True, default=str), "```", "",
-        "## Use", "", f"With `{weights.name}` and `config.json` in one folder:", "", "```bash",
-        "lungseg predict --run THIS_FOLDER IMAGE... --out results/", "```", "", "```python",
-        "from lungseg_lib import load_model, segment",
-        "result = segment(\"chest.png\", model=load_model(\"THIS_FOLDER\"))", "```", "",
+        "## Use", "", *(_DEFAULT_USE if default else _folder_use(weights.name)),
     ]
     return "\n".join(lines)
+
+
+_DEFAULT_USE = ["This is the default model of the `lungseg` package: the commands and `segment()` use it "
+                "when no other model is given.", "", "```bash", "lungseg predict IMAGE... --out results/",
+                "```", "", "```python", "from lungseg_lib import segment", "result = segment(\"chest.png\")",
+                "```", ""]
+
+
+def _folder_use(weights_name: str) -> list[str]:
+    return [f"With `{weights_name}` and `config.json` in one folder:", "", "```bash",
+            "lungseg predict --run THIS_FOLDER IMAGE... --out results/", "```", "", "```python",
+            "from lungseg_lib import load_model, segment",
+            "result = segment(\"chest.png\", model=load_model(\"THIS_FOLDER\"))", "```", ""]

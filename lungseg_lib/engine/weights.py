@@ -174,7 +174,8 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, name: str | N
                 if candidate.is_file():
                     shutil.copy2(candidate, stage / split.name)
                     break
-        files.atomic_write_text(stage / CARD, model_card(run_dir, stage / f"{name}.keras", name))
+        default = out.resolve() == DEFAULT_MODEL_DIR.resolve()
+        files.atomic_write_text(stage / CARD, model_card(run_dir, stage / f"{name}.keras", name, default=default))
         write_sums(stage)
         files.replace_folder(stage, out)
     finally:

@@ -4,6 +4,7 @@ on one test image through the user's call, and the ranges its warnings compare w
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -22,6 +23,23 @@ def find_model(model: str = ""):
         return weights.model_folder(model or None, fetch_missing=False), ""
     except FileNotFoundError as exc:
         return None, str(exc)
+
+
+def status(folder, model: str = "") -> str:
+    """The page's first answer: which model it shows (``folder``, from :func:`find_model`; its
+    architecture, input size, profile and seed from its ``config.json``), or that it has none."""
+    if folder is None:
+        return ("This build of the book does not have it yet: the package does not ship the default "
+                "model's weights, so the example below shows no result." if not model else
+                f"The model {model!r} is not here, so the example below shows no result.")
+    from .. import files
+    from .runs import title_of
+
+    config = files.read_json(Path(folder) / "config.json")["config"]
+    what = "This build of the book has it" if not model else f"This page shows the model {model!r}"
+    return (f"{what}: the {title_of(config['model'])} at {config['image_size']} px, trained with the "
+            f"`{config.get('profile', '?')}` profile (seed {config.get('seed', 0)}); its model card is "
+            f"`{Path(folder).name}/model_card.md`.")
 
 
 def example(result, pair, name: str, model: str = "") -> dict:
