@@ -19,6 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: the permissions a plain ``open()`` or ``mkdir()`` would give (temporary files and folders
+#: are created private, 0o600 and 0o700, and get these before they are renamed into place)
+FILE_MODE, FOLDER_MODE = 0o666 & ~_umask(), 0o777 & ~_umask()
+
+
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike, tmp: str | None = None, keep_on_error: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block ends without an error, rename
@@ -40,14 +51,17 @@ def replacing(path: str | os.PathLike, tmp: str | None = None, keep_on_error: bo
         if not keep_on_error:
             temporary.unlink(missing_ok=True)
         raise
+    if tmp is None and temporary.is_file():
+        os.chmod(temporary, FILE_MODE)
     os.replace(temporary, path)
 
 
 def replace_folder(stage: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Move the finished folder ``stage`` onto ``out`` (same file system). An existing ``out``
     is first renamed aside and deleted after, so ``out`` is at every moment the old folder,
-    absent, or the new one, never a mixture."""
+    absent, or the new one, never a mixture. ``out`` gets a plain folder's permissions."""
     stage, out = Path(stage), Path(out)
+    os.chmod(stage, FOLDER_MODE)
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
