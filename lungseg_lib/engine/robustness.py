@@ -16,9 +16,10 @@ and after post-processing.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -124,22 +125,25 @@ def robustness_table(model, names: list[str], images: np.ndarray, truth: np.ndar
     """Score ``model`` (a :class:`~lungseg_lib.engine.inference.TrainedModel`) on every perturbed image.
 
     One ``predict`` call per family and severity; severity 0 is predicted once (or taken
-    from ``clean_prob``, the evaluation's own predictions) and repeated for every family.
+    from ``clean_prob``, the evaluation's own predictions) and repeated for every family. A
+    progress bar on a terminal (none in notebooks, logs and tests).
     """
+    from tqdm import tqdm
+
     families, severities = check_grid(families, severities)
     seeds = [image_seed(n, seed) for n in names]
     rows = []
     if 0 in severities:
         clean = clean_prob if clean_prob is not None else model.probability(images, batch_size)
         clean_rows = score_rows(names, clean, truth, model.postprocess, "", 0)
-    for family in families:
-        for severity in severities:
-            if severity == 0:
-                rows += [{**r, "family": family} for r in clean_rows]
-                continue
-            batch = np.stack([perturb(im, family, severity, s) for im, s in zip(images, seeds)])
-            prob = model.probability(batch, batch_size)
-            rows += score_rows(names, prob, truth, model.postprocess, family, severity)
+    grid = [(f, s) for f in families for s in severities]
+    for family, severity in tqdm(grid, desc="perturbation grid", unit="setting", file=sys.stderr, disable=None):
+        if severity == 0:
+            rows += [{**r, "family": family} for r in clean_rows]
+            continue
+        batch = np.stack([perturb(im, family, severity, s) for im, s in zip(images, seeds)])
+        prob = model.probability(batch, batch_size)
+        rows += score_rows(names, prob, truth, model.postprocess, family, severity)
     return pd.DataFrame(rows)
 
 
