@@ -20,14 +20,16 @@ from pathlib import Path
 
 
 def _umask() -> int:
+    """The process's umask (read by setting it and setting it back: at import, before threads)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
+_UMASK = _umask()
 #: the permissions a plain ``open()`` or ``mkdir()`` would give (temporary files and folders
 #: are created private, 0o600 and 0o700, and get these before they are renamed into place)
-FILE_MODE, FOLDER_MODE = 0o666 & ~_umask(), 0o777 & ~_umask()
+FILE_MODE, FOLDER_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
 
 
 @contextlib.contextmanager
@@ -61,6 +63,8 @@ def replace_folder(stage: str | os.PathLike, out: str | os.PathLike) -> Path:
     is first renamed aside and deleted after, so ``out`` is at every moment the old folder,
     absent, or the new one, never a mixture. ``out`` gets a plain folder's permissions."""
     stage, out = Path(stage), Path(out)
+    if not stage.is_dir():
+        raise NotADirectoryError(f"{stage}: not a folder")
     os.chmod(stage, FOLDER_MODE)
     old = None
     if out.exists():

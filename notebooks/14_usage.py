@@ -101,9 +101,7 @@ glue("default_max_ms", remedies.MAX_MS, display=False)
 glue("default_bench_cpu", bench["machine"]["label"], display=False)
 glue("default_bench_cores", float(bench["machine"]["usable_cpus"]), display=False)
 glue("default_size", float(remedies.SIZE), display=False)
-best = runs.best_by_validation(profile, 1, runs_dir=runs_dir)  # seed 0, validation split only
-glue("default_best_val_model", runs.title_of(best[0]) if best else "not known yet (not every seed-0 run is evaluated)",
-     display=False)
+glue("default_best_val", usage.best_sentence(runs.best_by_validation(profile, 1, runs_dir=runs_dir)), display=False)
 
 # %% [markdown]
 # How the default model was chosen: the remedy screen (`params/screen.yaml`), validation split only.

@@ -26,6 +26,7 @@ def test_an_error_while_writing_keeps_the_old_file_and_leaves_no_temporary(tmp_p
 
 
 def test_written_files_and_folders_get_the_permissions_open_and_mkdir_give(tmp_path):
+    assert (files.FILE_MODE, files.FOLDER_MODE) == (0o666 & ~files._UMASK, 0o777 & ~files._UMASK)
     files.atomic_write_text(tmp_path / "card.md", "# card")
     with open(tmp_path / "plain.md", "w", encoding="utf-8") as f:
         f.write("# plain")
@@ -39,3 +40,5 @@ def test_written_files_and_folders_get_the_permissions_open_and_mkdir_give(tmp_p
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt"]
     assert mode(tmp_path / "out") == files.FOLDER_MODE and not stage.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["card.md", "out", "plain.md"]
+    with pytest.raises(NotADirectoryError, match="card.md: not a folder"):
+        files.replace_folder(tmp_path / "card.md", tmp_path / "out")

@@ -242,6 +242,10 @@ def test_usage_page_shows_the_users_call_or_says_there_is_no_model(default_model
     assert shown["table"]["File"].tolist() == ["x.png"]
     assert usage.status(folder).startswith("This build of the book has it: the Compact 3-level U-Net at ")
     assert "does not have it yet" in usage.status(None)
+    assert usage.status(folder, "runs/x").startswith("This page shows the model 'runs/x': ")
+    assert ("model card" in usage.status(folder)) == (folder / "model_card.md").is_file()
+    assert usage.best_sentence(["unet22", "unet"]).endswith("validation Dice is the U-Net (Table I).")
+    assert "not known yet" in usage.best_sentence(None)
     none = usage.example(None, pair, "x", model="runs/nothing")
     assert all(math.isnan(x) for x in none["values"].values())
     assert "The model 'runs/nothing' is not here" in none["sentence"]

@@ -264,8 +264,20 @@ def test_the_default_models_card_needs_no_run(evaluated_run, tmp_path, monkeypat
     weights.export_run(evaluated_run, tmp_path / "default_model", name="model")
     card = (tmp_path / "default_model" / "model_card.md").read_text(encoding="utf-8")
     assert 'result = segment("chest.png")' in card and "THIS_FOLDER" not in card
-    weights.export_run(evaluated_run, tmp_path / "release", name="model")
-    assert "THIS_FOLDER" in (tmp_path / "release" / "model_card.md").read_text(encoding="utf-8")
+    weights.export_run(evaluated_run, tmp_path / "other" / "default_model", name="model")  # same name, elsewhere
+    assert "THIS_FOLDER" in (tmp_path / "other" / "default_model" / "model_card.md").read_text(encoding="utf-8")
+
+
+def test_exported_files_get_plain_permissions_whatever_the_runs_files_have(evaluated_run, tmp_path):
+    import stat
+
+    from lungseg_lib import files
+
+    for f in evaluated_run.iterdir():
+        f.chmod(0o600)  # as runs written before the fix have them
+    out = weights.export_run(evaluated_run, tmp_path / "release")
+    assert stat.S_IMODE(out.stat().st_mode) == files.FOLDER_MODE
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {p.name: files.FILE_MODE for p in out.iterdir()}
 
 
 def test_model_card_gives_the_harder_images_from_the_run_files(evaluated_run, tmp_path):

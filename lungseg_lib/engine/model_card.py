@@ -80,6 +80,21 @@ def harder_images(run_dir: Path) -> list[str]:
             "| | Dice |", "|---|---|", *[f"| {name} | {_ci(stats)} |" for name, stats in rows], ""]
 
 
+#: the card's use section for the package's default model (no ``--run``)
+_DEFAULT_USE = ["This is the default model of the `lungseg` package: the commands and `segment()` use it "
+                "when no other model is given.", "", "```bash", "lungseg predict IMAGE... --out results/",
+                "```", "", "```python", "from lungseg_lib import segment", "result = segment(\"chest.png\")",
+                "```", ""]
+
+
+def _folder_use(weights_name: str) -> list[str]:
+    """The card's use section for weights in a folder of their own (given with ``--run``)."""
+    return [f"With `{weights_name}` and `config.json` in one folder:", "", "```bash",
+            "lungseg predict --run THIS_FOLDER IMAGE... --out results/", "```", "", "```python",
+            "from lungseg_lib import load_model, segment",
+            "result = segment(\"chest.png\", model=load_model(\"THIS_FOLDER\"))", "```", ""]
+
+
 def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str, default: bool = False) -> str:
     """The model card (Markdown) of an exported run: data, split, metrics with 95% CIs, intended
     use, limitations, license, and the commit and configuration that made it; ``default``: the
@@ -148,15 +163,3 @@ def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str
     ]
     return "\n".join(lines)
 
-
-_DEFAULT_USE = ["This is the default model of the `lungseg` package: the commands and `segment()` use it "
-                "when no other model is given.", "", "```bash", "lungseg predict IMAGE... --out results/",
-                "```", "", "```python", "from lungseg_lib import segment", "result = segment(\"chest.png\")",
-                "```", ""]
-
-
-def _folder_use(weights_name: str) -> list[str]:
-    return [f"With `{weights_name}` and `config.json` in one folder:", "", "```bash",
-            "lungseg predict --run THIS_FOLDER IMAGE... --out results/", "```", "", "```python",
-            "from lungseg_lib import load_model, segment",
-            "result = segment(\"chest.png\", model=load_model(\"THIS_FOLDER\"))", "```", ""]

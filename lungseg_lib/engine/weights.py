@@ -166,13 +166,13 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, name: str | N
         save_for_inference(weights, stage / f"{name}.keras")
         for extra in (runs.CONFIG, runs.METRICS, runs.TRAINING):
             if (run_dir / extra).is_file():
-                shutil.copy2(run_dir / extra, stage / extra)
+                shutil.copyfile(run_dir / extra, stage / extra)  # a plain file's permissions
         split = info.get("split_file")
         if split:
             split = Path(split)
             for candidate in (split, REPO_ROOT / split, run_dir / split.name):
                 if candidate.is_file():
-                    shutil.copy2(candidate, stage / split.name)
+                    shutil.copyfile(candidate, stage / split.name)
                     break
         default = out.resolve() == DEFAULT_MODEL_DIR.resolve()
         files.atomic_write_text(stage / CARD, model_card(run_dir, stage / f"{name}.keras", name, default=default))

@@ -27,19 +27,35 @@ def find_model(model: str = ""):
 
 def status(folder, model: str = "") -> str:
     """The page's first answer: which model it shows (``folder``, from :func:`find_model`; its
-    architecture, input size, profile and seed from its ``config.json``), or that it has none."""
+    architecture, input size, profile and seed from its ``config.json``, and its model card when
+    the folder has one), or that it has none."""
     if folder is None:
         return ("This build of the book does not have it yet: the package does not ship the default "
                 "model's weights, so the example below shows no result." if not model else
                 f"The model {model!r} is not here, so the example below shows no result.")
     from .. import files
+    from .runs import registry
+
+    folder = Path(folder)
+    config = files.read_json(folder / "config.json").get("config", {})
+    arch = config.get("model", "?")
+    title = dict(zip(registry()["name"], registry()["title"])).get(arch, arch)
+    what = "This build of the book has it" if not model else f"This page shows the model {model!r}"
+    card = f"; its model card is `{folder.name}/model_card.md`" if (folder / "model_card.md").is_file() else ""
+    return (f"{what}: the {title} at {config.get('image_size', '?')} px, trained with the "
+            f"`{config.get('profile', '?')}` profile (seed {config.get('seed', 0)}){card}.")
+
+
+def best_sentence(best: list[str] | None) -> str:
+    """Which model of the fair study is best by seed-0 validation Dice (``best``: from
+    :func:`lungseg_lib.report.runs.best_by_validation`, None while not every run is evaluated)."""
     from .runs import title_of
 
-    config = files.read_json(Path(folder) / "config.json")["config"]
-    what = "This build of the book has it" if not model else f"This page shows the model {model!r}"
-    return (f"{what}: the {title_of(config['model'])} at {config['image_size']} px, trained with the "
-            f"`{config.get('profile', '?')}` profile (seed {config.get('seed', 0)}); its model card is "
-            f"`{Path(folder).name}/model_card.md`.")
+    if not best:
+        return ("Which of the eight models is best by validation Dice is not known yet: not every "
+                "first run (seed zero) of the fair study is evaluated.")
+    return (f"Among the eight models' first runs of the fair study (seed zero), the best by "
+            f"validation Dice is the {title_of(best[0])}.")
 
 
 def example(result, pair, name: str, model: str = "") -> dict:
