@@ -314,7 +314,7 @@ def default_model_timing(path) -> dict[str, float | str]:
                                f"(segment(), median of {doc['calls']} calls on {doc['images']} test images; "
                                f"quartiles {doc['segment_ms']['q1']:.0f} to {doc['segment_ms']['q3']:.0f} ms), "
                                f"{net:.0f} ms of it in the network at {doc['image_size']} px, on "
-                               f"{machine['cpu_model']} with {machine['usable_cpus']} usable cores "
+                               f"{machine['cpu_model']} with {cores} usable cores "
                                f"(load average {machine['load_average_start'][0]:.1f} before, "
                                f"{machine['load_average_end'][0]:.1f} after)." + verdict)}
 

@@ -162,4 +162,3 @@ def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str
         "## Use", "", *(_DEFAULT_USE if default else _folder_use(weights.name)),
     ]
     return "\n".join(lines)
-

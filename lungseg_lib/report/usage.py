@@ -34,12 +34,15 @@ def status(folder, model: str = "") -> str:
                 "model's weights, so the example below shows no result." if not model else
                 f"The model {model!r} is not here, so the example below shows no result.")
     from .. import files
-    from .runs import registry
+    from .runs import title_of
 
     folder = Path(folder)
     config = files.read_json(folder / "config.json").get("config", {})
     arch = config.get("model", "?")
-    title = dict(zip(registry()["name"], registry()["title"])).get(arch, arch)
+    try:
+        title = title_of(arch)
+    except ValueError:  # a model this version of the registry does not know
+        title = arch
     what = "This build of the book has it" if not model else f"This page shows the model {model!r}"
     card = f"; its model card is `{folder.name}/model_card.md`" if (folder / "model_card.md").is_file() else ""
     return (f"{what}: the {title} at {config.get('image_size', '?')} px, trained with the "
