@@ -55,8 +55,11 @@ class TrainedModel:
         from ..core.metrics import lung_probability
 
         images = normalize(images, self.config.normalize)
-        out = self.model.predict(images, batch_size=batch_size, verbose=0)
-        return np.asarray(lung_probability(out.astype(np.float32), self.head))
+        # predict_on_batch per batch: Keras' predict() adds tens of ms per call (its data
+        # pipeline), which doubled the time of one image on 2 CPU cores; the outputs are the same.
+        out = [self.model.predict_on_batch(images[i:i + batch_size])
+               for i in range(0, len(images), batch_size)]
+        return np.asarray(lung_probability(np.concatenate(out).astype(np.float32), self.head))
 
     def postprocess(self, mask: np.ndarray) -> PostResult:
         """The run's post-processing of one binary mask: its ``post_k`` largest components,
