@@ -63,7 +63,7 @@ split = images.split_file(profile, root, runs_dir)
 name = images.example_name(root, split, example)
 pair = images.pairs_in(root)[name]
 folder, missing = usage.find_model(model)
-print(f"data {root}; image {name}; model {folder or 'none: ' + missing}")
+print(f"data {root}; image {name}; model {project.relative_to_repo(folder) if folder else 'none: ' + missing}")
 
 # %%
 result = segment(pair.image, model=load_model(folder)) if folder is not None else None
