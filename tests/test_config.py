@@ -115,3 +115,32 @@ def test_parse_set_reads_yaml_values():
         {"epochs": 5, "model_kwargs": {"base_filters": 8}, "lr_schedule": None}
     with pytest.raises(ValueError, match="key=value"):
         C.parse_set(["epochs"])
+
+
+def test_a_profile_extends_another_and_updates_its_models(params_dir, tmp_path):
+    """``extends: BASE``: own keys replace the base's, ``models`` sections merge model by model;
+    a loop of ``extends`` is an error that names it."""
+    base = params_dir(epochs=3, image_size=64, models={"unet": {"seed": 2, "image_size": 32}})
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(
+        {"extends": base, "epochs": 5, "models": {"unet": {"steps_per_epoch": 5}}}), encoding="utf-8")
+    config = C.resolve_config("unet", "child")
+    assert (config.epochs, config.image_size, config.seed, config.steps_per_epoch) == (5, 32, 2, 5)
+    assert C.resolve_config("segnet", "child").image_size == 64
+    (tmp_path / "loop.yaml").write_text(yaml.safe_dump({"extends": "child"}), encoding="utf-8")
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump({"extends": "loop"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="loop"):
+        C.profile_params("child")
+
+
+def test_the_recipe_readings_are_the_profiles_they_name():
+    """params/cpu.yaml's readings of the NASNet-Large decoder's recipe: each names a profile,
+    and each profile trains what its reading says (the learning rate per epoch, the steps)."""
+    readings = C.profile_params("cpu")["readings"]
+    configs = {name: C.resolve_config(readings["model"], profile) for name, profile in readings["profiles"].items()}
+    rates = {name: [C.learning_rate_at(c, e) for e in range(c.epochs)] for name, c in configs.items()}
+    assert rates["scaled"][5] < 0.01 * rates["scaled"][0]  # the committed runs' frozen schedule
+    assert rates["unscaled"] == [1e-4] * 5 + [5e-5] * 5 + [2.5e-5] * 2
+    assert rates["constant"] == [1e-4] * 12 and rates["steps5"] == [1e-4] * 100
+    assert (configs["steps5"].steps_per_epoch, configs["steps5"].epochs) == (5, 100)
+    assert all(c.steps_per_epoch is None and c.epochs == 12 for n, c in configs.items() if n != "steps5")
+    assert {c.image_size for c in configs.values()} == {128}

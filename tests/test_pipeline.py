@@ -76,3 +76,16 @@ def test_opacity_switch_leaves_the_other_draws_as_they_were():
     a, _ = augment_pair(img, mask, np.array([5, 7]), Augment())
     b, _ = augment_pair(img, mask, np.array([5, 7]), Augment(opacity=1.0))
     assert np.array_equal(a.numpy(), b.numpy())
+
+
+def test_short_epochs_walk_on_through_the_passes_and_resume_where_they_stopped():
+    """``steps`` batches per epoch (Keras' steps_per_epoch) continue the stream of passes: 5
+    epochs of 2 batches are the first 10 batches of the full-pass stream, and a run resumed at
+    epoch 3 sees the same batches from there."""
+    x, y = _arrays()
+    passes = [b[0].numpy() for b in train_dataset(x, y, 4, 7, 0, 4)]  # 4 passes of 3 batches
+    short = [b[0].numpy() for b in train_dataset(x, y, 4, 7, 0, 5, steps=2)]
+    resumed = [b[0].numpy() for b in train_dataset(x, y, 4, 7, 3, 5, steps=2)]
+    assert len(short) == 10 and len(resumed) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(passes[:10], short))
+    assert all(np.array_equal(a, b) for a, b in zip(short[6:], resumed))

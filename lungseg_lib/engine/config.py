@@ -26,6 +26,9 @@ MONITORS = ("val_dice", "val_loss")  # val_dice: higher is better; val_loss: low
 SCALINGS = (None, "proportional")
 STRATEGIES = ("auto", "default", "mirrored")
 MIXED_PRECISION = ("auto", True, False)
+# what a profile says about its protocol, not about a run: the seeds it trains (one run each,
+# `--seed K`), which models (default: all), and the NASNet-Large decoder's recipe readings
+PROTOCOL_KEYS = ("seeds", "more_seeds", "plan_models", "readings")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class TrainConfig:
     image_size: int = 256
     batch_size: int = 4
     epochs: int = 100
+    steps_per_epoch: int | None = None  # batches per epoch; None: one pass over the training images
     loss: str = "softmax_ce"
     optimizer: str = "adam"
     learning_rate: float = 1e-4
@@ -106,6 +110,8 @@ def _check_field(name: str, value) -> str | None:
         return f"learning_rate must be a number > 0, got {value!r} (write 1e-3 as 0.001)"
     if name in _OPTIONAL_NUMBER and value is not None and not _is_number(value):
         return f"{name} must be a number or null, got {value!r}"
+    if name == "steps_per_epoch" and value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return f"steps_per_epoch must be null or a whole number >= 1, got {value!r}"
     if name == "early_stopping_patience" and value is not None and not (isinstance(value, int) and value >= 1):
         return f"early_stopping_patience must be null or a whole number >= 1, got {value!r}"
     if name in _CHOICES and value not in _CHOICES[name]:
@@ -139,13 +145,27 @@ def profile_names() -> list[str]:
     return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
 
 
-def profile_params(profile: str) -> dict:
+def profile_params(profile: str, _chain: tuple = ()) -> dict:
     """The parsed ``params/<profile>.yaml`` (``seeds``: the seeds its protocol trains, when it
-    names them; each run gets one with ``lungseg train --seed K``)."""
+    names them; each run gets one with ``lungseg train --seed K``).
+
+    ``extends: BASE`` starts from ``params/BASE.yaml``: the profile's own keys replace the base's,
+    and its ``models`` sections update the base's model by model.
+    """
     path = PARAMS_DIR / f"{profile}.yaml"
     if not path.exists():
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(profile_names())}")
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    own = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    base_name = own.pop("extends", None)
+    if base_name is None:
+        return own
+    if base_name in _chain + (profile,):
+        raise ValueError(f"{path}: 'extends: {base_name}' makes a loop ({' -> '.join(_chain + (profile, base_name))})")
+    base = profile_params(base_name, _chain + (profile,))
+    models = {**(base.get("models") or {})}
+    for model, values in (own.pop("models", None) or {}).items():
+        models[model] = {**(models.get(model) or {}), **(values or {})}
+    return {**base, **own, "models": models}
 
 
 def parse_set(items: list[str]) -> dict:
@@ -166,7 +186,7 @@ def layers(model: str, profile: str, overrides: dict | None = None) -> list[tupl
 
     params = dict(profile_params(profile))
     per_model = params.pop("models", {}) or {}
-    for key in ("seeds", "more_seeds"):  # the profile's seeds (one run each, `--seed K`), not run parameters
+    for key in PROTOCOL_KEYS:
         params.pop(key, None)
     recipe = dict(get_spec(model).recipe)
     recipe["recipe_source"] = recipe.pop("source", "")

@@ -87,17 +87,22 @@ def augment_pair(image, mask, seed, aug: Augment = Augment()):
 
 def train_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
                   start_epoch: int, epochs: int, augment: Augment | None = Augment(),
-                  normalize: str | None = None) -> tf.data.Dataset:
-    """Batches for epochs ``start_epoch .. epochs-1``, reshuffled and re-augmented each epoch;
-    ``normalize`` (:mod:`lungseg_lib.core.normalize`) applies to each image after augmentation.
+                  normalize: str | None = None, steps: int | None = None) -> tf.data.Dataset:
+    """Batches for epochs ``start_epoch .. epochs-1``; ``normalize`` (:mod:`lungseg_lib.core.normalize`)
+    applies to each image after augmentation.
 
-    Use with ``model.fit(..., initial_epoch=start_epoch, epochs=epochs,
-    steps_per_epoch=steps_per_epoch(len(images), batch_size))``.
+    The batches are one stream of passes over the data, each pass reshuffled and re-augmented
+    (seeded by the pass's number); an epoch is ``steps`` batches of it (default: one pass,
+    :func:`steps_per_epoch`), so an epoch shorter than a pass goes on where the last one stopped.
+    Use with ``model.fit(..., initial_epoch=start_epoch, epochs=epochs, steps_per_epoch=steps)``.
     """
     n = len(images)
     images_t, masks_t = tf.constant(images), tf.constant(masks)
+    per_pass = steps_per_epoch(n, batch_size)
+    steps = steps or per_pass
+    first, last = start_epoch * steps, epochs * steps  # batches of the stream, counted from 0
 
-    def one_epoch(epoch):
+    def one_pass(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=[seed, epoch])
         ds = tf.data.Dataset.from_tensor_slices(order)
 
@@ -113,8 +118,8 @@ def train_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: 
 
         return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
 
-    epochs_ds = tf.data.Dataset.range(start_epoch, epochs)
-    return epochs_ds.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+    passes = tf.data.Dataset.range(first // per_pass, math.ceil(last / per_pass))
+    return passes.flat_map(one_pass).skip(first % per_pass).take(last - first).prefetch(tf.data.AUTOTUNE)
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:

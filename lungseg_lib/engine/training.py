@@ -147,10 +147,11 @@ def _fit(model, config: TrainConfig, state: dict, train: tuple, val: tuple, call
     from .pipeline import augment_for, eval_dataset, steps_per_epoch, train_dataset
 
     batch = config.batch_size
+    steps = config.steps_per_epoch or steps_per_epoch(len(train[0]), batch)
     try:
         model.fit(train_dataset(*train, batch, config.seed, state["epochs_done"], config.epochs, augment_for(config),
-                                config.normalize),
-                  steps_per_epoch=steps_per_epoch(len(train[0]), batch),
+                                config.normalize, steps),
+                  steps_per_epoch=steps,
                   initial_epoch=state["epochs_done"], epochs=config.epochs,
                   validation_data=eval_dataset(normalize(val[0], config.normalize), val[1], batch),
                   callbacks=callbacks, shuffle=False, verbose=verbose)

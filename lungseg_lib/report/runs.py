@@ -92,11 +92,12 @@ def seed_plan(profile: str, runs_dir: str | os.PathLike = "runs") -> tuple[list[
     from ..engine.config import profile_params
 
     params = profile_params(profile)
-    models = registry_models()
+    models = [m for m in registry_models() if m in (params.get("plan_models") or registry_models())]
     plan = [(seed, m) for seed in params.get("seeds", [0]) for m in models]
     more = params.get("more_seeds")
     first = params.get("seeds", [0])
-    first = f"seed{'s' if len(first) > 1 else ''} {', '.join(str(s) for s in first)} for every model"
+    who = "every model" if models == registry_models() else f"the {', '.join(title_of(m) for m in models)}"
+    first = f"seed{'s' if len(first) > 1 else ''} {', '.join(str(s) for s in first)} for {who}"
     if not more:
         return plan, first
     always, n = list(more.get("always", [])), int(more.get("best_by_validation", 0))
