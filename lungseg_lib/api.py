@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core.postprocess import THRESHOLD
 from .engine import lungs
 from .errors import DataError
-from .data.xray_io import XRay, expand_inputs, read_xray, spacing_pair, unit_image
+from .data.imageio import XRay, read_xray, to_unit
+from .data.inputs import expand_inputs, spacing_pair
 
 CSV_NAME = "lungs.csv"
 PROGRESS_MIN = 4  # a progress bar from this many images on
-RIGHT_COLOR, LEFT_COLOR = (0, 140, 255), (255, 180, 0)  # BGR: orange (right lung), blue (left lung)
 _MODELS: dict = {}
 
 
@@ -54,7 +53,9 @@ class Segmentation:
 
     def overlay(self) -> np.ndarray:
         """An 8-bit BGR picture of the image with the right lung in orange, the left in blue."""
-        return overlay_labels(self.image, self.labels)
+        from .engine.inference import overlay
+
+        return overlay(self.image, self.labels)
 
     def row(self) -> dict:
         """One CSV row: sizes, spacing, areas, ratio and warnings."""
@@ -95,48 +96,27 @@ def _spacing_pair(pixel_spacing) -> tuple[float, float]:
 
 
 def _as_xray(image, pixel_spacing) -> XRay:
+    """A path read by the one reading rule (:func:`~lungseg_lib.data.imageio.read_xray`), or an
+    array scaled by it (:func:`~lungseg_lib.data.imageio.to_unit`), with ``pixel_spacing``."""
     if isinstance(image, XRay):
         x = image
     elif isinstance(image, (str, os.PathLike)):
         x = read_xray(image)
     else:
-        arr = np.asarray(image)
-        if arr.ndim == 3 and arr.shape[2] == 1:
-            arr = arr[..., 0]
-        in_unit = (arr.dtype.kind == "f" and arr.size > 0 and bool(np.isfinite(arr).all())
-                   and 0 <= float(arr.min()) and float(arr.max()) <= 1)
-        if in_unit and arr.ndim == 3 and arr.shape[2] in (3, 4):
-            import cv2
-
-            arr = cv2.cvtColor(np.ascontiguousarray(arr[..., :3], np.float32), cv2.COLOR_RGB2GRAY)
-        # floats already in [0, 1] are kept as they are; anything else is scaled (unit_image)
-        x = XRay(arr.astype(np.float32)) if in_unit and arr.ndim == 2 else XRay(unit_image(arr))
+        x = XRay(to_unit(image))
     if pixel_spacing is not None:
         x = XRay(x.image, _spacing_pair(pixel_spacing), "given", x.path)
     return x
 
 
 def segment_xrays(xrays: list[XRay], model, post: bool = True, batch_size: int = 8) -> list[Segmentation]:
-    """Segment read X-rays in one model call (batches of ``batch_size``): each image is resized
-    to the model's input size (area interpolation, as in training), its probability map resized
-    back (linear) and thresholded at 0.5; ``post``: the model's post-processing (its ``post_k``
-    largest components)."""
-    import cv2
-
-    if not xrays:
-        return []
-    n = model.size
-    batch = np.stack([cv2.resize(x.image, (n, n), interpolation=cv2.INTER_AREA) for x in xrays])[..., None]
-    probs = model.probability(batch.astype(np.float32), batch_size=batch_size)
+    """Segment read X-rays in one model call (batches of ``batch_size``) through the model's one
+    prediction path (:meth:`~lungseg_lib.engine.inference.TrainedModel.predict`), then label the
+    right and left lung and measure them."""
     out = []
-    for x, p in zip(xrays, probs):
-        h, w = x.image.shape
-        prob = cv2.resize(np.asarray(p, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        mask = prob > THRESHOLD
-        if post:
-            mask = model.postprocess(mask).mask
-        report = lungs.describe(mask, x.pixel_spacing, post=post)
-        out.append(Segmentation(report.labels, prob, report.areas, report.warnings, x.pixel_spacing,
+    for x, pred in zip(xrays, model.predict([x.image for x in xrays], batch_size, post)):
+        report = lungs.describe(pred.mask, x.pixel_spacing, post=post)
+        out.append(Segmentation(report.labels, pred.probability, report.areas, report.warnings, x.pixel_spacing,
                                 x.spacing_source, str(x.path) if x.path else "array", x.image))
     return out
 
@@ -146,38 +126,12 @@ def segment(image, model=None, *, post: bool = True, pixel_spacing=None) -> Segm
 
     ``model``: a loaded model (:func:`load_model`), anything :func:`load_model` accepts, or
     None for the default model. ``pixel_spacing``: mm per pixel (one number, or row and
-    column) of this image, to get areas in cm²; DICOM files bring their own. Arrays: uint8 is
-    divided by 255, floats already in [0, 1] are used as they are, others are scaled from their
-    minimum to their maximum."""
+    column) of this image, to get areas in cm²; DICOM files bring their own. Files and arrays
+    follow the one reading rule (:mod:`lungseg_lib.data.imageio`): 8-bit divided by 255, other
+    integers by the full scale of the bits they use, floats in [0, 1] as they are."""
     if model is None or isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     return segment_xrays([_as_xray(image, pixel_spacing)], model, post=post)[0]
-
-
-def overlay_labels(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """An 8-bit BGR overlay: right lung tinted orange, left lung blue, outlines, and the letters
-    R and L on the lungs."""
-    import cv2
-
-    gray = (np.clip(image, 0, 1) * 255).astype(np.uint8) if image.dtype != np.uint8 else image
-    out = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-    tint = out.copy()
-    thickness = max(1, round(max(labels.shape) / 256))
-    for value, color in ((lungs.RIGHT, RIGHT_COLOR), (lungs.LEFT, LEFT_COLOR)):
-        tint[labels == value] = color
-    out = cv2.addWeighted(out, 0.7, tint, 0.3, 0)
-    for value, color, letter in ((lungs.RIGHT, RIGHT_COLOR, "R"), (lungs.LEFT, LEFT_COLOR, "L")):
-        part = (labels == value).astype(np.uint8)
-        if not part.any():
-            continue
-        contours, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(out, contours, -1, color, thickness)
-        ys, xs = np.nonzero(part)
-        scale = max(labels.shape) / 400
-        (tw, th), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, 2 * thickness)
-        org = (int(xs.mean() - tw / 2), int(ys.mean() + th / 2))
-        cv2.putText(out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 2 * thickness, cv2.LINE_AA)
-    return out
 
 
 # --------------------------------------------------------------------------- many files

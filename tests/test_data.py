@@ -12,7 +12,7 @@ from lungseg_lib import cli
 from lungseg_lib.data.folders import (check_folder, find_pairs, load_arrays, load_split, make_split,
                                       resolve_data_dir, write_split)
 from lungseg_lib.errors import DataError
-from lungseg_lib.data.imageio import binarize_mask, read_image, read_mask, to_unit_float
+from lungseg_lib.data.imageio import binarize_mask, read_image, read_mask, read_pixels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,8 @@ def test_mask_name_variant_and_formats(folder):
     scan, stats = check_folder(folder)
     assert scan.problems == []
     assert {"SYN_0000_0", "T16", "J"} <= {p.name for p in scan.pairs}
-    assert read_image(folder / "images" / "T16.tif").dtype == np.uint16
+    assert read_pixels(folder / "images" / "T16.tif").dtype == np.uint16
+    np.testing.assert_allclose(read_image(folder / "images" / "T16.tif"), a / 255.0, atol=1e-6)  # a * 257 / 65535
     assert read_mask(folder / "masks" / "T16.bmp").sum() == (a > 100).sum()
 
 
@@ -69,8 +70,7 @@ def test_dicom_is_read(tmp_path):
     ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
     out = read_image(tmp_path / "x.dcm")
     assert out.shape == (48, 64) and out.dtype == np.float32
-    assert np.allclose(out, arr.max() - arr)  # MONOCHROME1 inverted to bright = dense
-    assert 0 <= to_unit_float(out).min() and to_unit_float(out).max() == 1
+    assert np.allclose(out, 1 - arr / 4095)  # 12 bits stored; MONOCHROME1 inverted to bright = dense
 
 
 def test_bad_inputs_each_reported_with_file(folder, capsys):
@@ -100,9 +100,9 @@ def test_bad_inputs_each_reported_with_file(folder, capsys):
 
 
 def test_grey_and_01_masks_binarize_by_rule():
-    grey = np.array([[0, 100, 128, 255]], np.uint8)
+    grey = np.array([[0] * 10 + [100, 128] + [255] * 10], np.uint8)  # two antialiased edge pixels
     b, was_binary = binarize_mask(grey)
-    assert b.tolist() == [[False, False, True, True]] and not was_binary
+    assert b.tolist() == [[False] * 11 + [True] * 11] and not was_binary
     b, was_binary = binarize_mask(np.array([[0, 1]], np.uint8))
     assert b.tolist() == [[False, True]] and was_binary
 

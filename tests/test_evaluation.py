@@ -1,9 +1,10 @@
 """lungseg_lib.engine.evaluation without a model: scoring predictions, and the metrics that can
-be averaged (a non-finite HD95 is not)."""
+be averaged (an infinite HD95 is counted, not averaged)."""
 
 import math
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from lungseg_lib.core.metrics import image_metrics
@@ -12,22 +13,29 @@ from lungseg_lib.data.folders import Pair
 from lungseg_lib.engine.evaluation import REPORTED, score_images, summaries
 
 
-def test_an_empty_prediction_has_an_infinite_hd95_and_drops_it_from_the_summary(tmp_path):
-    truth = np.zeros((2, 16, 16), bool)
+def test_an_empty_prediction_has_an_infinite_hd95_counted_in_the_summary(tmp_path):
+    """One image without a predicted lung makes its HD95 infinite: the summary keeps HD95 over
+    the finite images and counts the infinite one (it used to drop the metric altogether)."""
+    from lungseg_lib.engine.inference import Prediction
+
+    truth = np.zeros((3, 16, 16), bool)
     truth[:, 4:12, 4:12] = True
-    prob = truth.astype(np.float32)
-    prob[1] = 0.0  # the model finds no lung in the second image
-    images = np.zeros((2, 16, 16, 1), np.float32)
-    pairs = [Pair(f"IMG_{i}", tmp_path / "i.png", tmp_path / "m.png", "s", "0") for i in range(2)]
-    table, _ = score_images(pairs, images, truth, prob, lambda m: keep_largest_components(m, 2), tmp_path / "pred")
-    assert math.isinf(image_metrics(prob[1] > 0.5, truth[1])["hd95"])
+    raw = truth.copy()
+    raw[1] = False  # the model finds no lung in the second image
+    raw[2, 4:12, 4:8] = False  # and half of it in the third
+    predictions = [Prediction(r.astype(np.float32), r, keep_largest_components(r, 2)) for r in raw]
+    images = np.zeros((3, 16, 16, 1), np.float32)
+    pairs = [Pair(f"IMG_{i}", tmp_path / "i.png", tmp_path / "m.png", "s", "0") for i in range(3)]
+    table = score_images(pairs, images, truth, predictions, tmp_path / "pred")
+    assert math.isinf(image_metrics(raw[1], truth[1])["hd95"])
     assert table["hd95"].tolist()[0] == 0.0 and math.isinf(table["hd95"].tolist()[1])
-    assert sorted(p.name for p in (tmp_path / "pred").iterdir()) == ["IMG_0.png", "IMG_1.png"]
-    raw = summaries(table)
-    assert "hd95" not in raw and "assd" not in raw  # a mean over an infinite value says nothing
-    assert set(raw) == {"dice", "iou", "precision", "recall"}
-    assert raw["dice"]["mean"] == 0.5 and raw["dice"]["n"] == 2
-    assert set(summaries(table, "_post")) == set(raw)
+    assert sorted(p.name for p in (tmp_path / "pred").iterdir()) == ["IMG_0.png", "IMG_1.png", "IMG_2.png"]
+    summary = summaries(table)
+    assert set(summary) == set(REPORTED)
+    assert summary["hd95"]["n"] == 2 and summary["hd95"]["n_infinite"] == 1 and summary["hd95"]["mean"] > 0
+    assert "n_infinite" not in summary["dice"] and summary["dice"]["n"] == 3
+    assert summary["dice"]["mean"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+    assert set(summaries(table, "_post")) == set(summary)
 
 
 def test_summaries_of_finite_tables_report_every_metric():

@@ -15,16 +15,21 @@ from lungseg_lib.cli import main
 
 # --------------------------------------------------------------------------- images
 
-def test_predict_writes_masks_at_input_size(smoke_run, tmp_path):
-    from lungseg_lib.data.synthetic import synthetic_pair
+def test_predict_writes_masks_at_input_size_that_match_the_truth(tmp_path):
+    """A non-square file through ``lungseg predict`` (a tiny model that finds the dark lung
+    fields): the label mask has the file's size, both lungs, and the known lungs (Dice)."""
+    from xray_helpers import chest_picture, tiny_model_dir
 
-    img, _ = synthetic_pair(96, np.random.default_rng(1))
-    img = cv2.resize(img, (120, 96))
-    cv2.imwrite(str(tmp_path / "x.png"), img)
-    assert main(["predict", "--run", str(smoke_run), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 0
+    from lungseg_lib.core.metrics import dice
+
+    model = tiny_model_dir(tmp_path / "tiny")
+    img, truth = chest_picture(96, 120)
+    cv2.imwrite(str(tmp_path / "x.png"), (img * 255).round().astype(np.uint8))
+    assert main(["predict", "--run", str(model), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 0
     mask = cv2.imread(str(tmp_path / "o/x_mask.png"), cv2.IMREAD_UNCHANGED)
     over = cv2.imread(str(tmp_path / "o/x_overlay.png"))
-    assert mask.shape == (96, 120) and set(np.unique(mask)) <= {0, 1, 2}  # label image: right, left lung
+    assert mask.shape == (96, 120) and set(np.unique(mask)) == {0, 1, 2}  # label image: right, left lung
+    assert dice(mask > 0, truth) > 0.9
     assert over.shape == (96, 120, 3)
 
 

@@ -126,9 +126,12 @@ def test_predict_help_states_the_label_convention(capsys):
 
 
 def test_api_segment_array_and_path(default_model, tmp_path):
+    from lungseg_lib.core.metrics import dice
+
     img, truth = chest_picture(90, 70)
     r = api.segment(img)
     assert r.labels.shape == r.probability.shape == (90, 70) and r.mask.dtype == bool
+    assert dice(r.mask, truth) > 0.9  # the known lungs, at the image's own (non-square) size
     assert 0 <= r.probability.min() and r.probability.max() <= 1
     assert r.areas.right_px > 0 and r.areas.left_px > 0 and r.areas.right_cm2 is None
     assert isinstance(r.warnings, list)
@@ -137,6 +140,7 @@ def test_api_segment_array_and_path(default_model, tmp_path):
     path = write_dicom(tmp_path / "x.dcm", (img * 4000).astype(np.uint16), pixel_spacing=(0.2, 0.2))
     r3 = api.segment(path, model=api.load_model(default_model))
     assert r3.pixel_spacing == (0.2, 0.2) and r3.source == str(path)
+    assert dice(r3.mask, truth) > 0.9 and dice(r2.mask, truth) > 0.9  # 12-bit DICOM and 8-bit array
     assert r3.overlay().shape == (90, 70, 3)
     # the shapes arrays come in: (H, W, 1) and RGB of floats in [0, 1] are the same grey image
     np.testing.assert_array_equal(api.segment(img[..., None]).labels, r.labels)

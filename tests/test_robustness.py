@@ -93,8 +93,12 @@ def test_interrupted_grid_leaves_the_old_file(smoke_run, tmp_path, monkeypatch):
 
 
 def test_table_predicts_once_per_family_and_severity(image):
+    from lungseg_lib.engine.inference import TrainedModel
+
     class Counting:
-        post_k, calls = 2, 0
+        """The real prediction path over a model that counts its calls."""
+        post_k, calls, size = 2, 0, image.shape[0]
+        predict = TrainedModel.predict
 
         def probability(self, images, batch_size=8):
             Counting.calls += 1

@@ -12,8 +12,9 @@ import numpy as np
 def write_dicom(path: Path, pixels: np.ndarray, *, modality: str = "DX", photometric: str = "MONOCHROME2",
                 window: tuple[float, float] | None = None, slope: float | None = None,
                 intercept: float | None = None, pixel_spacing=None, imager_spacing=None,
-                frames: int = 1, bits: int = 12) -> Path:
-    """Write an uncompressed DICOM of ``pixels`` (uint16, 2-D or frames x H x W)."""
+                frames: int = 1, bits: int = 12, voi_lut: np.ndarray | None = None) -> Path:
+    """Write an uncompressed DICOM of ``pixels`` (uint16, 2-D or frames x H x W); ``voi_lut``:
+    a VOI LUT sequence's data (one output per stored value from 0, 12 output bits)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -38,6 +39,11 @@ def write_dicom(path: Path, pixels: np.ndarray, *, modality: str = "DX", photome
         ds.WindowCenter, ds.WindowWidth = window
     if slope is not None:
         ds.RescaleSlope, ds.RescaleIntercept = slope, intercept or 0
+    if voi_lut is not None:
+        item = Dataset()
+        item.add_new(0x00283002, "US", [len(voi_lut), 0, 12])  # LUTDescriptor: entries, first value, bits
+        item.add_new(0x00283006, "US", [int(v) for v in voi_lut])  # LUTData
+        ds.VOILUTSequence = [item]
     if pixel_spacing is not None:
         ds.PixelSpacing = list(pixel_spacing)
     if imager_spacing is not None:

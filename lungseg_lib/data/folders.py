@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..files import write_csv
-from .imageio import IMAGE_SUFFIXES, binarize_mask, read_image, to_unit_float
+from .imageio import IMAGE_SUFFIXES, binarize_mask, read_image, read_pixels
 
 DATA_ENV = "LUNGSEG_DATA"
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
@@ -177,13 +177,16 @@ def check_pair(pair: Pair) -> tuple[PairStats | None, list[Problem]]:
     except DataError as exc:
         return None, [Problem(pair.image, str(exc).split(": ", 1)[-1])]
     try:
-        mask = read_image(pair.mask)
+        mask = read_pixels(pair.mask)
     except DataError as exc:
         return None, [Problem(pair.mask, str(exc).split(": ", 1)[-1])]
     if mask.shape != img.shape:
         problems.append(Problem(pair.mask, f"mask size {mask.shape[1]}x{mask.shape[0]} differs from "
                                            f"image size {img.shape[1]}x{img.shape[0]} ({pair.image.name})"))
-    binary, was_binary = binarize_mask(mask, pair.mask)
+    try:
+        binary, was_binary = binarize_mask(mask, pair.mask)
+    except DataError as exc:
+        return None, problems + [Problem(pair.mask, str(exc).split(": ", 1)[-1])]
     if not binary.any():
         problems.append(Problem(pair.mask, "mask is empty (no lung pixel)"))
     return PairStats(img.shape, float(binary.mean()), was_binary), problems
@@ -218,7 +221,7 @@ def check_report(scan: Scan, stats: pd.DataFrame) -> str:
         grey = int((~stats.binary_mask).sum())
         if grey:
             lines.append(f"{grey} mask(s) have grey edge values: binarized by the rule in "
-                         "lungseg_lib.data.imageio.binarize_mask (> 127 for 8-bit)")
+                         "lungseg_lib.data.imageio.binarize_mask (> half the maximum)")
     lines += [f"PROBLEM {p}" for p in scan.problems]
     return "\n".join(lines)
 
@@ -301,7 +304,7 @@ def load_arrays(pairs: list[Pair], size: int) -> tuple[np.ndarray, np.ndarray]:
     images = np.empty((len(pairs), size, size, 1), np.float32)
     masks = np.empty((len(pairs), size, size, 1), np.float32)
     for i, p in enumerate(pairs):
-        img, mask = to_unit_float(read_image(p.image)), read_mask(p.mask)
+        img, mask = read_image(p.image), read_mask(p.mask)
         if img.shape != mask.shape:
             raise DataError(f"{p.mask}: mask size {mask.shape[::-1]} differs from image size {img.shape[::-1]}")
         images[i, ..., 0], masks[i, ..., 0] = resize_pair(img, mask, size)

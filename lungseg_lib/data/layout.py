@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..files import replace_folder
-from .imageio import binarize_mask, read_image, resize_pair, write_png
+from .imageio import binarize_mask, read_pixels, resize_pair, write_png
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +92,12 @@ def write_manifest(folder: Path, rows: list[tuple[str, str, str]]) -> None:
         csv.writer(f, lineterminator="\n").writerows([("file", "source", "tb_label"), *rows])
 
 
-def merged_mask(masks: list[np.ndarray]) -> np.ndarray:
+def merged_mask(masks: list[np.ndarray], paths: list | None = None) -> np.ndarray:
     """The union of ``masks`` (e.g. the left and the right lung), each binarized by the one rule
     (:func:`lungseg_lib.data.imageio.binarize_mask`: 0/1 masks as ``> 0``), as uint8 0/255."""
     lung = np.zeros(masks[0].shape, bool)
-    for m in masks:
-        lung |= binarize_mask(m)[0]
+    for m, path in zip(masks, paths or ["mask"] * len(masks)):
+        lung |= binarize_mask(m, path)[0]
     return lung.astype(np.uint8) * 255
 
 
@@ -113,8 +113,8 @@ def convert(pairs: dict[str, tuple[Path, list[Path]]], out: Path, params: dict, 
             skipped.append((image_path.name, "file name is not MCUCXR_####_0/1 or CHNCXR_####_0/1"))
             continue
         try:
-            img = read_image(image_path)
-            masks = [read_image(p) for p in mask_paths]
+            img = read_pixels(image_path)
+            masks = [read_pixels(p) for p in mask_paths]
         except DataError as exc:
             skipped.append((image_path.name, str(exc)))
             continue
@@ -123,7 +123,12 @@ def convert(pairs: dict[str, tuple[Path, list[Path]]], out: Path, params: dict, 
             skipped.append((image_path.name, f"mask {bad[0][0]} is {bad[0][1][1]}x{bad[0][1][0]} pixels, "
                                               f"image is {img.shape[1]}x{img.shape[0]}"))
             continue
-        img, mask = resize_pair(img, merged_mask(masks), size)
+        try:
+            merged = merged_mask(masks, mask_paths)
+        except DataError as exc:
+            skipped.append((image_path.name, str(exc)))
+            continue
+        img, mask = resize_pair(img, merged, size)
         write_png(stage / "images" / f"{name}.png", img)
         write_png(stage / "masks" / f"{name}.png", mask)
         rows.append((f"{name}.png", SOURCES[match.group(1)], match.group(2)))

@@ -2,14 +2,16 @@
 
 Writes ``metrics.json`` (Dice and IoU of the lung class with and without post-processing:
 mean, median, 95% bootstrap CI; timings), ``per_image.csv``, ``roc.csv`` and
-``predictions/NAME.png`` (binary, before post-processing, at the training resolution).
-``metrics.json`` is written last: its presence means the evaluation is complete.
+``predictions/NAME.png`` (binary, before post-processing, at the training resolution), and
+the perturbation grid (``robustness.csv``, :mod:`lungseg_lib.engine.robustness`; alone:
+:func:`run_robustness`, ``lungseg robustness``). Every prediction goes through
+:meth:`~lungseg_lib.engine.inference.TrainedModel.predict`. ``metrics.json`` is written last:
+its presence means the evaluation is complete.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 import time
 from pathlib import Path
 
@@ -21,18 +23,27 @@ from . import runfolder
 from ..project import REPO_ROOT
 from ..data.imageio import write_png
 from ..core.metrics import image_metrics
-from ..core.postprocess import THRESHOLD, PostResult
 from ..core.stats import summarize
 
 REPORTED = ("dice", "iou", "precision", "recall", "hd95", "assd")
 
 
 def summaries(table: pd.DataFrame, suffix: str = "") -> dict[str, dict]:
-    """:func:`~lungseg_lib.report.stats.summarize` of each :data:`REPORTED` metric (column
-    ``metric + suffix`` of a per-image table) whose values are all finite: HD95 and ASSD are
-    infinite for an image whose prediction (or truth) is empty, and a mean over them would be
-    meaningless, so such a metric is left out of ``metrics.json`` (the per-image table keeps it)."""
-    return {k: summarize(table[f"{k}{suffix}"]) for k in REPORTED if np.isfinite(table[f"{k}{suffix}"]).all()}
+    """:func:`~lungseg_lib.core.stats.summarize` of each :data:`REPORTED` metric (column
+    ``metric + suffix`` of a per-image table). HD95 and ASSD are infinite for an image whose
+    prediction (or truth) is empty: their summary is over the finite values, with the number of
+    infinite ones (``n_infinite``), so one empty prediction does not hide the metric; a metric
+    with no finite value at all, or with an undefined (NaN) value, is left out (the per-image
+    table keeps it)."""
+    out = {}
+    for k in REPORTED:
+        values = table[f"{k}{suffix}"].to_numpy(float)
+        finite = values[np.isfinite(values)]
+        if len(finite) and not np.isnan(values).any():  # NaN: the metric is undefined for some image
+            out[k] = summarize(finite)
+            if len(finite) < len(values):
+                out[k]["n_infinite"] = int(len(values) - len(finite))
+    return out
 
 
 def check_fingerprint(root: Path, split: dict, expected: str | None) -> None:
@@ -89,26 +100,22 @@ def _split_file(run_dir: Path, recorded: str | None) -> Path:
     return path if path.is_file() or not (run_dir / recorded.name).is_file() else run_dir / recorded.name
 
 
-def score_images(pairs: list, images: np.ndarray, truth: np.ndarray, prob: np.ndarray,
-                 post: Callable[[np.ndarray], PostResult], predictions: Path) -> tuple[pd.DataFrame, float]:
+def score_images(pairs: list, images: np.ndarray, truth: np.ndarray, predictions: list,
+                 folder: Path) -> pd.DataFrame:
     """One row per image (name, source, label, brightness, contrast, lung fraction, what the
-    post-processing ``post`` removed, :data:`REPORTED` metrics raw and ``_post``); each raw prediction is
-    written to ``predictions/NAME.png``. Returns the table and the post-processing's seconds."""
-    rows, post_seconds = [], 0.0
-    for i, pair in enumerate(pairs):
-        raw = prob[i] > THRESHOLD
-        t0 = time.perf_counter()
-        cleaned = post(raw)
-        post_seconds += time.perf_counter() - t0
+    post-processing removed, :data:`REPORTED` metrics raw and ``_post``) from its
+    :class:`~lungseg_lib.engine.inference.Prediction`; each raw mask is written to ``folder/NAME.png``."""
+    rows = []
+    for i, (pair, pred) in enumerate(zip(pairs, predictions)):
         row = {"name": pair.name, "source": pair.source, "label": pair.label,
                "brightness": float(images[i].mean()), "contrast": float(images[i].std()),
-               "mask_fraction": float(truth[i].mean()), "removed_components": len(cleaned.removed_areas),
-               "removed_area": int(sum(cleaned.removed_areas))}
-        row.update({k: v for k, v in image_metrics(raw, truth[i]).items() if k in REPORTED})
-        row.update({f"{k}_post": v for k, v in image_metrics(cleaned.mask, truth[i]).items() if k in REPORTED})
+               "mask_fraction": float(truth[i].mean()), "removed_components": len(pred.post.removed_areas),
+               "removed_area": int(sum(pred.post.removed_areas))}
+        row.update({k: v for k, v in image_metrics(pred.raw, truth[i]).items() if k in REPORTED})
+        row.update({f"{k}_post": v for k, v in image_metrics(pred.mask, truth[i]).items() if k in REPORTED})
         rows.append(row)
-        write_png(predictions / f"{pair.name}.png", raw)
-    return pd.DataFrame(rows), post_seconds
+        write_png(folder / f"{pair.name}.png", pred.raw)
+    return pd.DataFrame(rows)
 
 
 def write_roc(path: Path, truth: np.ndarray, prob: np.ndarray) -> float | None:
@@ -123,19 +130,46 @@ def write_roc(path: Path, truth: np.ndarray, prob: np.ndarray) -> float | None:
     return float(roc_auc_score(y, p)) if 0 < y.mean() < 1 else None
 
 
-def score_grid(model, pairs: list, images: np.ndarray, truth: np.ndarray, prob: np.ndarray, out: Path,
-               batch_size: int) -> float:
-    """The perturbation grid (``robustness.csv``, severity 0 = ``prob``) and the example image's
-    masks; returns its seconds."""
-    from .robustness import robustness_table, save_example
+def write_grid(model, pairs: list, images: np.ndarray, truth: np.ndarray, out: Path, *, families=None,
+               severities=None, seed: int = 0, clean: list | None = None, batch_size: int = 8) -> dict:
+    """The perturbation grid (``robustness.csv``; severity 0 = ``clean`` when given) and the
+    example image's masks (the first image by name); returns a summary with its seconds."""
+    from .robustness import check_grid, robustness_table, save_example
 
+    families, severities = check_grid(families, severities)
     t0 = time.perf_counter()
-    grid = robustness_table(model, [p.name for p in pairs], images, truth, clean_prob=prob, batch_size=batch_size)
+    grid = robustness_table(model, [p.name for p in pairs], images, truth, families, severities, seed,
+                            clean, batch_size)
     seconds = round(time.perf_counter() - t0, 1)
-    files.write_csv(out / runfolder.ROBUSTNESS, grid)
-    first = int(np.argmin([p.name for p in pairs]))  # the example image: the first by name
-    save_example(model, pairs[first].name, images[first], out / runfolder.EXAMPLE)
-    return seconds
+    path = files.write_csv(out / runfolder.ROBUSTNESS, grid)
+    first = int(np.argmin([p.name for p in pairs]))
+    save_example(model, pairs[first].name, images[first], out / runfolder.EXAMPLE, seed=seed)
+    settings = len(families) * len([s for s in severities if s])
+    return {"path": str(path), "rows": len(grid), "seconds": seconds,
+            "predictions": len(pairs) * settings + (len(pairs) if 0 in severities and clean is None else 0)}
+
+
+def _model_and_data(run_dir: Path, data, split: str, fill_holes: bool | None = None):
+    """The run's model, the data folder, its pairs and their arrays at the model's input size."""
+    from ..data.folders import load_arrays
+    from .inference import TrainedModel
+
+    model = TrainedModel(run_dir, fill_holes=fill_holes)
+    root, pairs = evaluation_pairs(run_dir, data, split)
+    if not pairs:
+        raise ValueError(f"{root}: no image/mask pairs to evaluate")
+    images, masks = load_arrays(pairs, model.size)
+    return model, root, pairs, images, masks[..., 0].astype(bool)
+
+
+def run_robustness(run_dir: str | os.PathLike, data: str | None = None, split: str = "test",
+                   out: str | os.PathLike | None = None, families=None, severities=None,
+                   seed: int = 0) -> dict:
+    """``lungseg robustness``: write ``robustness.csv`` for a trained run; return a summary."""
+    run_dir = Path(run_dir)
+    model, _, pairs, images, truth = _model_and_data(run_dir, data, split)
+    return write_grid(model, pairs, images, truth, Path(out or run_dir), families=families,
+                      severities=severities, seed=seed)
 
 
 def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "test",
@@ -148,24 +182,18 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
     ``fill_holes``: override the run's post-processing option ``post_fill_holes`` (recorded in
     ``metrics.json``).
     """
-    from ..data.folders import load_arrays, portable_path
-    from .inference import TrainedModel
+    from ..data.folders import portable_path
 
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir
-    model = TrainedModel(run_dir, fill_holes=fill_holes)
-    root, pairs = evaluation_pairs(run_dir, data, split)
-    if not pairs:
-        raise ValueError(f"{root}: no image/mask pairs to evaluate")
-    images, masks = load_arrays(pairs, model.size)
+    model, root, pairs, images, truth = _model_and_data(run_dir, data, split, fill_holes)
     t0 = time.perf_counter()
-    prob = model.probability(images, batch_size)
-    infer_ms = 1000 * (time.perf_counter() - t0) / len(pairs)
-    truth = masks[..., 0] > 0.5
-    table, post_seconds = score_images(pairs, images, truth, prob, model.postprocess, out / runfolder.PREDICTIONS)
+    predictions = model.predict(images, batch_size)
+    predict_ms = 1000 * (time.perf_counter() - t0) / len(pairs)
+    table = score_images(pairs, images, truth, predictions, out / runfolder.PREDICTIONS)
     files.write_csv(out / runfolder.PER_IMAGE, table)
-    auc = write_roc(out / runfolder.ROC, truth, prob)
-    robust_seconds = score_grid(model, pairs, images, truth, prob, out, batch_size) if robustness else None
+    auc = write_roc(out / runfolder.ROC, truth, np.stack([p.probability for p in predictions]))
+    grid = write_grid(model, pairs, images, truth, out, clean=predictions, batch_size=batch_size) if robustness else {}
     training = runfolder.read_training(run_dir)
     metrics = {
         "model": model.config.model, "profile": model.config.profile,
@@ -174,8 +202,7 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
         "post_k": model.post_k, "post_fill_holes": model.fill_holes,
         "raw": summaries(table), "post": summaries(table, "_post"), "roc_auc": auc,
         "timings": {"train_seconds": training.get("train_seconds"), "epochs_run": training.get("epochs_run"),
-                    "inference_ms_per_image": infer_ms, "post_ms_per_image": 1000 * post_seconds / len(pairs),
-                    "robustness_seconds": robust_seconds},
+                    "inference_ms_per_image": predict_ms, "robustness_seconds": grid.get("seconds")},
         "training": training,
     }
     files.write_json(out / runfolder.METRICS, metrics)

@@ -1,11 +1,15 @@
-"""Load a trained run and predict lung masks: on arrays, on image files of any size, and on CT
-volumes slice by slice (:func:`predict_volume`: a 2-D model's slice masks -> a 3-D lung mask)."""
+"""Load a trained model and predict lung masks: the one prediction path
+(:meth:`TrainedModel.predict`: to the model's square input, P(lung), back to the image's size,
+threshold, post-processing), used by the API and ``lungseg predict``, evaluation, the
+perturbation grid and CT volumes (:func:`predict_volume`: a 2-D model's slice masks -> a 3-D
+lung mask); and the one overlay picture of a mask or of right/left lung labels."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -17,10 +21,30 @@ from ..core.normalize import normalize
 from ..core.postprocess import THRESHOLD, PostResult, keep_largest_components
 from ..data.ct import PAPER_WINDOW, clip_hu, crop_or_pad, resample, to_png_array
 from ..data.ct_io import check_hu, itk_message, read_volume
-from ..data.imageio import to_unit_float
+from ..data.imageio import from_square, to_square, to_unit
 from ..errors import DataError
 from ..files import replacing
 from . import runfolder
+from .lungs import LEFT, RIGHT
+
+RIGHT_COLOR, LEFT_COLOR = (0, 140, 255), (255, 180, 0)  # BGR: orange (right lung), blue (left lung)
+MASK_COLOR, TRUTH_COLOR = (0, 200, 255), (0, 220, 0)  # BGR: a mask without sides; the truth's outline
+
+
+@dataclass
+class Prediction:
+    """One image's prediction at the image's own size: ``probability`` P(lung), ``raw`` (above
+    :data:`~lungseg_lib.core.postprocess.THRESHOLD`) and ``post`` (the model's post-processing
+    of ``raw``; None when it was not asked for)."""
+
+    probability: np.ndarray
+    raw: np.ndarray
+    post: PostResult | None = None
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The final mask: post-processed when it was, else the raw one."""
+        return self.raw if self.post is None else self.post.mask
 
 
 class TrainedModel:
@@ -35,12 +59,11 @@ class TrainedModel:
 
         from ..core.models import get_spec, register_custom_layers
         from .config import TrainConfig
-        from .weights import weights_file
 
         register_custom_layers()
 
         self.run_dir = Path(run_dir)
-        weights = weights_file(self.run_dir)  # model.keras, or the only *.keras (exported, fetched)
+        weights = runfolder.weights_file(self.run_dir)  # model.keras, or the only *.keras (exported, fetched)
         self.config = TrainConfig.from_dict(files.read_json(self.run_dir / runfolder.CONFIG)["config"],
                                             f"{self.run_dir / runfolder.CONFIG}")
         self.head = get_spec(self.config.model).head
@@ -66,22 +89,57 @@ class TrainedModel:
         with the holes inside them filled when :attr:`fill_holes` (config ``post_fill_holes``)."""
         return keep_largest_components(mask, self.post_k, self.fill_holes)
 
+    def predict(self, images, batch_size: int = 8, post: bool = True) -> list[Prediction]:
+        """Predict images of any size: a sequence of 2-D float arrays in [0, 1] (or an array
+        ``(N, h, w[, 1])``). Each is brought to the model's square input as training brought its
+        images (:func:`~lungseg_lib.data.imageio.to_square`), its P(lung) map taken back to the
+        image's size (:func:`~lungseg_lib.data.imageio.from_square`), thresholded and, with
+        ``post``, post-processed."""
+        images = [np.asarray(im, np.float32)[..., 0] if np.ndim(im) == 3 else np.asarray(im, np.float32)
+                  for im in images]
+        if not images:
+            return []
+        batch = np.stack([to_square(im, self.size) for im in images])[..., None]
+        out = []
+        for im, p in zip(images, self.probability(batch, batch_size)):
+            prob = from_square(p, im.shape)
+            raw = prob > THRESHOLD
+            out.append(Prediction(prob, raw, self.postprocess(raw) if post else None))
+        return out
 
-def overlay(image: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None,
-            color=(0, 200, 255)) -> np.ndarray:
-    """An 8-bit BGR picture of ``image`` with the mask's outline (and the truth's in green)."""
-    gray = (to_unit_float(image) * 255).astype(np.uint8)
+
+def overlay(image: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+    """An 8-bit BGR picture of ``image`` with ``mask`` tinted and outlined: a bool mask in one
+    colour, a label image (:data:`~lungseg_lib.engine.lungs.RIGHT`/``LEFT``) with the right lung
+    in orange, the left in blue and the letters R and L; ``truth`` outlined in green."""
+    gray = image if image.dtype == np.uint8 else (to_unit(image) * 255).astype(np.uint8)
     out = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     thickness = max(1, round(max(image.shape) / 256))
     if truth is not None:
         contours, _ = cv2.findContours(truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(out, contours, -1, (0, 220, 0), thickness)
+        cv2.drawContours(out, contours, -1, TRUTH_COLOR, thickness)
+    parts = ([(mask, MASK_COLOR, "")] if mask.dtype == bool else
+             [(mask == RIGHT, RIGHT_COLOR, "R"), (mask == LEFT, LEFT_COLOR, "L")])
     tint = out.copy()
-    tint[mask] = color
+    for part, color, _ in parts:
+        tint[part] = color
     out = cv2.addWeighted(out, 0.7, tint, 0.3, 0)
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    cv2.drawContours(out, contours, -1, color, thickness)
+    for part, color, letter in parts:
+        if part.any():
+            _outline(out, part, color, letter, thickness)
     return out
+
+
+def _outline(out: np.ndarray, part: np.ndarray, color, letter: str, thickness: int) -> None:
+    """Draw ``part``'s outline on ``out`` in place, with ``letter`` at its centre when given."""
+    contours, _ = cv2.findContours(part.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, color, thickness)
+    if letter:
+        ys, xs = np.nonzero(part)
+        scale = max(part.shape) / 400
+        (tw, th), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, 2 * thickness)
+        org = (int(xs.mean() - tw / 2), int(ys.mean() + th / 2))
+        cv2.putText(out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 2 * thickness, cv2.LINE_AA)
 
 
 def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike, post: bool = True,
@@ -91,8 +149,8 @@ def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike
 
     ``run_dir`` is a run folder or a loaded :class:`TrainedModel`. Slices get the CT training
     preprocessing of :func:`predict_volume` (``window`` HU, ``spacing`` mm,
-    ``size`` x ``size``); each is resized to the model's input size and back, thresholded at
-    0.5 and, with ``post``, reduced to its ``post_k`` largest components. The mask volume has
+    ``size`` x ``size``); each goes through :meth:`TrainedModel.predict` (the model's input size
+    and back, the threshold) and, with ``post``, reduced to its ``post_k`` largest components. The mask volume has
     the input's geometry. Returns ``predict_volume``'s dict (``slices``, ``ms_per_slice``, ...).
     """
     from ..data.ct_io import volume_stem
@@ -100,15 +158,7 @@ def predict_ct_volume(run_dir, volume: str | os.PathLike, out: str | os.PathLike
     model = run_dir if isinstance(run_dir, TrainedModel) else TrainedModel(run_dir)
 
     def predict_slices(batch: np.ndarray) -> np.ndarray:
-        n = model.size
-        small = batch if n == size else np.stack(
-            [cv2.resize(im, (n, n), interpolation=cv2.INTER_AREA) for im in batch[..., 0]])[..., None]
-        prob = model.probability(small.astype(np.float32), batch_size=batch_size)
-        masks = []
-        for p in prob:
-            m = (p if n == size else cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR)) > THRESHOLD
-            masks.append(model.postprocess(m).mask if post else m)
-        return np.stack(masks).astype(np.uint8)
+        return np.stack([p.mask for p in model.predict(batch, batch_size, post)]).astype(np.uint8)
 
     out_path = Path(out) / f"{volume_stem(volume)}_mask.nii.gz"
     return predict_volume(predict_slices, volume, out_path, window=window, spacing=spacing,
@@ -124,7 +174,8 @@ def predict_volume(predict_slices: Callable[[np.ndarray], np.ndarray], volume_pa
     The volume gets the training preprocessing (LPS, clip to ``window``, resample to
     ``spacing``, centre crop/pad to ``size``, windowed 8-bit levels / 255), and
     ``predict_slices(batch)`` (batch: float32 ``(n, size, size, 1)`` in [0, 1]) must return
-    ``(n, size, size)`` masks (probabilities are thresholded at 0.5). The slice masks are
+    ``(n, size, size)`` masks (probabilities are thresholded at
+    :data:`~lungseg_lib.core.postprocess.THRESHOLD`). The slice masks are
     un-cropped (outside the crop = no lung), stacked and resampled back (nearest) onto the
     input grid, and written atomically (NIfTI for ``.nii.gz``) as uint8 0/1. Returns
     ``{"slices", "ms_per_slice" (model time only), "seconds" (total), "out"}``.

@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from .. import files
-from .runfolder import EXAMPLE, ROBUSTNESS
 from ..files import replacing
 from ..core.metrics import dice, iou
-from ..core.postprocess import THRESHOLD, PostResult
 
 SEVERITIES = (0, 1, 2, 3, 4, 5)
 
@@ -106,26 +101,24 @@ def image_seed(name: str, seed: int = 0) -> int:
     return (zlib.crc32(name.encode()) + seed) % 2**32
 
 
-def score_rows(names, prob: np.ndarray, truth: np.ndarray, post: Callable[[np.ndarray], PostResult], family: str,
-               severity: int) -> list[dict]:
-    """One row per image: Dice and IoU of ``prob > 0.5`` before and after the post-processing ``post``."""
+def score_rows(names, predictions: list, truth: np.ndarray, family: str, severity: int) -> list[dict]:
+    """One row per image: Dice and IoU of each :class:`~lungseg_lib.engine.inference.Prediction`'s
+    raw mask and of its post-processed one."""
     rows = []
-    for name, p, t in zip(names, prob, truth):
-        raw = p > THRESHOLD
-        cleaned = post(raw).mask
+    for name, p, t in zip(names, predictions, truth):
         rows.append({"name": name, "family": family, "severity": severity,
-                     "dice": dice(raw, t), "iou": iou(raw, t),
-                     "dice_post": dice(cleaned, t), "iou_post": iou(cleaned, t)})
+                     "dice": dice(p.raw, t), "iou": iou(p.raw, t),
+                     "dice_post": dice(p.mask, t), "iou_post": iou(p.mask, t)})
     return rows
 
 
 def robustness_table(model, names: list[str], images: np.ndarray, truth: np.ndarray, families=None,
-                     severities=None, seed: int = 0, clean_prob: np.ndarray | None = None,
+                     severities=None, seed: int = 0, clean: list | None = None,
                      batch_size: int = 8) -> pd.DataFrame:
     """Score ``model`` (a :class:`~lungseg_lib.engine.inference.TrainedModel`) on every perturbed image.
 
     One ``predict`` call per family and severity; severity 0 is predicted once (or taken
-    from ``clean_prob``, the evaluation's own predictions) and repeated for every family. A
+    from ``clean``, the evaluation's own predictions) and repeated for every family. A
     progress bar on a terminal (none in notebooks, logs and tests).
     """
     from tqdm import tqdm
@@ -134,16 +127,15 @@ def robustness_table(model, names: list[str], images: np.ndarray, truth: np.ndar
     seeds = [image_seed(n, seed) for n in names]
     rows = []
     if 0 in severities:
-        clean = clean_prob if clean_prob is not None else model.probability(images, batch_size)
-        clean_rows = score_rows(names, clean, truth, model.postprocess, "", 0)
+        clean = clean if clean is not None else model.predict(images, batch_size)
+        clean_rows = score_rows(names, clean, truth, "", 0)
     grid = [(f, s) for f in families for s in severities]
     for family, severity in tqdm(grid, desc="perturbation grid", unit="setting", file=sys.stderr, disable=None):
         if severity == 0:
             rows += [{**r, "family": family} for r in clean_rows]
             continue
         batch = np.stack([perturb(im, family, severity, s) for im, s in zip(images, seeds)])
-        prob = model.probability(batch, batch_size)
-        rows += score_rows(names, prob, truth, model.postprocess, family, severity)
+        rows += score_rows(names, model.predict(batch, batch_size), truth, family, severity)
     return pd.DataFrame(rows)
 
 
@@ -158,8 +150,7 @@ def save_example(model, name: str, image: np.ndarray, path: str | os.PathLike,
         for severity in SEVERITIES:
             keys.append(f"{family}/{severity}")
             batch.append(perturb(image, family, severity, image_seed(name, seed)))
-    prob = model.probability(np.stack(batch))
-    masks = {k: np.packbits(model.postprocess(p > THRESHOLD).mask) for k, p in zip(keys, prob)}
+    masks = {k: np.packbits(p.mask) for k, p in zip(keys, model.predict(np.stack(batch)))}
     path = Path(path)
     with replacing(path) as tmp:
         np.savez_compressed(tmp, name=np.array(name), shape=np.array(image.shape[:2]), **masks)
@@ -173,30 +164,6 @@ def load_example(path: str | os.PathLike) -> tuple[str, dict[tuple[str, int], np
         masks = {(k.split("/")[0], int(k.split("/")[1])): np.unpackbits(z[k])[: shape[0] * shape[1]]
                  .reshape(shape).astype(bool) for k in z.files if "/" in k}
         return str(z["name"]), masks
-
-
-def run_robustness(run_dir: str | os.PathLike, data: str | None = None, split: str = "test",
-                   out: str | os.PathLike | None = None, families=None, severities=None,
-                   seed: int = 0) -> dict:
-    """``lungseg robustness``: write ``robustness.csv`` for a trained run; return a summary."""
-    from ..data.folders import load_arrays
-    from .evaluation import evaluation_pairs
-    from .inference import TrainedModel
-
-    families, severities = check_grid(families, severities)
-    run_dir = Path(run_dir)
-    model = TrainedModel(run_dir)
-    root, pairs = evaluation_pairs(run_dir, data, split)
-    images, masks = load_arrays(pairs, model.size)
-    t0 = time.perf_counter()
-    table = robustness_table(model, [p.name for p in pairs], images, masks[..., 0] > 0.5,
-                             families, severities, seed)
-    seconds = time.perf_counter() - t0
-    path = files.write_csv(Path(out or run_dir) / ROBUSTNESS, table)
-    first = int(np.argmin([p.name for p in pairs]))
-    save_example(model, pairs[first].name, images[first], Path(out or run_dir) / EXAMPLE, seed=seed)
-    return {"path": str(path), "rows": len(table), "predictions": len(pairs) * len(families) * len(
-        [s for s in severities if s]) + (len(pairs) if 0 in severities else 0), "seconds": round(seconds, 1)}
 
 
 def parameter_table() -> pd.DataFrame:

@@ -74,3 +74,24 @@ def read_per_image(run_dir: str | os.PathLike):
 def read_training(run_dir: str | os.PathLike) -> dict:
     """``training.json`` of a run folder, or ``{}`` when training has not finished."""
     return read_optional(run_dir, TRAINING) or {}
+
+
+class WeightsError(ValueError):
+    """A weight file cannot be found, fetched or trusted; the message says which and what to do."""
+
+
+def weights_file(folder: str | os.PathLike) -> Path:
+    """The ``.keras`` file of a model folder: ``model.keras``, else its only ``*.keras`` file."""
+    folder = Path(folder)
+    if (folder / MODEL).is_file():
+        return folder / MODEL
+    found = sorted(folder.glob("*.keras"))
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise WeightsError(f"{folder}: {len(found)} .keras files ({', '.join(p.name for p in found)}); "
+                           "keep one per model folder")
+    raise FileNotFoundError(
+        f"{folder / MODEL}: this run has no weights (they are not kept in git). Train it with "
+        f"`lungseg train --run-dir {folder} ...` (same profile and model) to recreate them, or use "
+        "exported or fetched weights (`lungseg weights --help`)")

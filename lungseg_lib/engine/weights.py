@@ -25,6 +25,7 @@ from pathlib import Path
 from .. import files
 from . import runfolder as runs
 from ..files import sha256_file
+from .runfolder import WeightsError, weights_file
 from .model_card import model_card
 
 DEFAULT_MODEL_DIR = Path(__file__).parents[1] / "default_model"
@@ -36,32 +37,11 @@ MAX_DEFAULT_MB = 5.0  # the default model committed in the package stays below t
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class WeightsError(ValueError):
-    """A weight file cannot be found, fetched or trusted; the message says which and what to do."""
-
-
 class DefaultModelMissing(FileNotFoundError):
     """This version of the package does not ship the default model's weights yet."""
 
 
 # --------------------------------------------------------------------------- model folders
-
-
-def weights_file(folder: str | os.PathLike) -> Path:
-    """The ``.keras`` file of a model folder: ``model.keras``, else its only ``*.keras`` file."""
-    folder = Path(folder)
-    if (folder / runs.MODEL).is_file():
-        return folder / runs.MODEL
-    found = sorted(folder.glob("*.keras"))
-    if len(found) == 1:
-        return found[0]
-    if len(found) > 1:
-        raise WeightsError(f"{folder}: {len(found)} .keras files ({', '.join(p.name for p in found)}); "
-                           "keep one per model folder")
-    raise FileNotFoundError(
-        f"{folder / runs.MODEL}: this run has no weights (they are not kept in git). Train it with "
-        f"`lungseg train --run-dir {folder} ...` (same profile and model) to recreate them, or use "
-        "exported or fetched weights (`lungseg weights --help`)")
 
 
 def default_model_dir() -> Path:
