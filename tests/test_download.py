@@ -9,6 +9,7 @@ import io
 import json
 import tarfile
 import threading
+import urllib.parse
 import zipfile
 from pathlib import Path
 
@@ -293,23 +294,35 @@ def make_tar_gz(path: Path, files: dict[str, bytes]) -> Path:
 
 
 class _ArchiveHandler(http.server.BaseHTTPRequestHandler):
-    """Serves ``payload``; honours Range requests if ``ranges_ok``; the first ``cuts`` answers
-    send the headers of the whole body, then half of it, and close the connection."""
+    """Serves ``payload``, or with ``root`` the files of that folder by path (404 for others);
+    honours Range requests if ``ranges_ok``; the first ``cuts`` answers send the headers of the
+    whole body, then half of it, and close the connection. ``requests``: each request's Range
+    header; ``paths``: each request's path."""
 
-    payload, ranges_ok, cuts, requests = b"", True, 0, []
+    payload, ranges_ok, cuts, requests, paths, root = b"", True, 0, [], [], None
+
+    def _payload(self) -> bytes | None:
+        if self.root is None:
+            return self.payload
+        path = (self.root / urllib.parse.unquote(self.path.lstrip("/"))).resolve()
+        return path.read_bytes() if path.is_file() and path.is_relative_to(self.root.resolve()) else None
 
     def do_GET(self):  # noqa: N802 (http.server API)
         rng = self.headers.get("Range")
         type(self).requests.append(rng)
+        type(self).paths.append(self.path)
+        if (payload := self._payload()) is None:
+            self.send_error(404)
+            return
         start = int(rng.split("=")[1].rstrip("-")) if rng and self.ranges_ok else 0
-        if start >= len(self.payload):
+        if start >= len(payload):
             self.send_error(416)
             return
-        body = self.payload[start:]
+        body = payload[start:]
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(body)))
         if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
         self.end_headers()
         if type(self).cuts > 0:
             type(self).cuts -= 1
@@ -325,16 +338,21 @@ class _ArchiveHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def serve():
-    """``serve(payload, ranges_ok=True, cuts=0) -> (url, handler)`` on 127.0.0.1 (a thread)."""
+    """``serve(payload, ranges_ok=True, cuts=0, root=None) -> (url, handler)`` on 127.0.0.1 (a
+    thread): the URL of the archive ``payload``, or with ``root`` (a folder, served as it is)
+    the server's base URL, ``http://127.0.0.1:PORT``."""
     servers = []
 
-    def start(payload: bytes, ranges_ok: bool = True, cuts: int = 0):
+    def start(payload: bytes = b"", ranges_ok: bool = True, cuts: int = 0, root: Path | None = None):
         handler = type("Handler", (_ArchiveHandler,), {"payload": payload, "ranges_ok": ranges_ok,
-                                                         "cuts": cuts, "requests": []})
+                                                         "cuts": cuts, "requests": [], "paths": [],
+                                                         "root": root})
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         port = server.server_address[1]
+        if root is not None:
+            return f"http://127.0.0.1:{port}", handler
         return f"http://127.0.0.1:{port}/rochadiego/MultiResUNet-lung-segmentation/tar.gz/{download.SM512_COMMIT}", handler
 
     yield start

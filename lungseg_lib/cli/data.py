@@ -22,10 +22,32 @@ def _data_split(args) -> int:
         print(f"{len(scan.problems)} problem(s): fix them (see `lungseg data check`) before splitting",
               file=sys.stderr)
         return 1
+    if args.group:
+        return _group_split(args, scan)
+    if args.holdout_site or args.strata:
+        raise ValueError("--holdout-site and --strata need --group (e.g. --group patient)")
     test_names = read_names(args.test_list) if args.test_list else None
     table = make_split(scan.pairs, seed=args.seed, test_names=test_names)
     write_split(table, args.out)
     print(f"{args.out}: " + ", ".join(f"{k} {v}" for k, v in table.split.value_counts().items()))
+    return 0
+
+
+def _group_split(args, scan) -> int:
+    """``lungseg data split PATH --group COLUMN``: by group, stratified, a site held out."""
+    from ..data.folders import write_split
+    from ..data.splits import group_table, make_group_split, side_counts
+
+    if args.test_list:
+        raise ValueError("--test-list and --group: choose one (a group split makes its own test side)")
+    strata = [c.strip() for c in (args.strata or "finding_group,view").split(",") if c.strip()]
+    holdout = {"site": args.holdout_site} if args.holdout_site else None
+    table = make_group_split(group_table(args.path, scan.pairs), group=args.group, strata=strata,
+                             holdout=holdout, seed=args.seed)
+    write_split(table, args.out)
+    counts = side_counts(table, args.group)
+    print(f"{args.out}: " + ", ".join(f"{side} {row.iloc[0]} images ({row.iloc[1]} {args.group}s)"
+                                      for side, row in counts.iterrows()))
     return 0
 
 
@@ -42,7 +64,12 @@ def _data_fetch(args) -> int:
     if args.name == "montgomery":
         print(fetch_montgomery(args.out, url=args.url or MONTGOMERY_URL, size=args.size))
     elif args.size is not None:
-        raise ValueError(f"--size: not for {args.name} (its files are used as published, 512 x 512)")
+        raise ValueError(f"--size: not for {args.name} (its files are made as published: the longer "
+                         "side 512)")
+    elif args.name == "covid-pneumonia-512":
+        from ..data.download_covid import fetch_covid_pneumonia_512
+
+        print(fetch_covid_pneumonia_512(args.out, url=args.url))
     else:
         print(fetch_shenzhen_montgomery_512(args.out, url=args.url))
     return 0
@@ -85,6 +112,40 @@ def _data_from_ct(args) -> int:
     return 1 if summary["problems"] else 0
 
 
+def _add_split(dsub) -> None:
+    """``lungseg data split``: stratified, a paper's own test set, or by group (patient)."""
+    p = dsub.add_parser("split", help="write a stratified train/val/test split CSV")
+    p.add_argument("path")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-list", help="a text file of image names (one per line, with or without "
+                   "extension) that form the test split, e.g. a paper's own test set")
+    p.add_argument("--group", metavar="COLUMN", help="split by this column of the folder's manifest.csv "
+                   "(e.g. patient): all images of a group on one side, stratified by --strata")
+    p.add_argument("--strata", metavar="COLUMNS", help="with --group: manifest columns to stratify by "
+                   "(default finding_group,view; finding_group: COVID-19, other pneumonia, no finding)")
+    p.add_argument("--holdout-site", action="append", metavar="SITE", help="with --group: the groups "
+                   "imaged at this site (manifest column site) form the side 'external' (repeatable)")
+    p.set_defaults(func=_data_split)
+
+
+def _add_fetch(dsub) -> None:
+    """``lungseg data fetch NAME``: the public data sets, every file checked."""
+    p = dsub.add_parser("fetch", help="download a public data set: shenzhen-montgomery-512 (the "
+                        "704 pairs the runs were trained on, every file checked), covid-pneumonia-512 "
+                        "(402 pneumonia films with whole-lung masks, from the originals) or montgomery")
+    p.add_argument("name", choices=["shenzhen-montgomery-512", "covid-pneumonia-512", "montgomery"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=None, help="resize to SIZE x SIZE (default: keep; "
+                   "montgomery only)")
+    p.add_argument("--url", help="another URL of the same archive, or a local copy of it (archive "
+                   "or extracted folder) for machines without internet access; covid-pneumonia-512: "
+                   "a base URL (files at BASE/OWNER/NAME/COMMIT/PATH, default "
+                   "https://raw.githubusercontent.com/), a template with {owner} {name} {commit} "
+                   "{path}, or a local folder of OWNER+NAME/COMMIT/PATH or OWNER/NAME/COMMIT/PATH")
+    p.set_defaults(func=_data_fetch)
+
+
 def add_data_commands(sub) -> None:
     """``lungseg data check | split | synth | fetch | convert | from-ct``."""
     data = sub.add_parser("data", help="check, split, generate, download or convert data sets")
@@ -92,28 +153,14 @@ def add_data_commands(sub) -> None:
     p = dsub.add_parser("check", help="report pairs, sizes, mask statistics and every problem")
     p.add_argument("path")
     p.set_defaults(func=_data_check)
-    p = dsub.add_parser("split", help="write a stratified train/val/test split CSV")
-    p.add_argument("path")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-list", help="a text file of image names (one per line, with or without "
-                   "extension) that form the test split, e.g. a paper's own test set")
-    p.set_defaults(func=_data_split)
+    _add_split(dsub)
     p = dsub.add_parser("synth", help="write a small synthetic data set (tests, smoke runs)")
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int, default=40)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_data_synth)
-    p = dsub.add_parser("fetch", help="download a public data set: shenzhen-montgomery-512 (the "
-                        "704 pairs the runs were trained on, every file checked) or montgomery")
-    p.add_argument("name", choices=["shenzhen-montgomery-512", "montgomery"])
-    p.add_argument("--out", required=True)
-    p.add_argument("--size", type=int, default=None, help="resize to SIZE x SIZE (default: keep; "
-                   "montgomery only)")
-    p.add_argument("--url", help="another URL of the same archive, or a local copy of it (archive "
-                   "or extracted folder) for machines without internet access")
-    p.set_defaults(func=_data_fetch)
+    _add_fetch(dsub)
     p = dsub.add_parser("convert", help="convert a downloaded archive to the standard layout (kaggle)")
     p.add_argument("layout", choices=["kaggle"])
     p.add_argument("src")

@@ -7,6 +7,8 @@
   runs were trained on (512 x 512, a pinned commit of a public repository), checks every file
   against the committed SHA-256 list ``data_sums/shenzhen_montgomery_512.sha256`` and writes
   it unchanged (:func:`layout_shenzhen_montgomery` is its offline half).
+* the COVID-19 and other pneumonia films with whole-lung masks (covid_pneumonia_512) are in
+  :mod:`lungseg_lib.data.download_covid`.
 * :func:`convert_kaggle` converts the Kaggle "Chest Xray Masks and Labels" archive or folder
   (Shenzhen + Montgomery).
 * archives are unpacked by :func:`lungseg_lib.data.archives.safe_extract`, which refuses
@@ -179,10 +181,11 @@ def convert_kaggle(src: str | os.PathLike, out: str | os.PathLike, *, size: int 
         return convert(pairs, out, {**params, "source": src.name}, size, skipped, notes, progress)
 
 
-def read_sums(path: str | os.PathLike) -> dict[str, str]:
+def read_sums(path: str | os.PathLike, name_re: re.Pattern = NAME_RE) -> dict[str, str]:
     """``{"images/NAME.png": sha256, "masks/NAME.png": sha256, ...}`` from a list in
     ``sha256sum`` format; a DataError names the list (and line) of a malformed entry, and a
-    name listed without both its image and its mask."""
+    name listed without both its image and its mask. ``name_re``: the names allowed (default:
+    the Shenzhen + Montgomery names, CHNCXR_0001_0)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -193,10 +196,11 @@ def read_sums(path: str | os.PathLike) -> dict[str, str]:
         if not line.strip():
             continue
         match = _SUM_LINE_RE.match(line.rstrip("\r"))
-        if not match or not NAME_RE.match(PurePosixPath(match.group(2)).stem) \
+        if not match or not name_re.match(PurePosixPath(match.group(2)).stem) \
                 or not match.group(2).endswith(".png"):
+            example = " (NAME as CHNCXR_0001_0)" if name_re is NAME_RE else ""
             raise DataError(f"{path}, line {number}: expected 'SHA256  images/NAME.png' or "
-                            f"'SHA256  masks/NAME.png' (NAME as CHNCXR_0001_0), got {line[:100]!r}")
+                            f"'SHA256  masks/NAME.png'{example}, got {line[:100]!r}")
         if match.group(2) in sums:
             raise DataError(f"{path}, line {number}: {match.group(2)} is listed twice")
         sums[match.group(2)] = match.group(1).lower()
@@ -211,11 +215,13 @@ def read_sums(path: str | os.PathLike) -> dict[str, str]:
     return sums
 
 
-def verify_sums(folder: str | os.PathLike, sums: str | os.PathLike | None = None) -> int:
+def verify_sums(folder: str | os.PathLike, sums: str | os.PathLike | None = None,
+                name_re: re.Pattern = NAME_RE) -> int:
     """Check every file of the list ``sums`` (default: the committed 704-pair list) in
-    ``folder``; return how many. A missing or different file is a DataError naming it."""
+    ``folder``; return how many. A missing or different file is a DataError naming it.
+    ``name_re``: as for :func:`read_sums`."""
     folder, sums_path = Path(folder), Path(sums) if sums is not None else SM512_SUMS
-    expected = read_sums(sums_path)
+    expected = read_sums(sums_path, name_re)
     for name, digest in expected.items():
         path = folder / name
         if not path.is_file():
