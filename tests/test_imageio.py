@@ -203,3 +203,21 @@ def test_parse_pixel_spacing():
     for bad in ("", "x", "0", "1,2,3", "-1"):
         with pytest.raises(ValueError, match="--pixel-spacing"):
             inputs.parse_pixel_spacing(bad)
+
+
+@pytest.mark.parametrize("how", imageio.SQUARE_RULES)
+def test_square_rules_go_there_and_back(how):
+    """Both rules bring a non-square image to the square input and its map back to the image's
+    size; padding keeps the aspect ratio between zeros."""
+    img = np.ones((60, 100), np.float32)
+    square = imageio.to_square(img, 50, how)
+    assert square.shape == (50, 50)
+    if how == "pad":
+        assert square[:10].max() == 0 and square[-10:].max() == 0 and square[16:34].min() == 1
+    else:
+        assert square.min() == 1
+    back = imageio.from_square(square, img.shape, how)
+    assert back.shape == img.shape and back[5:-5, 5:-5].min() > 0.99
+    assert imageio.to_square(img[:50, :50], 50, how) is not None
+    with pytest.raises(ValueError, match="valid: stretch, pad"):
+        imageio.to_square(img, 50, "crop")

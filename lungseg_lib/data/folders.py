@@ -293,8 +293,9 @@ def load_split(path: str | os.PathLike, root: str | os.PathLike) -> dict[str, li
     return out
 
 
-def load_arrays(pairs: list[Pair], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read, resize (area for images, nearest for masks) and normalise pairs.
+def load_arrays(pairs: list[Pair], size: int, how: str = "stretch") -> tuple[np.ndarray, np.ndarray]:
+    """Read pairs and bring them to the square input by the rule ``how``
+    (:func:`~lungseg_lib.data.imageio.resize_pair`: area for images, nearest for masks).
 
     Returns images ``(N, size, size, 1)`` float32 in [0, 1] and masks ``(N, size, size, 1)``
     float32 in {0, 1}. Raises DataError naming the first bad file.
@@ -307,7 +308,7 @@ def load_arrays(pairs: list[Pair], size: int) -> tuple[np.ndarray, np.ndarray]:
         img, mask = read_image(p.image), read_mask(p.mask)
         if img.shape != mask.shape:
             raise DataError(f"{p.mask}: mask size {mask.shape[::-1]} differs from image size {img.shape[::-1]}")
-        images[i, ..., 0], masks[i, ..., 0] = resize_pair(img, mask, size)
+        images[i, ..., 0], masks[i, ..., 0] = resize_pair(img, mask, size, how)
     return images, masks
 
 

@@ -173,32 +173,57 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     return mask
 
 
-def to_square(image: np.ndarray, size: int) -> np.ndarray:
+SQUARE_RULES = ("stretch", "pad")
+SQUARE_RULE = "stretch"  # the default rule (every run before the pneumonia set was square or stretched)
+
+
+def to_square(image: np.ndarray, size: int, how: str = SQUARE_RULE, nearest: bool = False) -> np.ndarray:
     """An image brought to the model's ``size`` x ``size`` input, for training, evaluation and
-    prediction alike: stretched (area interpolation), the aspect ratio not kept."""
+    prediction alike (area interpolation; ``nearest`` for masks). ``stretch``: both sides to
+    ``size``, the aspect ratio not kept; ``pad``: the longer side to ``size``, the shorter one
+    centred between zeros. A model records its rule (config ``square``)."""
+    if how not in SQUARE_RULES:
+        raise ValueError(f"unknown square rule {how!r}; valid: {', '.join(SQUARE_RULES)}")
     if image.shape[:2] == (size, size):
         return image
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    if how == "stretch":
+        return cv2.resize(image, (size, size), interpolation=interpolation)
+    (h, w), (top, left) = _padded(image.shape[:2], size)
+    out = np.zeros((size, size), image.dtype)
+    out[top:top + h, left:left + w] = cv2.resize(image, (w, h), interpolation=interpolation)
+    return out
 
 
-def from_square(probability: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _padded(shape: tuple[int, int], size: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(height, width) of an image of ``shape`` inside a padded ``size`` square, and its offset."""
+    scale = size / max(shape)
+    h, w = max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
+    return (h, w), ((size - h) // 2, (size - w) // 2)
+
+
+def from_square(probability: np.ndarray, shape: tuple[int, ...], how: str = SQUARE_RULE) -> np.ndarray:
     """A ``size`` x ``size`` map (P(lung)) taken back to an image of ``shape`` (linear), the
-    inverse of :func:`to_square`."""
+    inverse of :func:`to_square` with the same rule."""
     h, w = shape[:2]
     if probability.shape[:2] == (h, w):
         return probability
-    return cv2.resize(np.asarray(probability, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    probability = np.asarray(probability, np.float32)
+    if how == "pad":
+        (ph, pw), (top, left) = _padded((h, w), probability.shape[0])
+        probability = probability[top:top + ph, left:left + pw]
+    return cv2.resize(probability, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def resize_pair(image: np.ndarray, mask: np.ndarray, size: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """An image and its mask brought to ``size`` x ``size`` as training sees them: the image by
-    :func:`to_square`, the mask the same way with nearest neighbours (it keeps its dtype: bool
-    or 0/255). ``size`` None: both unchanged."""
+def resize_pair(image: np.ndarray, mask: np.ndarray, size: int | None,
+                how: str = SQUARE_RULE) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its mask brought to ``size`` x ``size`` as training sees them: both by
+    :func:`to_square` with the rule ``how``, the mask with nearest neighbours (it keeps its
+    dtype: bool or 0/255). ``size`` None: both unchanged."""
     if size is None:
         return image, mask
-    if mask.shape[:2] != (size, size):
-        mask = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(mask.dtype)
-    return to_square(image, size), mask
+    square_mask = to_square(mask.astype(np.uint8), size, how, nearest=True).astype(mask.dtype)
+    return to_square(image, size, how), square_mask
 
 
 def write_png(path: str | os.PathLike, img: np.ndarray) -> None:

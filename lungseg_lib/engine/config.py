@@ -18,6 +18,7 @@ import yaml
 from ..core.augment import AUGMENTS
 from ..core.models.spec import LOSSES, OPTIMIZERS
 from ..core.normalize import NORMALIZATIONS
+from ..data.imageio import SQUARE_RULES
 from ..project import REPO_ROOT
 
 PARAMS_DIR = REPO_ROOT / "params"
@@ -40,6 +41,7 @@ class TrainConfig:
     data: str | None = None  # a data folder, "synthetic", or None for $LUNGSEG_DATA
     split: str | None = None  # split CSV; default data/splits/<data folder name>.csv
     image_size: int = 256
+    square: str = "stretch"  # how a non-square image reaches the square input (data.imageio.SQUARE_RULES)
     batch_size: int = 4
     epochs: int = 100
     steps_per_epoch: int | None = None  # batches per epoch; None: one pass over the training images
@@ -96,7 +98,7 @@ _POSITIVE_INT = ("image_size", "batch_size", "epochs", "post_k")
 _OPTIONAL_NUMBER = ("momentum", "weight_decay", "l2")
 _CHOICES = {"loss": LOSSES, "optimizer": OPTIMIZERS, "early_stopping_monitor": MONITORS,
             "schedule_scaling": SCALINGS, "augment_strength": tuple(AUGMENTS), "strategy": STRATEGIES,
-            "normalize": NORMALIZATIONS,
+            "normalize": NORMALIZATIONS, "square": SQUARE_RULES,
             "mixed_precision": MIXED_PRECISION}
 
 

@@ -158,7 +158,7 @@ def _model_and_data(run_dir: Path, data, split: str, fill_holes: bool | None = N
     root, pairs = evaluation_pairs(run_dir, data, split)
     if not pairs:
         raise ValueError(f"{root}: no image/mask pairs to evaluate")
-    images, masks = load_arrays(pairs, model.size)
+    images, masks = load_arrays(pairs, model.size, model.config.square)
     return model, root, pairs, images, masks[..., 0].astype(bool)
 
 

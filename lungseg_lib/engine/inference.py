@@ -91,18 +91,19 @@ class TrainedModel:
 
     def predict(self, images, batch_size: int = 8, post: bool = True) -> list[Prediction]:
         """Predict images of any size: a sequence of 2-D float arrays in [0, 1] (or an array
-        ``(N, h, w[, 1])``). Each is brought to the model's square input as training brought its
-        images (:func:`~lungseg_lib.data.imageio.to_square`), its P(lung) map taken back to the
-        image's size (:func:`~lungseg_lib.data.imageio.from_square`), thresholded and, with
-        ``post``, post-processed."""
+        ``(N, h, w[, 1])``). Each is brought to the model's square input by the rule it was
+        trained with (config ``square``; :func:`~lungseg_lib.data.imageio.to_square`), its P(lung)
+        map taken back to the image's size (:func:`~lungseg_lib.data.imageio.from_square`),
+        thresholded and, with ``post``, post-processed."""
         images = [np.asarray(im, np.float32)[..., 0] if np.ndim(im) == 3 else np.asarray(im, np.float32)
                   for im in images]
         if not images:
             return []
-        batch = np.stack([to_square(im, self.size) for im in images])[..., None]
+        how = self.config.square  # the rule the model was trained with
+        batch = np.stack([to_square(im, self.size, how) for im in images])[..., None]
         out = []
         for im, p in zip(images, self.probability(batch, batch_size)):
-            prob = from_square(p, im.shape)
+            prob = from_square(p, im.shape, how)
             raw = prob > THRESHOLD
             out.append(Prediction(prob, raw, self.postprocess(raw) if post else None))
         return out

@@ -201,7 +201,7 @@ def train(config: TrainConfig, run_dir: str | os.PathLike, force: bool = False, 
     split = load_split(split_path, root)
     _record_start(run_dir, config, root, split_path, split)
     strategy = _setup_device(config)
-    train_xy, val_xy = load_arrays(split["train"], config.image_size), load_arrays(split["val"], config.image_size)
+    train_xy, val_xy = (load_arrays(split[k], config.image_size, config.square) for k in ("train", "val"))
     state = initial_state(run_dir / runfolder.STATE)
     model, history = _model_and_history(config, run_dir, state, strategy)
     saver = EpochCheckpoint(run_dir, config, state, history)
