@@ -187,3 +187,18 @@ def test_the_papers_own_data_runs_the_whole_study(tmp_path, synth_dir, capsys, m
     bad.write_text("NOT_AN_IMAGE\n", encoding="utf-8")
     assert cli.main(["data", "split", str(data), "--out", str(tmp_path / "x.csv"), "--test-list", str(bad)]) == 2
     assert "NOT_AN_IMAGE" in capsys.readouterr().err
+
+
+def test_a_data_set_is_found_by_name_beside_lungseg_data(tmp_path, monkeypatch, synth_dir):
+    """``data: covid_pneumonia_512`` in a profile: the folder of that name beside the one
+    ``$LUNGSEG_DATA`` points at (as CI and the book lay the sets out), or the repository's data/."""
+    from lungseg_lib.data.folders import locate_data, resolve_data_dir
+
+    for name in ("set_a", "set_b"):
+        shutil.copytree(synth_dir, tmp_path / "sets" / name)
+    monkeypatch.setenv("LUNGSEG_DATA", str(tmp_path / "sets" / "set_a"))
+    assert resolve_data_dir("set_b") == tmp_path / "sets" / "set_b"
+    assert resolve_data_dir(None) == tmp_path / "sets" / "set_a"
+    assert locate_data("set_b", tmp_path / "repo") == tmp_path / "sets" / "set_b"
+    with pytest.raises(DataError, match="not a data folder"):
+        resolve_data_dir("set_c")

@@ -55,8 +55,24 @@ class Scan:
     problems: list[Problem] = field(default_factory=list)
 
 
+def data_set_dir(name: str) -> Path | None:
+    """The folder of the data set ``name`` (e.g. ``covid_pneumonia_512``) on this machine: the
+    repository's ``data/NAME``, ``$LUNGSEG_DATA`` when it is that set, or its sibling ``NAME``
+    (CI and the book point ``$LUNGSEG_DATA`` at one set of a folder holding them all); None."""
+    from ..project import REPO_ROOT
+
+    candidates = [REPO_ROOT / "data" / name]
+    if os.environ.get(DATA_ENV):
+        env = Path(os.environ[DATA_ENV]).expanduser()
+        candidates += [env] if env.name == name else [env.parent / name]
+    return next((c for c in candidates if (c / "images").is_dir()), None)
+
+
 def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
-    """Return the data folder from ``path`` or ``$LUNGSEG_DATA``, or raise a helpful error."""
+    """Return the data folder from ``path`` (a folder, or the name of a data set found by
+    :func:`data_set_dir`) or ``$LUNGSEG_DATA``, or raise a helpful error."""
+    if path and not Path(path).expanduser().is_dir() and os.sep not in str(path) and data_set_dir(str(path)):
+        return data_set_dir(str(path))
     path = path or os.environ.get(DATA_ENV)
     if not path:
         raise DataError(
@@ -84,12 +100,13 @@ def locate_data(recorded: str, repo_root: Path, fingerprint_of=None) -> Path:
     """The data folder a run recorded (see :func:`portable_path`) on this machine.
 
     Looked for as the recorded path itself, then inside the repository, then under its
-    ``data/`` folder, then ``$LUNGSEG_DATA``. ``fingerprint_of``: an optional
+    ``data/`` folder, then beside ``$LUNGSEG_DATA`` under the same name, then ``$LUNGSEG_DATA``. ``fingerprint_of``: an optional
     ``(root -> fingerprint, expected)`` pair; a folder whose fingerprint differs is an error.
     """
     candidates = [Path(recorded), repo_root / recorded, repo_root / "data" / Path(recorded).name]
     if os.environ.get(DATA_ENV):
-        candidates.append(Path(os.environ[DATA_ENV]).expanduser())
+        env = Path(os.environ[DATA_ENV]).expanduser()
+        candidates += [env.parent / Path(recorded).name, env]  # a sibling of the same name first
     found = next((c for c in candidates if (c / "images").is_dir()), None)
     if found is None:
         raise DataError(f"the data folder {recorded!r} of this run is not here: set {DATA_ENV} to "

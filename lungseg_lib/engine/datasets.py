@@ -23,6 +23,14 @@ def synthetic_dir(size: int) -> Path:
     return REPO_ROOT / "data" / f"synthetic_{size}"
 
 
+def split_path(config: TrainConfig, root: Path) -> Path:
+    """The config's split CSV (a relative path is the repository's), else
+    ``data/splits/<data folder name>.csv``."""
+    if not config.split:
+        return REPO_ROOT / "data" / "splits" / f"{root.name}.csv"
+    return Path(config.split) if Path(config.split).is_absolute() else REPO_ROOT / config.split
+
+
 def data_paths(config: TrainConfig) -> tuple[Path, Path]:
     """The data folder and split CSV of ``config`` (DataError, saying how to make them, when
     one is missing): ``data/synthetic_<size>`` for ``data: synthetic``, else the data folder
@@ -36,7 +44,7 @@ def data_paths(config: TrainConfig) -> tuple[Path, Path]:
                             f"--n {SYNTHETIC_N} --size {config.image_size}`)")
     else:
         root = resolve_data_dir(config.data)
-    split = Path(config.split) if config.split else REPO_ROOT / "data" / "splits" / f"{root.name}.csv"
+    split = split_path(config, root)
     if not split.exists():
         raise DataError(f"{split}: split file not found; `lungseg train` makes it (or `lungseg data split "
                         f"{root} --out {split}`)")
@@ -53,7 +61,7 @@ def prepare_data(config: TrainConfig) -> tuple[Path, Path]:
             make_synthetic_dataset(root, n=SYNTHETIC_N, size=config.image_size, seed=0)
     else:
         root = resolve_data_dir(config.data)
-    split = Path(config.split) if config.split else REPO_ROOT / "data" / "splits" / f"{root.name}.csv"
+    split = split_path(config, root)
     if not split.exists():
         scan, _ = check_folder(root)
         if scan.problems:
