@@ -52,11 +52,6 @@ def test_areas_in_pixels_and_cm2():
     assert lungs.lung_areas(labels).right_cm2 is None
 
 
-def test_scale_spacing_from_original_to_other_size():
-    assert lungs.scale_spacing((0.2, 0.1), (1000, 2000), (250, 250)) == pytest.approx((0.8, 0.8))
-    assert lungs.scale_spacing(None, (1, 1), (2, 2)) is None
-
-
 RANGES = {"right_fraction": {"p1": 0.05, "p99": 0.25}, "left_fraction": {"p1": 0.05, "p99": 0.25},
           "ratio": {"p1": 0.7, "p99": 1.5}}
 

@@ -60,18 +60,24 @@ def test_losses_are_low_for_right_and_high_for_wrong_answers():
     from lungseg_lib.core.losses import LOSSES, get_loss
 
     t = np.zeros((1, 8, 8, 1), "float32"); t[0, 2:6, 2:6] = 1
+    heads = ("softmax", "sigmoid", "logits")
+    ran = set()
     for name in LOSSES:
-        for head in ("softmax", "sigmoid", "logits"):
+        for head in heads:
             try:
                 loss = get_loss(name, head)
-            except ValueError:
+            except ValueError:  # a loss that needs another head: checked below that only those are
                 continue
+            ran.add((name, head))
             def out(p):
                 p = np.clip(p, 0.01, 0.99).astype("float32")
                 return {"softmax": np.concatenate([1 - p, p], -1), "sigmoid": p,
                         "logits": np.log(p / (1 - p))}[head]
             good, bad = float(loss(t, out(t))), float(loss(t, out(1 - t)))
             assert good < 0.2 < bad, (name, head, good, bad)
+    # the cross-entropies each need their own head; Dice (and BCE + Dice) work with every head
+    assert ran == {("softmax_ce", "softmax"), ("bce", "sigmoid"), ("bce_logits", "logits"),
+                   *((name, head) for name in ("dice", "bce_dice") for head in heads)}, sorted(ran)
     with pytest.raises(ValueError, match="needs a softmax head"):
         get_loss("softmax_ce", "sigmoid")
     with pytest.raises(ValueError, match="valid:"):

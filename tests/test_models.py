@@ -167,6 +167,18 @@ def test_nasnet_encoder_cut_is_reduce6_relu(tiny):
     assert M.count_params(model) == 6_655_924
 
 
+def test_nasnet_cut_is_checked_when_the_model_is_built(tiny):
+    """Another Keras could number NASNet's layers otherwise: building then fails, naming the version."""
+    from lungseg_lib.core.models.nasnet_decoder import ENCODER_LAYERS, check_encoder_cut
+
+    encoder = tiny("nasnet_decoder").get_layer("nasnet_encoder")
+    check_encoder_cut(encoder.output._keras_history.operation, (64, 64, 1))  # the cut itself passes
+    one_before = keras.applications.NASNetLarge(weights=None, include_top=False, input_shape=(64, 64, 3))
+    for layer, size in ((one_before.layers[ENCODER_LAYERS - 1], 64), (one_before.layers[ENCODER_LAYERS], 128)):
+        with pytest.raises(RuntimeError, match=rf"Keras {keras.__version__} builds NASNetLarge with layer 414"):
+            check_encoder_cut(layer, (size, size, 1))
+
+
 def test_nasnet_batch_norms_use_momentum_099(tiny):
     """Keras' 0.9997 leaves moving statistics unconverged in short from-scratch runs."""
     encoder = tiny("nasnet_decoder").get_layer("nasnet_encoder")

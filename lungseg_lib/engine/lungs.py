@@ -102,13 +102,6 @@ def lung_areas(labels: np.ndarray, pixel_spacing: tuple[float, float] | None = N
     return out
 
 
-def scale_spacing(spacing: tuple[float, float] | None, from_shape, to_shape) -> tuple[float, float] | None:
-    """The pixel spacing of an image of ``from_shape`` resized to ``to_shape`` (rows, columns)."""
-    if spacing is None:
-        return None
-    return (spacing[0] * from_shape[0] / to_shape[0], spacing[1] * from_shape[1] / to_shape[1])
-
-
 # --------------------------------------------------------------------------- training range
 
 

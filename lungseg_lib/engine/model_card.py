@@ -142,8 +142,16 @@ def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str
     if timings.get("inference_ms_per_image"):
         lines += [f"Inference time measured during that evaluation (batches of 8, on the machine that "
                   f"evaluated): {timings['inference_ms_per_image']:.1f} ms per image.", ""]
-    lines += harder_images(run_dir)
-    lines += [
+    lines += harder_images(run_dir) + _use_and_limits(notes) + [
+        "## Configuration", "", "```json", json.dumps(config, indent=2, sort_keys=True, default=str), "```", "",
+        "## Use", "", *(_DEFAULT_USE if default else _folder_use(weights.name)),
+    ]
+    return "\n".join(lines)
+
+
+def _use_and_limits(notes: dict) -> list[str]:
+    """The card's intended use, limitations and license (``notes``: the data set's :data:`DATA_NOTES`)."""
+    return [
         "## Intended use", "",
         "Research and teaching: outlining the lungs on adult posteroanterior (PA) chest X-rays, for "
         "example to measure lung areas or to prepare images for other research models. Every result "
@@ -158,7 +166,4 @@ def model_card(run_dir: str | os.PathLike, weights: str | os.PathLike, name: str
         "- Right and left are assigned by side of the image (the radiological convention: the patient's "
         "right lung on the image's left); a flipped image gives swapped labels.", "",
         "## License", "", notes.get("license", "Check the training data's license before any use."), "",
-        "## Configuration", "", "```json", json.dumps(config, indent=2, sort_keys=True, default=str), "```", "",
-        "## Use", "", *(_DEFAULT_USE if default else _folder_use(weights.name)),
     ]
-    return "\n".join(lines)

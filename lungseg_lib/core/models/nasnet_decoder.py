@@ -42,10 +42,29 @@ def nasnet_encoder(input_shape, encoder_layers=ENCODER_LAYERS, bn_momentum=BN_MO
 
     base = keras.applications.NASNetLarge(weights=None, include_top=False,
                                           input_shape=(*input_shape[:2], 3))
+    if encoder_layers == ENCODER_LAYERS:
+        check_encoder_cut(base.layers[encoder_layers], input_shape)
     for layer in base.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = bn_momentum
     return keras.Model(base.input, base.layers[encoder_layers].output, name="nasnet_encoder")
+
+
+def check_encoder_cut(layer, input_shape) -> None:
+    """Raise RuntimeError, naming the Keras version, unless ``layer`` (NASNetLarge's layer
+    :data:`ENCODER_LAYERS`) is the cut the model is built on: a ReLU ``Activation`` at stride 16
+    with 336 channels. Another Keras may number NASNet's layers otherwise; the cut is by index."""
+    import keras
+
+    shape = tuple(layer.output.shape)[1:]
+    want = (-(-input_shape[0] // 16), -(-input_shape[1] // 16), 336)
+    relu = isinstance(layer, keras.layers.Activation) and layer.get_config().get("activation") == "relu"
+    if not relu or shape != want:
+        raise RuntimeError(
+            f"Keras {keras.__version__} builds NASNetLarge with layer {ENCODER_LAYERS} = {layer.name!r} "
+            f"({type(layer).__name__}, output {shape}), not the ReLU Activation at stride 16 with 336 "
+            f"channels (output {want}) that the paper's encoder cut ends at in Keras 3.15: this Keras "
+            "numbers NASNet's layers otherwise; use one that builds the cut (pip install 'keras==3.15.*')")
 
 
 def build_nasnet_decoder(input_shape=(256, 256, 1), num_classes=2, head="softmax",
