@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,16 +29,16 @@ import yaml
 
 from . import files, project
 from .engine import runfolder
+from .engine.records import read_run_record
 from .errors import DataError
 from .notebooks import NOTEBOOKS_DIR, check_parameters, notebook_parameters, notebook_path, run_notebook
 from .project import REPO_ROOT
-from .report import images, runs
+from .report import images, profile_runs
 
 EXECUTED = Path("book") / "_executed"
 STATE_FILE = "params.json"
 NOT_IN_BOOK = ("00_train",)
 LAST = "09_status"  # reads the run times of the others
-SOURCES = ("_config.yml", "_toc.yml", "book")  # what a book root holds besides the notebooks
 BUILT_CONFIG = Path("_build") / "_config.yml"  # what jupyter-book reads (write_book_config)
 BUILDERS = {"html": Path("html") / "index.html", "linkcheck": Path("linkcheck") / "output.txt"}
 
@@ -82,22 +81,25 @@ def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None
     """Train every smoke run that is missing, unfinished or made with other parameters
     (smoke runs are disposable), with ``overrides`` (e.g. ``{"epochs": 1}``) on top of the
     smoke profile; return the models trained."""
-    from .cli import main as lungseg
     from .engine.config import resolve_config
+    from .engine.runner import train_run
 
     overrides = overrides or {}
-    sets = [f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]
     trained = []
-    for model in runs.registry_models():
-        path = runs.run_dir("smoke", model, runs_dir)
+    for model in profile_runs.registry_models():
+        path = profile_runs.run_dir("smoke", model, runs_dir)
         status = runfolder.run_status(path)
         stale = status == "evaluated" and _differs(path, resolve_config(model, "smoke", overrides))
         if status == "evaluated" and not stale:
             continue
         print(f"training smoke run {path}" + (" again (other parameters)" if stale else ""), flush=True)
-        args = ["train", "--model", model, "--profile", "smoke", "--run-dir", str(path), *sets]
-        if lungseg(args + (["--force"] if stale else [])) != 0:
-            raise BookError(f"training the smoke run {path} failed (see above)")
+        try:
+            train_run(model, "smoke", overrides=overrides, run_dir=path, force=stale)
+        except Exception as exc:
+            if type(exc).__name__ != "PapermillExecutionError":
+                raise
+            raise BookError(f"training the smoke run {path} failed: {exc.ename}: {exc.evalue} "
+                            f"(the notebook is {path / runfolder.TRAIN_NOTEBOOK})") from None
         trained.append(model)
     return trained
 
@@ -105,7 +107,7 @@ def ensure_smoke_runs(runs_dir: str | os.PathLike, overrides: dict | None = None
 def _differs(path: Path, config: dict) -> bool:
     from .engine.config import NOT_PARAMETERS
 
-    old = files.read_json(path / runfolder.CONFIG)["config"]
+    old = read_run_record(path).config
     new = json.loads(json.dumps(config.as_dict(), default=str))
     return {k: v for k, v in old.items() if k not in NOT_PARAMETERS} != \
         {k: v for k, v in new.items() if k not in NOT_PARAMETERS}
@@ -214,7 +216,7 @@ def build_book(profile: str = "auto", runs_dir: str | os.PathLike = "runs", root
     if (root / project.CITATION).exists() and project.sync_citation(root):
         print(f"{root / project.CITATION}: repository-code set to {project.repository_url()} "
               "(from pyproject.toml)", flush=True)
-    profile = runs.resolve_profile(profile, runs_dir)
+    profile = profile_runs.resolve_profile(profile, runs_dir)
     if profile == "smoke":
         ensure_smoke_runs(runs_dir, smoke_overrides)
     state = load_state(root)
@@ -238,7 +240,7 @@ def run_figure(name: str, overrides: dict, root: Path = REPO_ROOT, reset: bool =
     check_parameters(notebook_path(stem), overrides)
     state = load_state(root)
     if not state["book"]:
-        profile = runs.resolve_profile("auto")
+        profile = profile_runs.resolve_profile("auto")
         state["book"] = book_parameters(profile, "runs", ensure_data(profile, "runs"), root)
     wanted = ({} if reset else state["notebooks"].get(stem, {})) | overrides
     executed = execute(stem, state["book"], wanted, root)
@@ -248,15 +250,3 @@ def run_figure(name: str, overrides: dict, root: Path = REPO_ROOT, reset: bool =
     save_state(state, root)
     return executed
 
-
-def copy_sources(dest: Path) -> Path:
-    """Copy the book's sources (``_config.yml``, ``_toc.yml``, ``book/`` without executed
-    notebooks) to ``dest``, a separate book root (tests build there, beside other builds)."""
-    dest = Path(dest)
-    for name in SOURCES:
-        src = REPO_ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("_executed", "__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    return dest

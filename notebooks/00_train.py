@@ -32,6 +32,7 @@ import json
 from lungseg_lib.engine.config import resolve_config
 from lungseg_lib.engine.datasets import prepare_data
 from lungseg_lib.engine.evaluation import evaluate
+from lungseg_lib.engine.records import Metrics
 from lungseg_lib.engine.training import train
 
 config = resolve_config(model, profile, json.loads(overrides))
@@ -44,5 +45,5 @@ summary
 
 # %%
 if evaluate_after:
-    metrics = evaluate(run_dir)
-    print({k: round(v["mean"], 4) for k, v in metrics["post"].items()})
+    metrics = Metrics.from_dict(evaluate(run_dir))
+    print({k: round(s.mean, 4) for k, s in metrics.post.items()})

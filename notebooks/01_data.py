@@ -51,9 +51,9 @@ example = ""  # image shown in Fig. 3 ("": the first test image present in the d
 from myst_nb import glue
 
 from lungseg_lib.data import folders
-from lungseg_lib.report import figures, images, runs, tables
+from lungseg_lib.report import figures, images, profile_runs, tables
 
-profile = runs.resolve_profile(profile, runs_dir)
+profile = profile_runs.resolve_profile(profile, runs_dir)
 root = images.data_root(profile, runs_dir, data_dir)
 split = images.split_file(profile, root, runs_dir)
 print(f"profile {profile}; data {root}; split {split}")

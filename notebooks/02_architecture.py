@@ -54,9 +54,9 @@ image_size = 256  # input side in pixels (our choice: the paper states no input 
 from myst_nb import glue
 
 from lungseg_lib.core.models import build_model
-from lungseg_lib.report import architecture, figures, runs, tables
+from lungseg_lib.report import architecture, figures, profile_runs, tables
 
-profile = runs.resolve_profile(profile, runs_dir)
+profile = profile_runs.resolve_profile(profile, runs_dir)
 net = build_model(model, (image_size, image_size, 1))
 
 # %%

@@ -52,19 +52,19 @@ metric = "dice_post"  # per-image column of per_image.csv for the plot and the c
 # %%
 from myst_nb import glue
 
-from lungseg_lib.report import figures, papers, results, runs, tables
+from lungseg_lib.report import figures, papers, profile_runs, results, tables
 
-profile = runs.resolve_profile(profile, runs_dir)
+profile = profile_runs.resolve_profile(profile, runs_dir)
 glue("profile", profile, display=False)
-glue("profile_note", runs.PROFILE_NOTES[profile], display=False)
+glue("profile_note", profile_runs.PROFILE_NOTES[profile], display=False)
 
 # %%
 glue("results_table", tables.html_table(results.results_table(profile, runs_dir)))
 glue("seed_table", tables.html_table(results.seed_table(profile, runs_dir)))
 for key, value in results.metric_values(profile, runs_dir).items():
     glue(key, value, display=False)
-glue("n_models", float(len(runs.registry_models())), display=False)
-glue("n_evaluated", float(len(runs.evaluated_models(profile, runs_dir))), display=False)
+glue("n_models", float(len(profile_runs.registry_models())), display=False)
+glue("n_evaluated", float(len(profile_runs.evaluated_models(profile, runs_dir))), display=False)
 glue("reported_dice", float(papers.headline().dice), display=False)
 glue("reported_source", results.PAPER_REPORTED_SOURCE, display=False)
 
@@ -77,4 +77,4 @@ glue("metric_label", label, display=False)
 
 # %%
 glue("paired_table", tables.html_table(results.paired_table(profile, runs_dir, reference, metric)))
-glue("reference_title", runs.title_of(reference), display=False)
+glue("reference_title", profile_runs.title_of(reference), display=False)

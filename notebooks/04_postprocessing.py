@@ -56,9 +56,9 @@ import math
 from myst_nb import glue
 
 from lungseg_lib.core.postprocess import CONNECTIVITY
-from lungseg_lib.report import figures, images, papers, results, runs, tables
+from lungseg_lib.report import figures, images, papers, profile_runs, results, tables
 
-run = runs.open_run(profile, model, runs_dir)
+run = profile_runs.open_run(profile, model, runs_dir)
 profile, table = run.profile, run.table
 for key, value in run.labels("pp").items():
     glue(key, value, display=False)

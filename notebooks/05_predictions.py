@@ -52,9 +52,9 @@ metric = "dice_post"  # ranking column of per_image.csv (dice: before post-proce
 # %%
 from myst_nb import glue
 
-from lungseg_lib.report import figures, images, results, runs
+from lungseg_lib.report import figures, images, profile_runs, results
 
-run = runs.open_run(profile, model, runs_dir)
+run = profile_runs.open_run(profile, model, runs_dir)
 profile, table = run.profile, run.table
 for key, value in run.labels("pred", metric).items():
     glue(key, value, display=False)

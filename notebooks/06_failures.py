@@ -55,9 +55,9 @@ metric = "dice_post"  # per-image column of per_image.csv
 # %%
 from myst_nb import glue
 
-from lungseg_lib.report import failures, figures, images, results, runs, tables
+from lungseg_lib.report import failures, figures, images, profile_runs, results, tables
 
-run = runs.open_run(profile, model, runs_dir)
+run = profile_runs.open_run(profile, model, runs_dir)
 profile, table = run.profile, run.table
 for key, value in run.labels("fail", metric).items():
     glue(key, value, display=False)

@@ -48,9 +48,9 @@ figures_dir = "_build/figures"  # PNG and PDF copies of the figures
 # %%
 from myst_nb import glue
 
-from lungseg_lib.report import figures, runs, tables, training
+from lungseg_lib.report import figures, profile_runs, tables, training
 
-profile = runs.resolve_profile(profile, runs_dir)
+profile = profile_runs.resolve_profile(profile, runs_dir)
 history = training.history_long(profile, runs_dir)
 fig = figures.curves_figure(history)
 figures.save(fig, "training_curves", figures_dir)

@@ -37,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
 # %% [markdown]
 # # What holds on public data: the paper's claims against the runs
 # One row per claim of the paper: what the paper says, what the runs of one profile measure,
-# and a verdict computed from those numbers by the rules of `lungseg_lib.report.claims` (a value is
+# and a verdict computed from those numbers by the rules of `lungseg_lib.report.verdicts` (a value is
 # reached when the 95% CI lies at or above it; a model is better when the CI of the paired
 # per-image difference lies above zero). The prose is in the [introduction](../intro.md).
 
@@ -49,13 +49,13 @@ metric = "dice_post"  # per-image column of per_image.csv for the comparison and
 # %%
 from myst_nb import glue
 
-from lungseg_lib.report import claims, runs, tables
+from lungseg_lib.report import claims, profile_runs, tables, verdicts
 
-profile = runs.resolve_profile(profile, runs_dir)
+profile = profile_runs.resolve_profile(profile, runs_dir)
 table = claims.claims_table(profile, runs_dir, metric)
 glue("claims_table", tables.html_table(table, "Claim"))
-glue("claims_profile", runs.PROFILE_NOTES[profile], display=False)
+glue("claims_profile", profile_runs.PROFILE_NOTES[profile], display=False)
 glue("claims_metric", tables.metric_label(metric), display=False)
-glue("claims_min_effect", claims.MIN_EFFECT, display=False)
-glue("claims_alpha", claims.ALPHA, display=False)
+glue("claims_min_effect", verdicts.MIN_EFFECT, display=False)
+glue("claims_alpha", verdicts.ALPHA, display=False)
 table

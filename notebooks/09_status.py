@@ -69,9 +69,9 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from lungseg_lib import environment, project
-from lungseg_lib.report import reproducibility, runs, status, tables
+from lungseg_lib.report import profile_runs, reproducibility, status, tables
 
-profile = runs.resolve_profile(profile, runs_dir)
+profile = profile_runs.resolve_profile(profile, runs_dir)
 executed = project.repo_path(executed_dir)
 glue("profile", profile, display=False)
 

@@ -54,7 +54,7 @@ figures_dir = "_build/figures"  # relative to the repository root
 from IPython.display import Image
 from myst_nb import glue
 
-from lungseg_lib.bench import report as speed
+from lungseg_lib.report import speed
 from lungseg_lib.engine import weights
 
 files = speed.bench_files(bench_dir)
@@ -108,7 +108,7 @@ shown
 
 # %% [markdown]
 # ## The related papers' claims beside ours
-# The claims are quoted verbatim from the papers (`lungseg_lib.bench.report.PAPER_CLAIMS`): Ainala's
+# The claims are quoted verbatim from the papers (`lungseg_lib.report.speed.PAPER_CLAIMS`): Ainala's
 # inference time for the compact U-Net, and Sarada & Thirupathi Rao's GPU-over-CPU training
 # speed-up for the U-Net of their Table I. They are about their own hardware, which the papers
 # do not fully describe. Ours are measured on the machine named with each number.

@@ -54,40 +54,41 @@ severities = [3, 5]  # severities of the drop table
 # %%
 from myst_nb import glue
 
-from lungseg_lib.engine import robustness, runfolder
-from lungseg_lib.report import claims, figures, images, robustness_fix, runs, tables
-from lungseg_lib.report import robustness as robustness_report
+from lungseg_lib.engine import records, robustness
+from lungseg_lib.report import (augmentation_experiment, claims, figures, images, perturbation_grid, profile_runs,
+                                tables, verdicts)
 
-profile = runs.resolve_profile(profile, runs_dir)
-curves = robustness_report.curves(profile, runs_dir, metric)
+profile = profile_runs.resolve_profile(profile, runs_dir)
+curves = perturbation_grid.curves(profile, runs_dir, metric)
 fig = figures.robustness_figure(curves, tables.metric_label(metric))
 figures.save(fig, "robustness_curves", figures_dir)
 glue("fig_robustness", fig)
-glue("drop_table", tables.html_table(robustness_report.drop_table(profile, runs_dir, severities, metric),
+glue("drop_table", tables.html_table(perturbation_grid.drop_table(profile, runs_dir, severities, metric),
                                       "Model (severity)"))
-for key, value in robustness_report.drop_values(profile, runs_dir, severities, metric).items():
+for key, value in perturbation_grid.drop_values(profile, runs_dir, severities, metric).items():
     glue(f"rob_{key}", value, display=False)
 
 # %%
-example = robustness_report.example(profile, model, images.data_root(profile, runs_dir, data_dir), runs_dir)
+example = perturbation_grid.example(profile, model, images.data_root(profile, runs_dir, data_dir), runs_dir)
 if example is None:
-    fig_example = figures.message_figure(runs.missing_message(profile, model, runs_dir)
+    fig_example = figures.message_figure(profile_runs.missing_message(profile, model, runs_dir)
                                          + " (or its robustness example)")
 else:
     fig_example = figures.severity_example_figure(example["images"], example["masks"], example["truth"],
                                                   example["name"])
 figures.save(fig_example, "robustness_example", figures_dir)
 glue("fig_robustness_example", fig_example)
-glue("rob_model", runs.title_of(model), display=False)
+glue("rob_model", profile_runs.title_of(model), display=False)
 # the measured time of the model's whole grid (scored in `lungseg evaluate`, seed 0)
-timings = (runfolder.read_metrics(runs.run_dir(profile, model, runs_dir)) or {}).get("timings", {})
-grid = robustness_report.read_grid(profile, model, runs_dir)
-glue("rob_grid_seconds", float(timings.get("robustness_seconds") or "nan"), display=False)
+run_dir = profile_runs.run_dir(profile, model, runs_dir)
+metrics, record = records.read_metrics(run_dir), records.read_run_record(run_dir)
+grid_seconds = metrics.timings.robustness_seconds if metrics else None
+grid = perturbation_grid.read_grid(profile, model, runs_dir)
+glue("rob_grid_seconds", float(grid_seconds or "nan"), display=False)
 glue("rob_grid_predictions", float("nan") if grid is None else float((grid.severity > 0).sum()), display=False)
-environment = (runfolder.read_config(runs.run_dir(profile, model, runs_dir)) or {}).get("environment", {})
-glue("rob_grid_time", robustness_report.grid_time_sentence(
-    timings.get("robustness_seconds"), float("nan") if grid is None else float((grid.severity > 0).sum()),
-    environment), display=False)
+glue("rob_grid_time", perturbation_grid.grid_time_sentence(
+    grid_seconds, float("nan") if grid is None else float((grid.severity > 0).sum()),
+    record.environment if record else {}), display=False)
 glue("rob_example", example["name"] if example else "missing", display=False)
 
 # %%
@@ -97,7 +98,7 @@ glue("rob_measured", intervention["Measured"], display=False)
 glue("rob_severity", float(claims.INTERVENTION_SEVERITY), display=False)
 glue("rob_darker", float(robustness.FAMILIES[claims.DARKER][claims.INTERVENTION_SEVERITY - 1]), display=False)
 glue("rob_lighter", float(robustness.FAMILIES[claims.LIGHTER][claims.INTERVENTION_SEVERITY - 1]), display=False)
-glue("rob_min_effect", claims.MIN_EFFECT, display=False)
+glue("rob_min_effect", verdicts.MIN_EFFECT, display=False)
 glue("rob_n_families", float(len(robustness.FAMILIES)), display=False)
 glue("rob_n_severities", float(len(robustness.SEVERITIES) - 1), display=False)
 glue("rob_reference", robustness.REFERENCE, display=False)
@@ -108,7 +109,7 @@ glue("rob_parameters", tables.html_table(robustness.parameter_table(), "Family")
 # seed-0 run against the default recipe's, image by image.
 
 # %%
-glue("fix_table", tables.html_table(robustness_fix.fix_table(runs_dir, metric), "Model"))
-fix_verdicts = robustness_fix.verdicts(runs_dir)
-glue("fix_verdicts", tables.html_list({runs.title_of(m): v for m, v in fix_verdicts.items()}), display=False)
-glue("fix_n_intensity", float(len(robustness_fix.INTENSITY)), display=False)
+glue("fix_table", tables.html_table(augmentation_experiment.fix_table(runs_dir, metric), "Model"))
+fix_verdicts = augmentation_experiment.verdicts(runs_dir)
+glue("fix_verdicts", tables.html_list({profile_runs.title_of(m): v for m, v in fix_verdicts.items()}), display=False)
+glue("fix_n_intensity", float(len(augmentation_experiment.INTENSITY)), display=False)

@@ -57,10 +57,10 @@ import inspect
 from myst_nb import glue
 
 from lungseg_lib.core import stats
-from lungseg_lib.report import papers, results, runs, tables
+from lungseg_lib.report import papers, profile_runs, results, tables
 
-profile = runs.resolve_profile(profile, runs_dir)
-glue("papers_profile", runs.PROFILE_NOTES[profile], display=False)
+profile = profile_runs.resolve_profile(profile, runs_dir)
+glue("papers_profile", profile_runs.PROFILE_NOTES[profile], display=False)
 # the confidence level of every interval in the book (lungseg_lib.core.stats.bootstrap_ci)
 glue("ci_percent", float(100 * inspect.signature(stats.bootstrap_ci).parameters["confidence"].default),
      display=False)

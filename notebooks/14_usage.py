@@ -55,9 +55,9 @@ from myst_nb import glue
 from lungseg_lib import files, load_model, project, segment
 from lungseg_lib.engine import lungs
 from lungseg_lib.engine.config import resolve_config
-from lungseg_lib.report import claims, figures, images, remedies, runs, tables, usage
+from lungseg_lib.report import figures, images, profile_runs, remedies, tables, usage, verdicts
 
-profile = runs.resolve_profile(profile, runs_dir)
+profile = profile_runs.resolve_profile(profile, runs_dir)
 root = images.data_root(profile, runs_dir, data_dir)
 split = images.split_file(profile, root, runs_dir)
 name = images.example_name(root, split, example)
@@ -95,13 +95,13 @@ bench = files.read_json(project.repo_path("bench/cpu.json"))
 fit = remedies.candidates(bench)
 glue("default_candidates", tables.html_table(remedies.candidates_table(fit), "Model"))
 glue("default_n_fit", float(fit.fits.sum()), display=False)
-glue("default_fit_models", ", ".join(runs.title_of(m) for m in fit.model[fit.fits]), display=False)
+glue("default_fit_models", ", ".join(profile_runs.title_of(m) for m in fit.model[fit.fits]), display=False)
 glue("default_max_mb", remedies.MAX_MB, display=False)
 glue("default_max_ms", remedies.MAX_MS, display=False)
 glue("default_bench_cpu", bench["machine"]["label"], display=False)
 glue("default_bench_cores", float(bench["machine"]["usable_cpus"]), display=False)
 glue("default_size", float(remedies.SIZE), display=False)
-glue("default_best_val", usage.best_sentence(runs.best_by_validation(profile, 1, runs_dir=runs_dir)), display=False)
+glue("default_best_val", usage.best_sentence(profile_runs.best_by_validation(profile, 1, runs_dir=runs_dir)), display=False)
 
 # %% [markdown]
 # How the default model was chosen: the remedy screen (`params/screen.yaml`), validation split only.
@@ -117,7 +117,7 @@ glue("screen_n_tb", float(screen["n_tb"].iloc[0]), display=False)
 glue("screen_n_remedies", float(len(remedies.ARMS)), display=False)
 glue("screen_n_run", float(n_run), display=False)
 glue("screen_kept_costs", remedies.kept_costs(screen), display=False)
-glue("screen_min_effect", claims.MIN_EFFECT, display=False)
+glue("screen_min_effect", verdicts.MIN_EFFECT, display=False)
 screen_config = resolve_config(remedies.MODEL, remedies.BASE)
 glue("screen_size", float(screen_config.image_size), display=False)
 glue("screen_epochs", float(screen_config.epochs), display=False)

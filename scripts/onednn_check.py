@@ -25,6 +25,7 @@ from pathlib import Path
 
 from lungseg_lib import files
 from lungseg_lib.engine import runfolder
+from lungseg_lib.engine.records import read_run_record
 from lungseg_lib.report.reproducibility import weights_sha256
 
 SETTINGS = {  # name -> environment; "default" runs twice to test the same-machine rerun
@@ -47,9 +48,9 @@ def train_once(lungseg: str, model: str, epochs: int, data: Path, run_dir: Path,
     history = (run_dir / runfolder.HISTORY).read_text(encoding="utf-8").splitlines()
     header = history[0].split(",")
     losses = [float(line.split(",")[header.index("loss")]) for line in history[1:]]
-    config = runfolder.read_config(run_dir)
+    environment = read_run_record(run_dir).environment
     return {"env": env, "loss": losses, "weights_sha256": weights_sha256(run_dir / runfolder.MODEL),
-            "cpu_isa": config["environment"]["cpu_isa"], "cpu_model": config["environment"]["cpu_model"]}
+            "cpu_isa": environment["cpu_isa"], "cpu_model": environment["cpu_model"]}
 
 
 def main(argv=None) -> int:

@@ -13,7 +13,7 @@ import argparse
 import json
 
 from lungseg_lib import files
-from lungseg_lib.engine import runfolder
+from lungseg_lib.engine.records import read_run_record
 from lungseg_lib.report.reproducibility import compare_runs
 
 
@@ -24,12 +24,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="bench/reproducibility/rerun.json")
     args = parser.parse_args(argv)
     record = compare_runs(args.original, args.rerun)
-    configs = [runfolder.read_config(r) for r in (args.original, args.rerun)]
-    record.update({"model": configs[0]["config"]["model"], "profile": configs[0]["config"]["profile"],
-                   "seed": configs[0]["config"]["seed"], "original": str(args.original),
-                   "devices": [c["environment"].get("cpu_model", c["environment"]["device"]) for c in configs],
-                   "isas": [c["environment"].get("cpu_isa", "unknown") for c in configs]})
-    if configs[0]["config"] != configs[1]["config"]:
+    runs = [read_run_record(r) for r in (args.original, args.rerun)]
+    config = runs[0].config
+    record.update({"model": config["model"], "profile": config["profile"],
+                   "seed": config["seed"], "original": str(args.original),
+                   "devices": [r.environment.get("cpu_model", r.environment["device"]) for r in runs],
+                   "isas": [r.environment.get("cpu_isa", "unknown") for r in runs]})
+    if runs[0].config != runs[1].config:
         raise SystemExit(f"{args.rerun}: not the same configuration as {args.original}")
     files.write_json(args.out, record)
     print(json.dumps(record, indent=1))

@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from lungseg_lib import bench
-from lungseg_lib.bench import measure, report, run
+from lungseg_lib.bench import measure, run
+from lungseg_lib.report import speed
 from lungseg_lib.cli import main
 
 STATS = {"median", "q1", "q3", "min", "max", "n", "calls_per_repeat"}
@@ -37,7 +38,7 @@ def test_tiny_bench_json_has_every_field(tiny):
     assert 0 <= m["cpu_busy_start"] <= 1 and 0 <= m["cpu_busy_end"] <= 1
     assert doc["device"]["kind"] == "cpu" and doc["device"]["name"].startswith("CPU")
     assert doc["settings"]["repeats"] == 2 and doc["settings"]["infer_batches"] == [1, 4]
-    assert doc["paper_claims"]["infer_ms_per_slice_gpu"]["value"] == 50.0
+    assert "paper_claims" not in doc  # the papers' claims are the report's (report.speed.PAPER_CLAIMS)
     (r,) = doc["results"]
     assert set(bench.RESULT_FIELDS) <= set(r) and "error" not in r
     assert (r["model"], r["size"], r["batch"]) == ("unet3_compact", 64, 4)  # the paper recipe's batch
@@ -81,9 +82,9 @@ def test_a_failing_worker_is_an_error_row(tmp_path, capsys):
     (r,) = doc["results"]
     assert "timed out" in r["error"] and r["model"] == "unet3_compact"
     assert json.loads(out.read_text(encoding="utf-8"))["complete"] is True
-    table = report.speed_table([out])
+    table = speed.speed_table([out])
     assert len(table) == 1 and table["error"].notna().all()
-    assert report.headline(table, "cpu", "unet3_compact", 64) is None
+    assert speed.headline(table, "cpu", "unet3_compact", 64) is None
 
 
 def _stats(median):
@@ -125,43 +126,43 @@ def test_speed_table_figure_and_claims_on_hand_made_json(tmp_path):
     gpu = tmp_path / "gpu.json"
     gpu.write_text(json.dumps(gpu_doc), encoding="utf-8")
 
-    table = report.speed_table([cpu, gpu])
-    assert list(table.columns) == list(report.TABLE_COLUMNS) and len(table) == 9
+    table = speed.speed_table([cpu, gpu])
+    assert list(table.columns) == list(speed.TABLE_COLUMNS) and len(table) == 9
     row = table[(table.file == "cpu.json") & (table.model == "nasnet_decoder")].iloc[0]
     assert row.infer_ms_b1 == 120.0 and row.train_img_s == 2.0 and row.params_m == 1.0
     assert row.machine == "hand-made cpu" and row.best_batch == 16 and row.infer_ms_best == 60.0
     assert table[table.model == "unet"].infer_ms_b1.isna().all() and table.error.notna().sum() == 2
-    head = report.headline(table, "gpu", "unet3_compact")
+    head = speed.headline(table, "gpu", "unet3_compact")
     assert head.precision == "mixed_float16" and head.infer_ms_b1 == 1.5  # the GPU default variant
-    claims = report.claims_table(table)
+    claims = speed.claims_table(table)
     assert list(claims["claim (quoted)"]) == ["in under 50 milliseconds per slice using a GPU"] * 2 + [
         "The received results from GPU performed 3.0 times faster when compared to CPU"]  # 003, Sec. VII
     assert list(claims["model"]) == ["unet3_compact"] * 2 + ["unet22"]  # the 3.0x claim is Sarada's U-Net
     assert "Sarada" in claims.source[2] and "Ainala" in claims.source[0]
     assert "1.5 ms per slice" in claims.ours[0] and "10.0x" in claims.ours[2]
-    shown = report.display_table(table)
+    shown = speed.display_table(table)
     assert len(shown) == 9 and shown["inference ms/image, batch 1 [IQR]"][0] == "120.0 [108.0, 132.0]"
     assert shown["best batch"][0] == "16" and "out of memory" in shown["note"][2]
-    fig = report.speed_figure(table)
+    fig = speed.speed_figure(table)
     assert len(fig.axes) == 3 and fig.axes[0].get_yticklabels()[0].get_text() == "nasnet_decoder"
     fig.savefig(tmp_path / "speed.png")
-    assert report.speed_table([]).empty and len(report.speed_figure(report.speed_table([])).axes) == 0
+    assert speed.speed_table([]).empty and len(speed.speed_figure(speed.speed_table([])).axes) == 0
 
     broken = tmp_path / "broken.json"
     broken.write_text('{"results": []}', encoding="utf-8")
     with pytest.raises(ValueError, match="broken.json: not a lungseg benchmark file"):
-        report.speed_table([broken])
+        speed.speed_table([broken])
 
 
 def test_rows_measured_on_an_older_model_get_a_note(tmp_path):
-    from lungseg_lib.report.runs import registry
+    from lungseg_lib.report.profile_runs import registry
 
     doc = hand_made("cpu")
     today = int(registry().set_index("name").loc["unet3_compact", "params"])
     doc["results"][1]["params"] = today  # unet3_compact as registered today; nasnet_decoder at 1 M
     path = tmp_path / "cpu.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    shown = report.display_table(report.speed_table([path]))
+    shown = speed.display_table(speed.speed_table([path]))
     notes = dict(zip(shown["model"], shown["note"]))
     assert notes["unet3_compact"] == "" and notes["unet"].startswith("killed by signal 9")
     assert "earlier version of the model (1.00 M parameters" in notes["nasnet_decoder"]
@@ -211,7 +212,7 @@ def test_notebook_runs_with_defaults_and_without_benchmarks(tmp_path):
 def test_default_model_timing_reads_the_record_or_says_it_is_missing(tmp_path):
     import math
 
-    from lungseg_lib.bench.report import default_model_timing
+    from lungseg_lib.report.speed import default_model_timing
 
     missing = default_model_timing(tmp_path / "timing.json")
     assert math.isnan(missing["default_segment_ms"]) and "not measured yet" in missing["default_timing"]
@@ -236,7 +237,7 @@ def test_default_model_timing_reads_the_record_or_says_it_is_missing(tmp_path):
 def test_default_model_accuracy_against_its_target(tmp_path, low, high, verdict):
     import math
 
-    from lungseg_lib.bench.report import default_model_accuracy
+    from lungseg_lib.report.speed import default_model_accuracy
 
     missing = default_model_accuracy(tmp_path)
     assert math.isnan(missing["default_test_dice"]) and "not shipped yet" in missing["default_accuracy"]

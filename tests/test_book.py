@@ -17,10 +17,12 @@ import pytest
 from lungseg_lib import book, cli
 from lungseg_lib.engine import runfolder
 from lungseg_lib.errors import DataError
-from lungseg_lib.report import images, runs
+from lungseg_lib.report import images, profile_runs
+
+from book_sources import copy_book_sources
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = runs.registry_models()
+MODELS = profile_runs.registry_models()
 # Remembered parameters the session's build must use (as if set by `lungseg figure`).
 CHANGED = {"01_data": {"example": "SYN_0002_1"}, "02_architecture": {"image_size": 64},
            "03_results": {"metric": "dice"}, "04_postprocessing": {"model": "unet"},
@@ -32,7 +34,7 @@ _BUILT: dict = {}
 def build_once(tmp_path_factory) -> Path:
     """Build the book once per session from smoke runs (trained into its root); return the root."""
     if "root" not in _BUILT:
-        root = book.copy_sources(tmp_path_factory.mktemp("book"))
+        root = copy_book_sources(tmp_path_factory.mktemp("book"))
         book.save_state({"book": {}, "notebooks": CHANGED}, root)
         start = time.time()
         book.build_book("smoke", runs_dir=root / "runs", root=root, smoke_overrides={"epochs": SMOKE_EPOCHS})
@@ -155,7 +157,7 @@ def test_every_notebook_runs_with_its_defaults(tmp_path):
     from lungseg_lib.notebooks import run_notebook
 
     try:
-        images.data_root(runs.best_profile())
+        images.data_root(profile_runs.best_profile())
     except DataError as exc:
         pytest.skip(f"no data for the default parameters: {exc}")
     for stem in book.book_notebooks():

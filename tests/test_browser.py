@@ -145,7 +145,7 @@ def test_results_table_has_one_row_per_model_and_screenshot(browser, server):
     """Table 1 lists every registry model once; the results page is saved as a screenshot."""
     from selenium.webdriver.common.by import By
 
-    from lungseg_lib.report.runs import registry
+    from lungseg_lib.report.profile_runs import registry
 
     browser.get(server + "book/results.html")
     table = browser.find_element(By.ID, "tbl-results")

@@ -7,9 +7,9 @@ import pytest
 
 from lungseg_lib import files
 from lungseg_lib.engine import runfolder
-from lungseg_lib.report import claims, failures, results, runs
+from lungseg_lib.report import claims, failures, profile_runs, results, verdicts
 
-MODELS = runs.registry_models()
+MODELS = profile_runs.registry_models()
 
 
 def test_claims_verdicts_follow_the_numbers(tmp_path, fake_run):
@@ -31,15 +31,15 @@ def test_claims_verdicts_follow_the_numbers(tmp_path, fake_run):
     fake_run(tmp_path, "cpu", "nasnet_decoder", [0.5, 0.6, 0.7, 0.8])
     assert claims.accuracy_claim("cpu", tmp_path)["Verdict"].startswith("not reached on nowhere data")
     assert "0.91 to 0.92" in claims.postprocessing_claim("cpu", tmp_path)["Paper"]  # the reported gain
-    assert [claims.direction(*ci) for ci in ((0.1, 0.2), (-0.2, -0.1), (-0.1, 0.1))] == [
+    assert [verdicts.direction(*ci) for ci in ((0.1, 0.2), (-0.2, -0.1), (-0.1, 0.1))] == [
         "better", "worse", "no clear difference"]
 
 
 def test_verdicts_need_the_same_sign_in_every_seed(tmp_path, fake_run):
-    assert claims.seed_direction(0.01, 0.02, "+ + +") == "better"
-    assert claims.seed_direction(0.01, 0.02, "+ - +") == "not separable"
-    assert claims.seed_direction(-0.02, -0.01, "- -") == "worse"
-    assert claims.seed_direction(-0.01, 0.02, "+ +") == "not separable"
+    assert verdicts.seed_direction(0.01, 0.02, "+ + +") == "better"
+    assert verdicts.seed_direction(0.01, 0.02, "+ - +") == "not separable"
+    assert verdicts.seed_direction(-0.02, -0.01, "- -") == "worse"
+    assert verdicts.seed_direction(-0.01, 0.02, "+ +") == "not separable"
     reference = [0.90, 0.91, 0.92, 0.93, 0.94]
     for seed, shift in ((0, 0.03), (1, 0.03), (2, -0.01)):  # better on average, not in seed 2
         fake_run(tmp_path, "cpu", "nasnet_decoder", reference, seed=seed)
@@ -50,7 +50,7 @@ def test_verdicts_need_the_same_sign_in_every_seed(tmp_path, fake_run):
 
 
 def test_intervention_verdict_from_the_robustness_grid(tmp_path, fake_run):
-    from lungseg_lib.report import robustness as robustness_report
+    from lungseg_lib.report import perturbation_grid
 
     path = fake_run(tmp_path, "cpu", "nasnet_decoder", [0.9] * 6)
     rows = []
@@ -63,13 +63,13 @@ def test_intervention_verdict_from_the_robustness_grid(tmp_path, fake_run):
                              "iou": value / 2, "dice_post": value, "iou_post": value / 2})
     files.write_csv(path / "robustness.csv", pd.DataFrame(rows))
     verdict = claims.intervention_claim("cpu", tmp_path)
-    assert verdict["Verdict"] == f"partly: only darker images lose more than {claims.MIN_EFFECT} Dice"
+    assert verdict["Verdict"] == f"partly: only darker images lose more than {verdicts.MIN_EFFECT} Dice"
     assert "darker (brightness x0.7): Dice (post-processed) drop +0.05" in verdict["Measured"]
-    table = robustness_report.drop_table("cpu", tmp_path).set_index("Model (severity)")
+    table = perturbation_grid.drop_table("cpu", tmp_path).set_index("Model (severity)")
     assert table.loc["NASNet-Large-Decoder Net (3)", "brightness down"].startswith("+0.053 [")
     assert table.loc["NASNet-Large-Decoder Net (3)", "gamma up"] == "not scored"
     assert table.loc["U-Net (5)", "jpeg"] == "missing"
-    curves = robustness_report.curves("cpu", tmp_path)
+    curves = perturbation_grid.curves("cpu", tmp_path)
     assert set(curves["severity"]) == {0, 3, 5} and set(curves["model"]) == {"nasnet_decoder"}
     assert claims.intervention_claim("cpu", tmp_path / "none")["Verdict"] == claims.NOT_MEASURED
 

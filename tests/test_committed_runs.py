@@ -21,3 +21,43 @@ def test_training_notebook_records_relative_paths(smoke_run):
     meta = json.loads((smoke_run / "train.ipynb").read_text(encoding="utf-8"))["metadata"]["papermill"]
     assert meta["input_path"] == "notebooks/00_train.ipynb"
     assert not ABSOLUTE.search(meta["output_path"]) and not meta["output_path"].startswith("/")
+
+
+def _same(record, data: dict) -> list[str]:
+    """The keys of ``data`` whose value differs in the typed ``record`` (asdict), recursively."""
+    import dataclasses
+
+    typed = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else record
+    wrong = []
+    for key, value in data.items():
+        if key not in typed:
+            continue
+        mine = typed[key]
+        if isinstance(value, dict) and isinstance(mine, dict):
+            wrong += [f"{key}.{k}" for k in _same(mine, value)]
+        elif mine != value:
+            wrong.append(key)
+    return wrong
+
+
+def test_every_committed_run_reads_through_the_typed_records_with_the_same_numbers():
+    """metrics.json, training.json and config.json of every committed run (and the shipped default
+    model) read as typed records (lungseg_lib.engine.records), every value as in the file."""
+    from lungseg_lib.engine import records, runfolder
+
+    readers = {runfolder.METRICS: records.read_metrics, runfolder.TRAINING: records.read_training,
+               runfolder.CONFIG: records.read_run_record}
+    folders = {p.parent for name in readers for p in (REPO / "runs").rglob(name)}
+    folders.add(REPO / "lungseg_lib" / "default_model")
+    checked, wrong = 0, []
+    for folder in sorted(folders):
+        for name, read in readers.items():
+            if (folder / name).is_file():
+                data = json.loads((folder / name).read_text(encoding="utf-8"))
+                wrong += [f"{folder.relative_to(REPO)}/{name}: {k}" for k in _same(read(folder), data)]
+                checked += 1
+    assert checked >= 90 and not wrong, wrong
+    m = records.read_metrics(REPO / "runs" / "cpu" / "nasnet_decoder" / "seed0")
+    assert m.summary("dice").mean == m.post["dice"].mean and m.summary("dice", post=False) is m.raw["dice"]
+    assert m.training.best_val_dice is not None and m.timings.epochs_run == m.training.epochs_run
+    assert records.read_metrics(REPO / "runs" / "nowhere") is None

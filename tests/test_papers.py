@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lungseg_lib.report import papers, runs, tables
+from lungseg_lib.report import papers, profile_runs, tables
 
 
 def test_table1_is_the_papers_whole_table():
@@ -17,7 +17,7 @@ def test_table1_is_the_papers_whole_table():
     assert papers.headline().dice == 0.92 and papers.headline().post
     assert papers.table1_by_model()["nasnet_decoder"] == {"dice": 0.91, "iou": 0.86, "dice_post": 0.92, "iou_post": 0.87}
     assert papers.reported_gain("dice") == 0.01 and papers.reported_gain("iou") == 0.01
-    assert set(papers.table1_by_model()) <= set(runs.registry_models())
+    assert set(papers.table1_by_model()) <= set(profile_runs.registry_models())
     assert "1412.7062" in papers.row("zhang2023", "Deep-Lab [21]").note  # DeepLab v1, a stand-in
 
 
@@ -26,8 +26,8 @@ def test_every_paper_and_row_is_consistent():
         assert r.paper in papers.PAPERS and r.split in ("test", "validation")
         for v in (r.dice, r.iou):
             assert v is None or (0 < v < 1 and round(v, r.decimals) == v)
-    assert {p.model for p in papers.PAPERS.values()} <= set(runs.registry_models())
-    cited = runs.registry().set_index("name")["paper"]
+    assert {p.model for p in papers.PAPERS.values()} <= set(profile_runs.registry_models())
+    cited = profile_runs.registry().set_index("name")["paper"]
     for p in papers.PAPERS.values():  # the registry's citation names the same paper
         assert cited[p.model].startswith(p.short.split(" (")[0].split(" & ")[0]), (p.model, cited[p.model])
 

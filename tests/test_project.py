@@ -10,6 +10,8 @@ import yaml
 
 from lungseg_lib import book, project
 
+from book_sources import copy_book_sources
+
 REPO = Path(__file__).resolve().parents[1]
 URL = project.repository_url()
 
@@ -69,7 +71,7 @@ def test_the_book_is_built_with_the_url(tmp_path, monkeypatch):
     from jupyter_book.config import get_final_config
 
     (tmp_path / "book").mkdir()
-    root = book.copy_sources(tmp_path / "book")
+    root = copy_book_sources(tmp_path / "book")
     written = book.write_book_config(root)
     assert written == root / "_build" / "_config.yml"
     config = yaml.safe_load(written.read_text(encoding="utf-8"))

@@ -9,16 +9,16 @@ import pytest
 
 from lungseg_lib import files
 from lungseg_lib.engine import runfolder
-from lungseg_lib.report import claims, images, papers, results, runs, tables
+from lungseg_lib.report import claims, images, papers, profile_runs, results, tables
 
-MODELS = runs.registry_models()
+MODELS = profile_runs.registry_models()
 
 
 def test_results_table_one_row_per_model_missing_runs_marked(tmp_path, fake_run):
     fake_run(tmp_path, "cpu", "unet", [0.9, 0.95, 0.97])
     table = results.results_table("cpu", tmp_path)
     measured = table[~table["_reported"]]
-    assert measured["Model"].tolist() == runs.registry()["title"].tolist() and len(measured) == len(MODELS)
+    assert measured["Model"].tolist() == profile_runs.registry()["title"].tolist() and len(measured) == len(MODELS)
     row = measured.set_index("Model").loc["U-Net"]
     assert row["Run"] == "cpu/unet" and row["Test images"] == "3"
     assert row["Dice post"].startswith("0.940 [") and row["Dice raw"].startswith("0.930 [")
@@ -38,11 +38,11 @@ def test_results_table_holds_the_papers_whole_table_one(tmp_path):
     assert cells == sorted(v for r in papers.table1() for v in (r.dice, r.iou)) and len(cells) == 10
     models = table["Model"].tolist()
     for r in papers.table1():  # right below the model it is set beside
-        below = models[models.index(runs.title_of(r.beside)) + 1]
+        below = models[models.index(profile_runs.title_of(r.beside)) + 1]
         assert f"\u201c{r.row}\u201d" in below and below.startswith("reported:")
     nasnet = reported.iloc[0]
     assert (nasnet["Dice raw"], nasnet["Dice post"], nasnet["IoU raw"], nasnet["IoU post"]) == ("0.91", "0.92", "0.86", "0.87")
-    deeplab = models[models.index(runs.title_of("deeplabv3plus")) + 1]
+    deeplab = models[models.index(profile_runs.title_of("deeplabv3plus")) + 1]
     assert "1412.7062" in deeplab and "stands in" in deeplab  # DeepLab v1 of the paper, a stand-in here
 
 
@@ -68,14 +68,14 @@ def test_html_list_escapes_and_bolds_labels():
 
 
 def test_best_profile_prefers_paper_then_cpu_never_smoke(tmp_path, fake_run):
-    assert runs.best_profile(tmp_path) == "cpu"  # nothing at all: cpu, shown as missing
+    assert profile_runs.best_profile(tmp_path) == "cpu"  # nothing at all: cpu, shown as missing
     fake_run(tmp_path, "smoke", "unet", [0.5, 0.6])
-    assert runs.resolve_profile("auto", tmp_path) == "cpu"
+    assert profile_runs.resolve_profile("auto", tmp_path) == "cpu"
     fake_run(tmp_path, "paper", "unet", [0.9, 0.95])
-    assert runs.resolve_profile("auto", tmp_path) == "paper"
-    assert runs.resolve_profile("smoke", tmp_path) == "smoke"
+    assert profile_runs.resolve_profile("auto", tmp_path) == "paper"
+    assert profile_runs.resolve_profile("smoke", tmp_path) == "smoke"
     with pytest.raises(ValueError, match="unknown profile"):
-        runs.resolve_profile("gpu", tmp_path)
+        profile_runs.resolve_profile("gpu", tmp_path)
 
 
 def test_paired_and_gain_tables(tmp_path, fake_run):
@@ -111,10 +111,10 @@ def test_seeds_are_averaged_per_image_and_spread_is_reported(tmp_path, fake_run)
     fake_run(tmp_path, "cpu", "unet", [0.90, 0.92, 0.94], seed=0)
     fake_run(tmp_path, "cpu", "unet", [0.80, 0.84, 0.88], seed=2)
     files.write_json(tmp_path / "cpu/unet/seed1" / runfolder.CONFIG, {"config": {}})  # started, not evaluated
-    assert list(runs.seed_dirs("cpu", "unet", tmp_path)) == [0, 2]
-    mean = runs.mean_per_image("cpu", "unet", tmp_path)
+    assert list(profile_runs.seed_dirs("cpu", "unet", tmp_path)) == [0, 2]
+    mean = profile_runs.mean_per_image("cpu", "unet", tmp_path)
     assert mean["dice_post"].tolist() == pytest.approx([0.85, 0.88, 0.91]) and (mean["n_seeds"] == 2).all()
-    spread = runs.seed_spread("cpu", "unet", tmp_path)
+    spread = profile_runs.seed_spread("cpu", "unet", tmp_path)
     assert (spread["mean"], spread["min"], spread["max"]) == pytest.approx((0.88, 0.84, 0.92))
     assert spread["sd"] == pytest.approx(np.std([0.92, 0.84], ddof=1))
     row = results.results_table("cpu", tmp_path).set_index("Model").loc["U-Net"]
@@ -139,8 +139,8 @@ def test_data_root_rules(tmp_path, monkeypatch, fake_run):
 
 
 def test_seed_plan_adds_seeds_for_the_reference_and_the_best_by_validation(tmp_path, fake_run):
-    plan, rule = runs.seed_plan("cpu", tmp_path)
-    models = runs.registry_models()
+    plan, rule = profile_runs.seed_plan("cpu", tmp_path)
+    models = profile_runs.registry_models()
     assert plan[:len(models)] == [(0, m) for m in models]
     assert plan[len(models):] == [(1, "nasnet_decoder"), (2, "nasnet_decoder")]  # the two best not known yet
     assert "not known until every seed-0 run is evaluated" in rule
@@ -148,12 +148,12 @@ def test_seed_plan_adds_seeds_for_the_reference_and_the_best_by_validation(tmp_p
     val["nasnet_decoder"] = 0.99
     for m in models:
         files.write_json(fake_run(tmp_path, "cpu", m, [0.9, 0.8]) / runfolder.TRAINING, {"best_val_dice": val[m]})
-    plan, rule = runs.seed_plan("cpu", tmp_path)
+    plan, rule = profile_runs.seed_plan("cpu", tmp_path)
     best = models[-2:][::-1]
     assert plan[len(models):] == [(s, m) for s in (1, 2) for m in ["nasnet_decoder", *best]]
     assert rule.startswith("seed 0 for every model; seeds 1 and 2 for the ")
     assert "the 2 best by validation Dice of seed 0" in rule
-    assert runs.seed_plan("smoke", tmp_path)[1].startswith("seed")
+    assert profile_runs.seed_plan("smoke", tmp_path)[1].startswith("seed")
 
 
 def test_cost_sentence_totals_training_time_per_cpu(tmp_path, fake_run):

@@ -1,8 +1,10 @@
 """Speed benchmarks: training throughput, inference latency, memory, input pipeline, post-processing.
 
     run.run_bench(models=None, sizes=(256,), batch=None, device="cpu", repeats=5, ..., out=FILE)
-    report.speed_table(files) -> DataFrame; report.speed_figure(table, size=256) -> Figure
-    report.PAPER_CLAIMS: the related papers' speed claims, quoted
+
+The bench measures; the book's speed page reads its files (:mod:`lungseg_lib.report.speed`:
+tables, the figure, the related papers' speed claims beside ours). The bench imports nothing
+of the report side.
 
 ``lungseg bench`` calls :func:`lungseg_lib.bench.run.run_bench` (``run``: the parent process,
 the machine, the JSON file). Every (model, size, precision, XLA) combination is measured in its
@@ -47,6 +49,7 @@ cases (Keras' own default, ``"auto"``, would switch it on for training on a GPU)
 
 DEFAULT_INFER_BATCHES = {"cpu": (1, 4, 16), "gpu": (1, 8, 32, 128)}
 MIN_BATCH_GAIN = 0.10  # a larger inference batch is tried only while each one gains this much per image
+MIN_REPEAT_S = 0.2  # a timed repeat runs calls for at least this long (seconds)
 STAT_KEYS = ("median", "q1", "q3", "min", "max", "n")
 RESULT_FIELDS = (
     "model", "size", "batch", "device", "device_name", "mixed_precision", "jit_compile", "params",

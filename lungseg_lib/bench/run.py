@@ -15,8 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..environment import cgroup_cpu_quota, cpu_model, git_commit, memory_gb, usable_cpus
-from . import DEFAULT_INFER_BATCHES, SCHEMA
-from .report import PAPER_CLAIMS
+from . import DEFAULT_INFER_BATCHES, MIN_REPEAT_S, SCHEMA
 
 # ----------------------------------------------------------------------------- machine
 
@@ -96,7 +95,7 @@ def _checked(models, sizes, batch, device, repeats, warmup, min_repeat_s, infer_
 
 
 def _new_doc(device: str, label: str | None, command: str | None, settings: dict, log) -> dict:
-    """The benchmark file before its first result: schema, machine, settings, the papers' claims."""
+    """The benchmark file before its first result: schema, machine, settings."""
     machine = machine_info()
     machine["label"] = label or (f"GPU: {machine['gpu']}" if device == "gpu" and machine["gpu"] else
                                  f"CPU: {machine['cpu_model']}, {machine['usable_cpus']} cores")
@@ -107,7 +106,7 @@ def _new_doc(device: str, label: str | None, command: str | None, settings: dict
     return {"schema": SCHEMA, "machine": machine, "device": {"kind": device, "name": None},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": command or "lungseg_lib.bench.run_bench(...)", "settings": settings,
-            "paper_claims": PAPER_CLAIMS, "complete": False, "results": []}
+            "complete": False, "results": []}
 
 
 def _add_row(doc: dict, row: dict, label: str | None) -> None:
@@ -126,7 +125,7 @@ def _add_row(doc: dict, row: dict, label: str | None) -> None:
 
 
 def run_bench(models=None, sizes=(256,), batch: int | None = None, device: str = "cpu",
-              repeats: int = 5, warmup: int = 2, min_repeat_s: float = 0.2,
+              repeats: int = 5, warmup: int = 2, min_repeat_s: float = MIN_REPEAT_S,
               infer_batches=None, mixed_precision="auto", jit_compile="off",
               pipeline_images: int = 64, out=None, label: str | None = None,
               timeout_s: float | None = None, command: str | None = None, log=print) -> dict:

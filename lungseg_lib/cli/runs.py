@@ -33,7 +33,7 @@ def _models(args) -> int:
     from ..core.models import list_models, model_table
 
     if args.plan:
-        from ..report.runs import seed_plan
+        from ..report.profile_runs import seed_plan
 
         plan, rule = seed_plan(args.plan)
         print(f"# {rule}")
@@ -44,39 +44,21 @@ def _models(args) -> int:
 
 
 def _train(args) -> int:
-    import json
+    from ..engine.config import parse_set
+    from ..engine.runner import train_run
 
-    from ..core.models import check_input_shape
-    from ..engine import runfolder
-    from ..engine.config import parse_set, resolve_config
-    from ..engine.datasets import prepare_data
-    from ..notebooks import run_notebook
-
-    overrides = parse_set(args.set)
-    if args.data:
-        overrides["data"] = args.data
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    config = resolve_config(args.model, args.profile, overrides)  # fails early on bad names
-    check_input_shape(args.model, (config.image_size, config.image_size, 1))
-    run_dir = Path(args.run_dir) if args.run_dir else runfolder.run_dir_for(args.profile, args.model, config.seed)
-    if not args.force and runfolder.run_status(run_dir) == "evaluated":
-        from ..engine.training import check_same_config
-
-        check_same_config(run_dir, config)
-        print(f"{run_dir}: already trained and evaluated; nothing to do (--force trains again)")
-        return 0
-    prepare_data(config)  # the data step: the synthetic set of a smoke run, a missing split
-    run_notebook("train", run_dir / runfolder.TRAIN_NOTEBOOK, log_output=True, parameters={
-        "model": args.model, "profile": args.profile, "run_dir": str(run_dir),
-        "overrides": json.dumps(overrides), "force": args.force, "evaluate_after": not args.no_evaluate})
-    print(f"{run_dir}: done")
+    run_dir, trained = train_run(args.model, args.profile, seed=args.seed, overrides=parse_set(args.set),
+                                 data=args.data, run_dir=args.run_dir, force=args.force,
+                                 evaluate=not args.no_evaluate)
+    print(f"{run_dir}: done" if trained else
+          f"{run_dir}: already trained and evaluated; nothing to do (--force trains again)")
     return 0
 
 
 def _evaluate(args) -> int:
     from ..engine import runfolder
     from ..engine.evaluation import evaluate
+    from ..engine.records import Metrics
     from ..engine.weights import model_folder
 
     if args.run_dir and args.run and args.run_dir != args.run:
@@ -86,19 +68,18 @@ def _evaluate(args) -> int:
     # a training run's results go into its folder; never into a model folder (the installed
     # default model, an exported or fetched one: its SHA256SUMS would no longer match)
     out = args.out or (None if (folder / runfolder.HISTORY).is_file() else DEFAULT_EVALUATION)
-    metrics = evaluate(folder, data=args.data, split=args.split, out=out,
-                       robustness=not args.no_robustness, fill_holes=True if args.fill_holes else None)
+    m = Metrics.from_dict(evaluate(folder, data=args.data, split=args.split, out=out,
+                                   robustness=not args.no_robustness, fill_holes=True if args.fill_holes else None))
     if out:
         print(f"results in {out}")
-    post, raw = metrics["post"], metrics["raw"]
-    print(f"{metrics['model']} on {metrics['n_images']} images ({metrics['split']}): "
-          f"Dice {raw['dice']['mean']:.4f} -> {post['dice']['mean']:.4f} with post-processing, "
-          f"IoU {raw['iou']['mean']:.4f} -> {post['iou']['mean']:.4f}")
+    dice, iou = (tuple(m.summary(k, post).mean for post in (False, True)) for k in ("dice", "iou"))
+    print(f"{m.model} on {m.n_images} images ({m.split}): "
+          f"Dice {dice[0]:.4f} -> {dice[1]:.4f} with post-processing, IoU {iou[0]:.4f} -> {iou[1]:.4f}")
     return 0
 
 
 def _robustness(args) -> int:
-    from ..engine.robustness import run_robustness
+    from ..engine.evaluation import run_robustness
 
     words = lambda text: text.replace(",", " ").split() if text else None
     summary = run_robustness(args.run_dir, data=args.data, split=args.split, out=args.out,
@@ -113,7 +94,7 @@ def _predict(args) -> int:
     images = [p for p in args.images if p not in volumes]
     spacing = None
     if args.pixel_spacing:
-        from ..data.xray_io import parse_pixel_spacing
+        from ..data.inputs import parse_pixel_spacing
 
         spacing = parse_pixel_spacing(args.pixel_spacing)
     failures = _predict_volumes(volumes, args) if volumes else []
@@ -166,13 +147,19 @@ def _is_ct_volume(path: str) -> bool:
     """A CT volume file (NIfTI, NRRD, MetaImage) or a folder of CT DICOM files (a series); a
     folder of X-ray files is not one."""
     from ..data.ct_io import VOLUME_SUFFIXES
-    from ..data.xray_io import is_ct_series_folder
+    from ..data.inputs import is_ct_series_folder
 
     return path.lower().endswith(VOLUME_SUFFIXES) or is_ct_series_folder(path)
 
 
 def add_run_commands(sub) -> None:
     """``lungseg models | train | evaluate | robustness | predict``."""
+    _add_training_commands(sub)
+    _add_use_commands(sub)
+
+
+def _add_training_commands(sub) -> None:
+    """``lungseg models | train``."""
     from ..engine.config import profile_names
 
     p = sub.add_parser("models", help="list the registry's models with parameter counts")
@@ -194,12 +181,15 @@ def add_run_commands(sub) -> None:
     p.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation")
     p.set_defaults(func=_train)
 
+
+def _add_use_commands(sub) -> None:
+    """``lungseg evaluate | robustness | predict``."""
     p = sub.add_parser("evaluate", help="evaluate a trained run, or the default model (test split, "
                        "or another data folder)")
     p.add_argument("run_dir", nargs="?", help="a run or model folder (default: the default model)")
     p.add_argument("--run", help="the same as RUN_DIR: a run or model folder, or published weights")
     p.add_argument("--data", help="another data folder (cross-data-set evaluation)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "external", "all"])
     p.add_argument("--out", help="write results here instead of the run folder (a model folder, the "
                    f"default model's included, writes into {DEFAULT_EVALUATION}/)")
     p.add_argument("--no-robustness", action="store_true", help="skip the perturbation grid")
@@ -211,7 +201,7 @@ def add_run_commands(sub) -> None:
                        "contrast, gamma, noise, blur, JPEG, pixelation; MedMNIST-C severities)")
     p.add_argument("run_dir")
     p.add_argument("--data", help="another data folder (with --split all)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "external", "all"])
     p.add_argument("--families", help="comma-separated families (default: all)")
     p.add_argument("--severities", help="comma-separated severities 0-5 (default: all)")
     p.add_argument("--out", help="folder for robustness.csv (default: the run folder)")

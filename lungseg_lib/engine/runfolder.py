@@ -48,19 +48,10 @@ def run_status(run_dir: str | os.PathLike) -> str:
 
 
 def read_optional(run_dir: str | os.PathLike, name: str) -> dict | None:
-    """The JSON file ``name`` of a run folder, or None when it is not there."""
+    """The JSON file ``name`` of a run folder, or None when it is not there (typed records of
+    ``config.json``, ``metrics.json`` and ``training.json``: :mod:`lungseg_lib.engine.records`)."""
     path = Path(run_dir) / name
     return read_json(path) if path.exists() else None
-
-
-def read_config(run_dir: str | os.PathLike) -> dict | None:
-    """``config.json`` of a run folder, or None when the run was never started."""
-    return read_optional(run_dir, CONFIG)
-
-
-def read_metrics(run_dir: str | os.PathLike) -> dict | None:
-    """``metrics.json`` of a run folder, or None when the run is not evaluated."""
-    return read_optional(run_dir, METRICS)
 
 
 def read_per_image(run_dir: str | os.PathLike):

@@ -13,9 +13,9 @@ import pandas as pd
 from ..core.models import deviation_table as registry_deviations
 from ..core.models import get_spec
 from ..core.models.nasnet_decoder import ENCODER_LAYERS
-from ..engine import runfolder
+from ..engine.records import read_run_record, read_training
 from ..engine.config import TrainConfig, profile_params, resolve_config, schedule_halvings
-from .runs import registry, run_dir, seed_plan
+from .profile_runs import registry, run_dir, seed_plan
 
 
 PARAM_SIZE = 256  # the input side of the registry's parameter counts (ModelSpec.params)
@@ -27,8 +27,8 @@ def param_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFr
     reg = registry()
     ours = []
     for name in reg["name"]:
-        info = runfolder.read_training(run_dir(profile, name, runs_dir))
-        ours.append(f"{info['params'] / 1e6:.2f} M" if info else "missing")
+        info = read_training(run_dir(profile, name, runs_dir))
+        ours.append(f"{info.params / 1e6:.2f} M" if info else "missing")
     return pd.DataFrame({
         "Model": reg["title"], "Paper": reg["paper"],
         f"Parameters ({PARAM_SIZE} px)": [f"{p / 1e6:.2f} M" for p in reg["params"]],
@@ -116,7 +116,8 @@ def profile_values(runs_dir: str | os.PathLike = "runs") -> dict:
            "cpu_nasnet_halvings": float(schedule_halvings(nasnet_cpu)),
            "cpu_half_width_models": ", ".join(cpu.get("models", {}))}
     # the cpu-v1 run of the NASNet decoder (trained before the fair protocol), and its first run
-    committed = (runfolder.read_config(run_dir("cpu-v1", "nasnet_decoder", runs_dir)) or {}).get("config")
+    record = read_run_record(run_dir("cpu-v1", "nasnet_decoder", runs_dir))
+    committed = record.config if record else None
     first = TrainConfig.from_dict(committed).replace(lr_schedule=recipe["lr_schedule"]) if committed else None
     out["committed_nasnet_epochs"] = float(committed["epochs"]) if committed else math.nan
     out["committed_nasnet_step"] = float(committed["lr_schedule"]["step_epochs"]) if committed else math.nan

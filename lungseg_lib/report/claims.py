@@ -6,22 +6,15 @@ claims table changes with the runs and is never typed. A verdict says where it w
 ("holds on <data> at <size> px"): a claim that holds on other data, at another input size,
 is not the paper's result reproduced.
 
-- a value "is reached" when the 95% CI of the mean lies at or above it, "is not reached" when
-  the CI lies below, and is "inconclusive" otherwise;
-- one model "is better" than another when the bootstrap 95% CI of their paired per-image
-  difference lies above zero, "is worse" when it lies below, and there is "no clear
-  difference" otherwise (intervals not adjusted for multiple comparisons);
-- an improvement smaller than ``MIN_EFFECT`` (in Dice) is called negligible even when its
-  CI lies above zero;
+The rules of :mod:`lungseg_lib.report.verdicts` (CIs against a value or zero, ``MIN_EFFECT``,
+``ALPHA``, the sign in every seed), and for the failures claim:
+
 - the "too light or too dark" explanation is supported by correlation when the per-image
   score falls with the distance from the median brightness (Spearman rho < 0, p < ``ALPHA``);
 - it is supported by intervention when making the same test images darker and lighter
   (``DARKER`` and ``LIGHTER`` at severity ``INTERVENTION_SEVERITY``, fixed before any grid was
   scored) each lowers the mean Dice by more than ``MIN_EFFECT``, with the paired CI of the
   drop above zero;
-- scores of several seeds are averaged per image before any comparison; one model is better
-  or worse than another only when the CI says so and the mean difference has that sign in
-  every seed both models share, and is "not separable" otherwise.
 """
 
 from __future__ import annotations
@@ -32,51 +25,14 @@ import os
 import pandas as pd
 
 from ..core.stats import summarize
-from ..engine import runfolder
-from . import failures, papers, results, runs, tables
+from ..engine.records import RunRecord, read_metrics, read_run_record
+from . import failures, papers, profile_runs, results, tables
+from .verdicts import ALPHA, MIN_EFFECT, direction, reached, seed_direction
 
-ALPHA = 0.05
-MIN_EFFECT = 0.005  # Dice; smaller gains are reported as negligible
 NOT_MEASURED = "not measured yet"
-MODEL = runs.REFERENCE_MODEL  # the paper's model, whose claims these are
+MODEL = profile_runs.REFERENCE_MODEL  # the paper's model, whose claims these are
 DARKER, LIGHTER = "brightness_down", "brightness_up"  # the interventions of the light/dark claim
 INTERVENTION_SEVERITY = 3  # brightness x0.7 and x1.3 (robustness.FAMILIES)
-
-
-def direction(ci_low: float, ci_high: float) -> str:
-    """``better``, ``worse`` or ``no clear difference``: where a CI of a difference lies against 0."""
-    if ci_low > 0:
-        return "better"
-    if ci_high < 0:
-        return "worse"
-    return "no clear difference"
-
-
-def reached(ci_low: float, ci_high: float, value: float) -> str:
-    """``reached``, ``not reached`` or ``inconclusive``: where the CI of a mean lies against ``value``."""
-    if ci_low >= value:
-        return "reached"
-    if ci_high < value:
-        return "not reached"
-    return "inconclusive"
-
-
-def seed_direction(ci_low: float, ci_high: float, signs: str) -> str:
-    """:func:`direction`, kept only when every seed's difference (``signs``: ``"+ + -"``) has
-    its sign; else ``not separable``."""
-    side = direction(ci_low, ci_high)
-    want = {"better": "+", "worse": "-"}.get(side)
-    if want is None or any(sign != want for sign in str(signs).split()):
-        return "not separable"
-    return side
-
-
-def seed_verdict(ci_low: float, ci_high: float, signs: str) -> str:
-    """:func:`seed_direction` in words for one comparison (``better`` means the first model is
-    better), saying when only one seed was compared: its sign cannot disagree with another's."""
-    side = seed_direction(ci_low, ci_high, signs)
-    single = len(str(signs).split()) == 1 and side != "not separable"
-    return side + (" (one seed: not tested across seeds)" if single else "")
 
 
 def _claim(claim: str, paper: str, measured: str, verdict: str) -> dict[str, str]:
@@ -87,11 +43,12 @@ def where(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
     """``on <data folder> data at <size> px``: what the paper's model's run was measured on."""
     from pathlib import Path
 
-    path = runs.run_dir(profile, MODEL, runs_dir)
-    recorded = runfolder.read_config(path) or {}
-    config = recorded.get("config", {})
-    size = (runfolder.read_metrics(path) or {}).get("image_size") or config.get("image_size")
-    data = config.get("data") if config.get("data") == "synthetic" else recorded.get("data_root") or "unrecorded"
+    path = profile_runs.run_dir(profile, MODEL, runs_dir)
+    recorded = read_run_record(path) or RunRecord()
+    metrics = read_metrics(path)
+    size = (metrics.image_size if metrics else None) or recorded.config.get("image_size")
+    synthetic = recorded.config.get("data") == "synthetic"
+    data = "synthetic" if synthetic else recorded.data_root or "unrecorded"
     name = "synthetic" if data == "synthetic" else Path(str(data)).name
     return f"on {name} data at {size} px" if size else f"on {name} data"
 
@@ -102,7 +59,7 @@ def postprocessing_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> 
     claim = "Post-processing helps"
     paper = (f"improves the segmentation (reported, Table 1: Dice {raw.dice:.2f} to {post.dice:.2f}, "
              f"IoU {raw.iou:.2f} to {post.iou:.2f})")
-    table = runs.mean_per_image(profile, MODEL, runs_dir)
+    table = profile_runs.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     here = where(profile, runs_dir)
@@ -127,10 +84,10 @@ def accuracy_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[s
     row = papers.headline()
     reported = row.dice
     n_test = papers.PAPERS[row.paper].n_test
-    claim = f"Dice of the {runs.title_of(MODEL)}"
+    claim = f"Dice of the {profile_runs.title_of(MODEL)}"
     paper = (f"Dice {reported:.2f} with post-processing (reported, Table 1 and abstract), on its own "
              f"data ({n_test} test images)")
-    table = runs.mean_per_image(profile, MODEL, runs_dir)
+    table = profile_runs.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     stat = summarize(table["dice_post"])
@@ -159,8 +116,8 @@ def comparison_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric:
         one_seed = ", one seed" if len(flipped.split()) == 1 else ""
         groups.setdefault(side, []).append(f"{c['title']} ({-c['mean_diff']:+.3f}{one_seed})")
     labels = {"better": "better than", "worse": "worse than", "not separable": "not separable from"}
-    missing = len(runs.registry_models()) - 1 - len(comparisons)
-    measured = (f"{tables.metric_label(metric)}, {runs.title_of(MODEL)} minus the other model: "
+    missing = len(profile_runs.registry_models()) - 1 - len(comparisons)
+    measured = (f"{tables.metric_label(metric)}, {profile_runs.title_of(MODEL)} minus the other model: "
                 + "; ".join(f"{labels[key]} {', '.join(groups[key])}" for key in labels if key in groups)
                 + (f"; {missing} model(s) not evaluated" if missing else ""))
     n, n_better = len(comparisons), len(groups.get("better", []))
@@ -185,7 +142,7 @@ def failures_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: s
     claim = "Failures are light or dark images (correlation)"
     paper = ('its two failure examples, Fig. 5: "two worse raw images (in Fig. 5) are either too light '
              '(first row) or too dark (second row)"')
-    table = runs.mean_per_image(profile, MODEL, runs_dir)
+    table = profile_runs.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     corr = failures.failure_correlations(table, metric).set_index("feature").loc["brightness_deviation"]
@@ -210,7 +167,7 @@ def intervention_claim(profile: str, runs_dir: str | os.PathLike = "runs", metri
     """Claim 4, by intervention: the same test images made darker and lighter (the model's
     seed-averaged robustness grid): does each lower the score?"""
     from ..engine.robustness import FAMILIES
-    from .robustness import drop, read_grid
+    from .perturbation_grid import drop, read_grid
 
     claim, paper = "Failures are light or dark images (intervention)", "failures are too light or too dark images"
     grid = read_grid(profile, MODEL, runs_dir)

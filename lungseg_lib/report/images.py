@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from ..engine import runfolder
+from ..engine.records import RunRecord, read_run_record
 from ..errors import DataError
 from ..project import REPO_ROOT, repo_path
-from .runs import registry_models, run_dir
+from .profile_runs import registry_models, run_dir
 
 
 DEFAULT_DATA = "shenzhen_montgomery_512"  # data/<this>: the runs' data, fetched by `lungseg book`
@@ -38,26 +39,29 @@ def data_root(profile: str, runs_dir: str | os.PathLike = "runs", data_dir: str 
 
     if data_dir:
         return resolve_data_dir(repo_path(data_dir))
-    configs = [c for c in (runfolder.read_config(run_dir(profile, m, runs_dir)) for m in registry_models()) if c]
-    synthetic = [c for c in configs if c["config"].get("data") == "synthetic"]
+    records = [r for r in _records(profile, runs_dir) if r.data_root]
+    synthetic = [r for r in records if r.config.get("data") == "synthetic"]
     if synthetic:
-        recorded = repo_path(synthetic[0]["data_root"])
+        recorded = repo_path(synthetic[0].data_root)
         return recorded if recorded.is_dir() else REPO_ROOT / "data" / recorded.name
     if os.environ.get("LUNGSEG_DATA"):
         return resolve_data_dir(None)
-    recorded = [c for conf in configs for c in (repo_path(conf["data_root"]),
-                                                  REPO_ROOT / "data" / Path(conf["data_root"]).name)]
+    recorded = [c for r in records for c in (repo_path(r.data_root), REPO_ROOT / "data" / Path(r.data_root).name)]
     for candidate in recorded + [REPO_ROOT / "data" / DEFAULT_DATA]:
         if (candidate / "images").is_dir():
             return candidate
     raise DataError(NO_DATA)
 
 
+def _records(profile: str, runs_dir) -> list[RunRecord]:
+    """The ``config.json`` records of the registry models' seed-0 runs of ``profile`` that exist."""
+    return [r for r in (read_run_record(run_dir(profile, m, runs_dir)) for m in registry_models()) if r]
+
+
 def split_file(profile: str, root: Path, runs_dir: str | os.PathLike = "runs") -> Path | None:
     """The split CSV the runs used (moved to this checkout's data/splits/ if recorded
     elsewhere), else ``data/splits/<data folder name>.csv``, else None."""
-    recorded = [Path(c["split_file"]) for c in (runfolder.read_config(run_dir(profile, m, runs_dir))
-                                                for m in registry_models()) if c]
+    recorded = [Path(r.split_file) for r in _records(profile, runs_dir) if r.split_file]
     for path in recorded + [REPO_ROOT / "data" / "splits" / f"{root.name}.csv"]:
         for candidate in (path, REPO_ROOT / "data" / "splits" / path.name):
             if candidate.exists():
@@ -142,10 +146,10 @@ def summarize_data(frame: pd.DataFrame) -> pd.DataFrame:
 def load_pair(root: Path, name: str, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Image (float in [0, 1]) and ground-truth mask (bool) of ``name`` in a data folder,
     resized to ``size`` x ``size`` as in training (area for the image, nearest for the mask)."""
-    from ..data.imageio import read_image, read_mask, resize_pair, to_unit_float
+    from ..data.imageio import read_image, read_mask, resize_pair
 
     pair = pairs_in(root)[name]
-    return resize_pair(to_unit_float(read_image(pair.image)), read_mask(pair.mask), size or None)
+    return resize_pair(read_image(pair.image), read_mask(pair.mask), size or None)
 
 
 def load_case(root: Path, run: Path, name: str, post: bool = False) -> dict:
@@ -166,7 +170,7 @@ def postprocess(run: Path, mask: np.ndarray):
     largest components (default 2), holes filled when ``post_fill_holes``."""
     from ..core.postprocess import keep_largest_components
 
-    config = (runfolder.read_config(run) or {}).get("config") or {}
+    config = (read_run_record(run) or RunRecord()).config
     return keep_largest_components(mask, int(config.get("post_k", 2)), bool(config.get("post_fill_holes", False)))
 
 

@@ -6,10 +6,10 @@ filling holes is a post-processing arm, the base run scored again with ``--fill-
 (``RUN/val-fill-holes``). The rule below was fixed with the profiles, before any run:
 
 - paired image by image with the base arm, a remedy *helps* when it raises the Dice after
-  post-processing under intensity shifts (:func:`robustness_fix.per_image_scores`: the mean over
+  post-processing under intensity shifts (:func:`augmentation_experiment.per_image_scores`: the mean over
   the six intensity families of their five severities) or on the tuberculosis images (manifest
-  label 1) by a difference that counts (:func:`robustness_fix.compare`: above
-  :data:`claims.MIN_EFFECT`, paired bootstrap CI excluding zero);
+  label 1) by a difference that counts (:func:`augmentation_experiment.compare`: above
+  :data:`verdicts.MIN_EFFECT`, paired bootstrap CI excluding zero);
 - it *costs* when it lowers the clean validation Dice by a difference that counts;
 - it is kept when it helps and does not cost.
 
@@ -26,8 +26,8 @@ import pandas as pd
 from ..core.stats import summarize
 from ..engine.runfolder import METRICS, PER_IMAGE, run_dir_for
 from ..project import repo_path
-from .claims import MIN_EFFECT, direction
-from .robustness_fix import compare, per_image_scores
+from .verdicts import MIN_EFFECT, direction
+from .augmentation_experiment import compare, per_image_scores
 
 MODEL, SEED = "unet3_compact", 0
 BASE = "screen"
@@ -61,7 +61,7 @@ def candidates(bench: dict) -> pd.DataFrame:
 
 def candidates_table(fit: pd.DataFrame) -> pd.DataFrame:
     """:func:`candidates` as the book shows it, one row per model."""
-    from .runs import title_of
+    from .profile_runs import title_of
 
     return pd.DataFrame({"Model": fit.model.map(title_of), "Parameters": fit.params.map("{:,}".format),
                          "MB (float32)": fit.mb.round(1), "ms per image": fit.ms.round(0),

@@ -12,10 +12,12 @@ import pandas as pd
 
 from ..core.stats import paired_comparison, summarize
 from ..engine import runfolder
+from ..engine.records import read_metrics
 from . import papers
-from .runs import (REFERENCE_MODEL, evaluated_models, mean_per_image, registry, run_dir, seed_dirs, seed_per_image,
+from .profile_runs import (REFERENCE_MODEL, evaluated_models, mean_per_image, registry, run_dir, seed_dirs, seed_per_image,
                    seed_spread, title_of)
 from .tables import METRICS, REPORTED, fmt_ci, fmt_spread
+from .verdicts import seed_verdict
 
 
 # The values the papers REPORT live in lungseg_lib/report/papers.py (quoted, never measured here):
@@ -54,14 +56,14 @@ def summary_frame(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Data
     rows = []
     for _, spec in registry().iterrows():
         path = run_dir(profile, spec["name"], runs_dir)
-        metrics = runfolder.read_metrics(path) or {}
+        metrics = read_metrics(path)
         scores = mean_per_image(profile, spec["name"], runs_dir)
         columns = {f"{m}{suffix}": f"{m}_{kind}" for m in METRICS for kind, suffix in (("raw", ""), ("post", "_post"))}
         rows.append({
             "model": spec["name"], "title": spec["title"], "profile": profile,
-            "status": runfolder.run_status(path), "n_images": metrics.get("n_images"),
-            "image_size": metrics.get("image_size"),
-            "train_seconds": metrics.get("timings", {}).get("train_seconds"),
+            "status": runfolder.run_status(path), "n_images": metrics.n_images if metrics else None,
+            "image_size": metrics.image_size if metrics else None,
+            "train_seconds": metrics.timings.train_seconds if metrics else None,
             "seeds": " ".join(map(str, seed_dirs(profile, spec["name"], runs_dir))),
             **{key: None if scores is None else summarize(scores[col]) for col, key in columns.items()},
             **{f"{key}_seeds": seed_spread(profile, spec["name"], runs_dir, col) for col, key in columns.items()},
@@ -190,9 +192,7 @@ def paired_table(profile: str, runs_dir: str | os.PathLike = "runs", reference: 
     """:func:`paired_comparisons` as text: mean difference (model - reference) on seed-averaged
     per-image scores with its bootstrap 95% CI and the Wilcoxon signed-rank p-value, the sign of
     the difference in every seed both have, and the seed-robust verdict
-    (:func:`claims.seed_verdict`); missing runs marked."""
-    from .claims import seed_verdict
-
+    (:func:`verdicts.seed_verdict`); missing runs marked."""
     rows, evaluated = [], evaluated_models(profile, runs_dir)
     blank = {"n": "", "95% CI": "", "Wilcoxon p": "", "Sign per seed": "", "Verdict": ""}
     for _, c in paired_comparisons(profile, runs_dir, reference, metric).iterrows():

@@ -10,8 +10,9 @@ import os
 import pandas as pd
 
 from ..engine import runfolder
+from ..engine.records import RunRecord, read_run_record
 from ..project import relative_to_repo, repo_path
-from .runs import registry_models, run_dir
+from .profile_runs import registry_models, run_dir
 
 
 def run_records(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
@@ -20,11 +21,11 @@ def run_records(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFr
     rows = []
     for model in registry_models():
         path = run_dir(profile, model, runs_dir)
-        info = runfolder.read_config(path) or {}
-        env = info.get("environment", {})
+        record = read_run_record(path) or RunRecord()
+        env = record.environment
         notebook = path / runfolder.TRAIN_NOTEBOOK
         rows.append({"model": model, "status": runfolder.run_status(path), "git commit": env.get("git_commit", "")[:10],
-                     "data fingerprint": info.get("data_fingerprint", ""), "device": env.get("device", ""),
+                     "data fingerprint": record.data_fingerprint or "", "device": env.get("device", ""),
                      "notebook": relative_to_repo(notebook) if notebook.exists() else ""})
     return pd.DataFrame(rows)
 

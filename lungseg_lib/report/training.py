@@ -8,8 +8,9 @@ import os
 import pandas as pd
 
 from ..engine import runfolder
+from ..engine.records import RunRecord, Training, read_run_record, read_training
 from ..environment import cpu_label
-from .runs import registry, run_folders
+from .profile_runs import registry, run_folders
 
 
 def history_long(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
@@ -33,18 +34,24 @@ def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Dat
     rows = []
     for _, spec in registry().iterrows():
         for seed, path in run_folders(profile, spec["name"], runs_dir).items():
-            info = runfolder.read_training(path)
-            saved = runfolder.read_config(path) or {}
-            config, env = saved.get("config", {}), saved.get("environment", {})
+            info = read_training(path) or Training()
+            saved = read_run_record(path) or RunRecord()
             rows.append({"Model": spec["title"], "Seed": seed, "Status": runfolder.run_status(path),
-                         "Epochs": info.get("epochs_run", ""), "Planned": config.get("epochs", ""),
-                         "Best epoch": info.get("best_epoch", ""),
-                         "Best val. Dice": f"{info['best_val_dice']:.4f}" if "best_val_dice" in info else "",
-                         "Train time (min)": f"{info['train_seconds'] / 60:.1f}" if info.get("train_seconds") else "",
-                         "Mean load": f"{info['mean_load_1min']:.2f}" if info.get("mean_load_1min") else "",
-                         "CPU": cpu_label(env),
-                         "Parameters": f"{info['params'] / 1e6:.2f} M" if info.get("params") else ""})
+                         "Epochs": _or_blank(info.epochs_run), "Planned": saved.config.get("epochs", ""),
+                         "Best epoch": _or_blank(info.best_epoch),
+                         "Best val. Dice": _or_blank(info.best_val_dice, "{:.4f}"),
+                         "Train time (min)": f"{info.train_seconds / 60:.1f}" if info.train_seconds else "",
+                         "Mean load": f"{info.mean_load_1min:.2f}" if info.mean_load_1min else "",
+                         "CPU": cpu_label(saved.environment),
+                         "Parameters": f"{info.params / 1e6:.2f} M" if info.params else ""})
     return pd.DataFrame(rows)
+
+
+def _or_blank(value, form: str = "{}") -> str | int | float:
+    """``value`` (formatted with ``form`` unless it is the plain ``{}``), or "" when it is None."""
+    if value is None:
+        return ""
+    return value if form == "{}" else form.format(value)
 
 
 def cost_sentence(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
@@ -53,14 +60,14 @@ def cost_sentence(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
     runs, seconds, loads = 0, {}, []
     for _, spec in registry().iterrows():
         for path in run_folders(profile, spec["name"], runs_dir).values():
-            info = runfolder.read_training(path)
-            if not info.get("train_seconds"):
+            info = read_training(path)
+            if info is None or not info.train_seconds:
                 continue
-            cpu = cpu_label((runfolder.read_config(path) or {}).get("environment", {})) or "an unrecorded CPU"
+            cpu = cpu_label((read_run_record(path) or RunRecord()).environment) or "an unrecorded CPU"
             runs += 1
-            seconds[cpu] = seconds.get(cpu, 0.0) + info["train_seconds"]
-            if info.get("mean_load_1min") is not None:
-                loads.append(info["mean_load_1min"])
+            seconds[cpu] = seconds.get(cpu, 0.0) + info.train_seconds
+            if info.mean_load_1min is not None:
+                loads.append(info.mean_load_1min)
     if not runs:
         return "No run of this profile has finished training yet."
     per_cpu = "; ".join(f"{s / 3600:.1f} h on {cpu}" for cpu, s in seconds.items())

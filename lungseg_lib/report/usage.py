@@ -33,11 +33,11 @@ def status(folder, model: str = "") -> str:
         return ("This build of the book does not have it yet: the package does not ship the default "
                 "model's weights, so the example below shows no result." if not model else
                 f"The model {model!r} is not here, so the example below shows no result.")
-    from .. import files
-    from .runs import title_of
+    from ..engine.records import RunRecord, read_run_record
+    from .profile_runs import title_of
 
     folder = Path(folder)
-    config = files.read_json(folder / "config.json").get("config", {})
+    config = (read_run_record(folder) or RunRecord()).config
     arch = config.get("model", "?")
     try:
         title = title_of(arch)
@@ -51,8 +51,8 @@ def status(folder, model: str = "") -> str:
 
 def best_sentence(best: list[str] | None) -> str:
     """Which model of the fair study is best by seed-0 validation Dice (``best``: from
-    :func:`lungseg_lib.report.runs.best_by_validation`, None while not every run is evaluated)."""
-    from .runs import title_of
+    :func:`lungseg_lib.report.profile_runs.best_by_validation`, None while not every run is evaluated)."""
+    from .profile_runs import title_of
 
     if not best:
         return ("Which of the eight models is best by validation Dice is not known yet: not every "

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..engine import runfolder
+from ..engine.records import read_training
 from ..project import relative_to_repo, repo_path
 
 
@@ -78,7 +79,7 @@ def best_by_validation(profile: str, n: int, exclude=(), runs_dir: str | os.Path
     done = {m: seed_dirs(profile, m, runs_dir).get(0) for m in registry_models()}
     if not all(done.values()):
         return None
-    val = {m: runfolder.read_training(d)["best_val_dice"] for m, d in done.items() if m not in exclude}
+    val = {m: read_training(d).best_val_dice for m, d in done.items() if m not in exclude}
     return sorted(val, key=val.get, reverse=True)[:n]
 
 

@@ -1,12 +1,12 @@
-"""The fix experiment's comparisons and verdicts (lungseg_lib.report.robustness_fix) on made-up run folders."""
+"""The fix experiment's comparisons and verdicts (lungseg_lib.report.augmentation_experiment) on made-up run folders."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lungseg_lib.report import robustness_fix as fix
-from lungseg_lib.report import runs
+from lungseg_lib.report import augmentation_experiment as fix
+from lungseg_lib.report import profile_runs
 from lungseg_lib.engine.robustness import FAMILIES
 
 
@@ -34,7 +34,7 @@ def runs_dir(tmp_path):
     _run(tmp_path, "cpu", "nasnet_decoder", clean, clean - 0.10)
     _run(tmp_path, "cpu", "unet", clean, clean - 0.05, best_val=0.95)
     _run(tmp_path, "cpu", "segnet", clean, clean - 0.05, best_val=0.93)
-    for model in set(runs.registry_models()) - {"nasnet_decoder", "unet", "segnet"}:
+    for model in set(profile_runs.registry_models()) - {"nasnet_decoder", "unet", "segnet"}:
         _run(tmp_path, "cpu", model, clean, clean - 0.05, best_val=0.92)
     for model in ("nasnet_decoder", "unet"):
         _run(tmp_path, "cpu-noaug", model, clean - 0.002, clean - 0.20)     # augmentation buys robustness

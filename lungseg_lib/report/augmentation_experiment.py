@@ -8,7 +8,7 @@ recipe's seed-0 run. The rules below were fixed before any of these runs was tra
 - a model's score under an intensity family is, per test image, its Dice averaged over that
   family's five severities (``robustness.csv``); "under intensity shifts" averages the six
   intensity families (:data:`INTENSITY`) the same way;
-- a difference counts when it exceeds :data:`claims.MIN_EFFECT` and its paired bootstrap CI
+- a difference counts when it exceeds :data:`verdicts.MIN_EFFECT` and its paired bootstrap CI
   excludes zero; otherwise it is negligible;
 - the remedy *helps* when it raises the score under intensity shifts by a difference that
   counts, and it *costs clean accuracy* when it lowers the clean score by one that counts.
@@ -24,11 +24,10 @@ import os
 import pandas as pd
 
 from ..core.stats import paired_comparison
-from ..engine.runfolder import ROBUSTNESS, TRAINING
-from ..files import read_json
+from ..engine.runfolder import ROBUSTNESS
 from ..project import repo_path
-from . import runs
-from .claims import MIN_EFFECT
+from . import profile_runs
+from .verdicts import MIN_EFFECT
 
 REFERENCE_PROFILE = "cpu"
 VARIANTS = {"cpu-noaug": "no augmentation", "cpu-strongaug": "stronger intensity augmentation"}
@@ -40,9 +39,9 @@ SEED = 0
 def fix_models(runs_dir: str | os.PathLike = "runs") -> list[str]:
     """The experiment's models: the paper's model, then the cpu profile's best other model by
     seed-0 best validation Dice (``training.json``); only the first until every seed-0 run of
-    the cpu profile is evaluated (:func:`runs.best_by_validation`)."""
-    best = runs.best_by_validation(REFERENCE_PROFILE, 1, [runs.REFERENCE_MODEL], runs_dir)
-    return [runs.REFERENCE_MODEL] + (best or [])
+    the cpu profile is evaluated (:func:`profile_runs.best_by_validation`)."""
+    best = profile_runs.best_by_validation(REFERENCE_PROFILE, 1, [profile_runs.REFERENCE_MODEL], runs_dir)
+    return [profile_runs.REFERENCE_MODEL] + (best or [])
 
 
 def per_image_scores(run: os.PathLike, metric: str = "dice_post") -> pd.DataFrame | None:
@@ -73,7 +72,7 @@ def compare(variant: pd.DataFrame, default: pd.DataFrame, column: str) -> dict[s
 
 def _runs(model: str, runs_dir) -> dict[str, pd.DataFrame | None]:
     profiles = (REFERENCE_PROFILE, *VARIANTS)
-    found = {p: runs.seed_dirs(p, model, runs_dir).get(SEED) for p in profiles}
+    found = {p: profile_runs.seed_dirs(p, model, runs_dir).get(SEED) for p in profiles}
     return {p: per_image_scores(folder) if folder is not None else None for p, folder in found.items()}
 
 
@@ -88,7 +87,7 @@ def fix_table(runs_dir: str | os.PathLike = "runs", metric: str = "dice_post") -
         default = scores[REFERENCE_PROFILE]
         for profile in (REFERENCE_PROFILE, *VARIANTS):
             label = "default recipe" if profile == REFERENCE_PROFILE else VARIANTS[profile]
-            row = {"Model": runs.title_of(model), "Training": label}
+            row = {"Model": profile_runs.title_of(model), "Training": label}
             for column in columns:
                 name = column.replace("_", " ")
                 if scores[profile] is None or default is None:

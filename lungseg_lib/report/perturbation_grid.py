@@ -16,7 +16,7 @@ import pandas as pd
 from ..core.stats import paired_comparison
 from ..engine.robustness import FAMILIES, load_example, perturb
 from ..engine.runfolder import EXAMPLE, ROBUSTNESS
-from . import runs
+from . import profile_runs
 from .images import load_pair, pairs_in
 
 
@@ -38,7 +38,7 @@ def read_grid(profile: str, model: str, runs_dir: str | os.PathLike = "runs") ->
     """The model's robustness grid averaged over its evaluated seeds that have one (None if none):
     one row per image, family and severity, with ``n_seeds``."""
     frames = [pd.read_csv(path / ROBUSTNESS).assign(seed=seed)
-              for seed, path in runs.seed_dirs(profile, model, runs_dir).items() if (path / ROBUSTNESS).exists()]
+              for seed, path in profile_runs.seed_dirs(profile, model, runs_dir).items() if (path / ROBUSTNESS).exists()]
     if not frames:
         return None
     stacked = pd.concat(frames, ignore_index=True)
@@ -49,11 +49,11 @@ def read_grid(profile: str, model: str, runs_dir: str | os.PathLike = "runs") ->
 def curves(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post") -> pd.DataFrame:
     """Mean ``metric`` per model, family and severity (columns model, title, family, severity, value)."""
     frames = []
-    for model in runs.registry_models():
+    for model in profile_runs.registry_models():
         grid = read_grid(profile, model, runs_dir)
         if grid is not None:
             mean = grid.groupby(["family", "severity"], as_index=False, sort=False)[metric].mean()
-            frames.append(mean.rename(columns={metric: "value"}).assign(model=model, title=runs.title_of(model)))
+            frames.append(mean.rename(columns={metric: "value"}).assign(model=model, title=profile_runs.title_of(model)))
     columns = ["model", "title", "family", "severity", "value"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
@@ -76,10 +76,10 @@ def drop_table(profile: str, runs_dir: str | os.PathLike = "runs", severities=(3
     """One row per model and severity, one column per family: the mean drop of ``metric``
     ``mean [low, high]`` (positive: the perturbation lowers the score); missing runs marked."""
     rows = []
-    for model in runs.registry_models():
+    for model in profile_runs.registry_models():
         grid = read_grid(profile, model, runs_dir)
         for severity in severities:
-            row = {"Model (severity)": f"{runs.title_of(model)} ({severity})"}
+            row = {"Model (severity)": f"{profile_runs.title_of(model)} ({severity})"}
             for family in FAMILIES:
                 if grid is None:
                     row[family.replace("_", " ")] = "missing"
@@ -96,7 +96,7 @@ def drop_values(profile: str, runs_dir: str | os.PathLike = "runs", severities=(
     """Flat ``{f"{model}_{family}_{severity}_{drop|low|high|mean}": float}`` for gluing: the drop
     with its CI and the perturbed mean score (NaN for missing runs)."""
     out = {}
-    for model in runs.registry_models():
+    for model in profile_runs.registry_models():
         grid = read_grid(profile, model, runs_dir)
         for family in FAMILIES:
             for severity in severities:
@@ -116,7 +116,7 @@ def example(profile: str, model: str, root, runs_dir: str | os.PathLike = "runs"
     """The seed-0 run's example image (``robustness_example.npz``): ``{"name", "images",
     "masks", "truth"}`` keyed by (family, severity), the perturbed images recomputed; None if
     the run has no example or the image is not in ``root``."""
-    path = runs.run_dir(profile, model, runs_dir) / EXAMPLE
+    path = profile_runs.run_dir(profile, model, runs_dir) / EXAMPLE
     if not path.exists():
         return None
     name, masks = load_example(path)

@@ -1,19 +1,25 @@
-"""The benchmark files as the book shows them (notebook 10): tables, the figure, the related
-papers' speed claims beside ours, and the numbers of the speed chapter. No TensorFlow."""
+"""The speed page (notebook 10): the benchmark files of ``lungseg bench``
+(:mod:`lungseg_lib.bench`) as tables and a figure, the related papers' speed claims beside
+ours, the numbers of the speed chapter, and the default model's time and accuracy as a user
+meets them. No TensorFlow."""
 
 from __future__ import annotations
 
-import inspect
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..bench import DEFAULT_INFER_BATCHES, MIN_BATCH_GAIN, MIN_REPEAT_S
+from ..engine.records import read_metrics
+from ..engine.runfolder import weights_file
 from ..files import read_json
 from ..project import repo_path
-from ..report import papers as _papers
-from . import DEFAULT_INFER_BATCHES, MIN_BATCH_GAIN
+from . import papers as _papers
+from .profile_runs import registry
+from .remedies import MAX_MS, TARGET_DICE
+from .verdicts import reached
 
 
 #: The related papers' speed claims, quoted verbatim (they are claims, not measurements of
@@ -40,8 +46,6 @@ PAPER_CLAIMS = {
 
 def load_bench(path) -> dict:
     """Read one benchmark JSON, with an error naming the file when it is not one."""
-    from ..files import read_json
-
     doc = read_json(path)
     missing = [k for k in ("machine", "device", "results", "settings") if k not in doc]
     if missing:
@@ -116,8 +120,6 @@ def display_table(table) -> pd.DataFrame:
 def stale_notes(table, size: int = 256) -> list[str]:
     """Per row, a note when the benchmarked model at ``size`` has another parameter count than
     today's registry model (it was measured before the model changed), else ""."""
-    from ..report.runs import registry
-
     today = registry().set_index("name")["params"] / 1e6
     notes = []
     for model, px, params in zip(table["model"], table["size"], table["params_m"]):
@@ -259,9 +261,6 @@ def speed_values(table, size: int = 256) -> dict[str, float | str]:
     (those benchmarked and those the text names) ``speed_{device}_{model}_{infer_ms|best_ms|
     train_img_s|memory_mb|first_call_s}``, NaN where a benchmark is missing; the input pipeline
     and post-processing; how it is measured (the benchmark's defaults); the papers' claims."""
-    from ..report.runs import registry
-    from .run import run_bench
-
     out: dict[str, float | str] = {}
     for device in ("cpu", "gpu"):
         for model in dict.fromkeys([*table["model"], *HEADLINE_MODELS]):
@@ -276,7 +275,7 @@ def speed_values(table, size: int = 256) -> dict[str, float | str]:
         out[f"speed_batches_{device}"] = ", ".join(map(str, batches))
     out["speed_latency_batch"] = float(min(DEFAULT_INFER_BATCHES["cpu"]))
     out["speed_min_gain_percent"] = float(100 * MIN_BATCH_GAIN)
-    out["speed_min_repeat_s"] = float(inspect.signature(run_bench).parameters["min_repeat_s"].default)
+    out["speed_min_repeat_s"] = float(MIN_REPEAT_S)
     out["speed_unet_params_m"] = float(registry().set_index("name").loc["unet", "params"] / 1e6)
     for key, claim in PAPER_CLAIMS.items():
         out[f"speed_claim_{key}"] = float(claim["value"])
@@ -285,7 +284,7 @@ def speed_values(table, size: int = 256) -> dict[str, float | str]:
 
 def save_speed_figure(fig, figures_dir: str | Path) -> Path:
     """Write ``speed.png`` (150 dpi) and ``speed.pdf`` into ``figures_dir``; return the PNG."""
-    from ..report.figures import save
+    from .figures import save
 
     return save(fig, "speed", figures_dir, dpi=150)[0]
 
@@ -297,8 +296,6 @@ def default_model_timing(path) -> dict[str, float | str]:
     written by ``scripts/time_default_model.py``): ``segment()`` end to end and the network alone,
     median ms, the machine and how busy it was, against the target of :data:`MAX_MS` on 2 cores;
     NaN and a sentence saying so when not measured."""
-    from ..report.remedies import MAX_MS
-
     path = repo_path(path)
     if not path.exists():
         return {"default_segment_ms": math.nan, "default_network_ms": math.nan,
@@ -323,23 +320,18 @@ def default_model_accuracy(folder) -> dict[str, float | str]:
     """The shipped default model's test-split Dice after post-processing with its CI, against
     the target it was set, and its weights' size on disk (``folder``: the package's
     ``default_model``); NaN and a sentence saying so while it is not shipped."""
-    from ..engine.runfolder import read_metrics
-    from ..engine.weights import weights_file
-    from ..report.claims import reached
-    from ..report.remedies import TARGET_DICE
-
     m = read_metrics(folder)
     if m is None:
         return {"default_test_dice": math.nan, "default_test_low": math.nan, "default_test_high": math.nan,
                 "default_mb": math.nan, "default_target_dice": TARGET_DICE,
                 "default_accuracy": "The default model is not shipped yet: no test score to report."}
-    d = m["post"]["dice"]
+    d = m.summary("dice")
     mb = weights_file(folder).stat().st_size / 1e6
     verdict = {"reached": "reaches", "not reached": "falls short of", "inconclusive": "cannot be told apart from"}[
-        reached(d["ci_low"], d["ci_high"], TARGET_DICE)]
-    return {"default_test_dice": float(d["mean"]), "default_test_low": float(d["ci_low"]),
-            "default_test_high": float(d["ci_high"]), "default_mb": mb, "default_target_dice": TARGET_DICE,
-            "default_accuracy": (f"The default model ({m['model']}, {m['image_size']} px) scores a Dice after "
-                                 f"post-processing of {d['mean']:.4f} [{d['ci_low']:.4f}, {d['ci_high']:.4f}] on the "
-                                 f"{m['n_images']} images of the {m['split']} split, which {verdict} the target of "
+        reached(d.ci_low, d.ci_high, TARGET_DICE)]
+    return {"default_test_dice": float(d.mean), "default_test_low": float(d.ci_low),
+            "default_test_high": float(d.ci_high), "default_mb": mb, "default_target_dice": TARGET_DICE,
+            "default_accuracy": (f"The default model ({m.model}, {m.image_size} px) scores a Dice after "
+                                 f"post-processing of {d.mean:.4f} [{d.ci_low:.4f}, {d.ci_high:.4f}] on the "
+                                 f"{m.n_images} images of the {m.split} split, which {verdict} the target of "
                                  f"{TARGET_DICE:.3f} set for it; its weights take {mb:.2f} MB on disk.")}
