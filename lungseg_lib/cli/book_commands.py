@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..bench import MIN_REPEAT_S
 from .data import parse_numbers
 
 
@@ -72,8 +73,8 @@ def add_bench_command(sub) -> None:
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per measure (default 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
-    p.add_argument("--min-repeat-s", type=float, default=0.2,
-                   help="a repeat runs calls for at least this long (default 0.2 s)")
+    p.add_argument("--min-repeat-s", type=float, default=MIN_REPEAT_S,
+                   help=f"a repeat runs calls for at least this long (default {MIN_REPEAT_S} s)")
     p.add_argument("--infer-batches", help="inference batches to try (default 1,4,16 on cpu, "
                    "1,8,32,128 on gpu)")
     p.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off", "both"],
