@@ -105,7 +105,7 @@ def _new_doc(device: str, label: str | None, command: str | None, settings: dict
             "the timings will be too slow")
     return {"schema": SCHEMA, "machine": machine, "device": {"kind": device, "name": None},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": command or "lungseg_lib.bench.run_bench(...)", "settings": settings,
+            "command": command or "lungseg_lib.bench.run.run_bench(...)", "settings": settings,
             "complete": False, "results": []}
 
 

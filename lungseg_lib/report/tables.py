@@ -114,7 +114,7 @@ def metric_label(metric: str) -> str:
 
 
 def fmt_ci(stat: dict | None, digits: int = 3) -> str:
-    """``mean [ci_low, ci_high]`` of a :func:`lungseg_lib.report.stats.summarize` dict."""
+    """``mean [ci_low, ci_high]`` of a :func:`lungseg_lib.core.stats.summarize` dict."""
     if not isinstance(stat, dict):
         return "missing"
     return f"{stat['mean']:.{digits}f} [{stat['ci_low']:.{digits}f}, {stat['ci_high']:.{digits}f}]"
