@@ -61,3 +61,17 @@ def test_every_committed_run_reads_through_the_typed_records_with_the_same_numbe
     assert m.summary("dice").mean == m.post["dice"].mean and m.summary("dice", post=False) is m.raw["dice"]
     assert m.training.best_val_dice is not None and m.timings.epochs_run == m.training.epochs_run
     assert records.read_metrics(REPO / "runs" / "nowhere") is None
+
+
+def test_records_ignore_keys_added_later_and_default_keys_a_file_lacks():
+    import math
+
+    from lungseg_lib.engine.records import Metrics, RunRecord, Training
+
+    m = Metrics.from_dict({"model": "unet", "raw": {"dice": {"mean": 0.9, "new_stat": 1}}, "future_key": 3})
+    assert m.model == "unet" and m.raw["dice"].mean == 0.9 and math.isnan(m.raw["dice"].ci_low)
+    assert m.summary("dice") is None and m.summary("hd95", post=False) is None  # not in the file
+    assert m.timings.robustness_seconds is None and m.training == Training()
+    assert Training.from_dict({"epochs_run": 3, "new": "x"}).best_val_dice is None
+    r = RunRecord.from_dict({"config": {"model": "unet"}})
+    assert r.config["model"] == "unet" and r.environment == {} and r.data_root is None
