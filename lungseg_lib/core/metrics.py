@@ -70,21 +70,23 @@ def image_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
             "recall": recall(pred, truth), "hd95": hd95, "assd": assd}
 
 
-def lung_probability(y_pred, head: str):
-    """Map a model output to P(lung) of shape (..., H, W): works on NumPy arrays and tensors."""
+def lung_probability(y_pred, head: str, channel: int = 0):
+    """Map a model output to P(lung) of shape (..., H, W): works on NumPy arrays and tensors.
+    ``channel``: the lung convention's channel of a sigmoid model with one per convention."""
     import keras.ops as ops
 
     if head == "softmax":
         return y_pred[..., 1]
     if head == "sigmoid":
-        return y_pred[..., 0]
+        return y_pred[..., channel]
     if head == "logits":
         return ops.sigmoid(y_pred[..., 0])
     raise ValueError(f"unknown head {head!r}; expected softmax, sigmoid or logits")
 
 
-def keras_metrics(head: str) -> list:
-    """Keras metrics (Dice and IoU of the lung class over a batch, threshold 0.5) for ``head``."""
+def keras_metrics(head: str, lungs: int = 0) -> list:
+    """Keras metrics (Dice and IoU of the lung class over a batch, threshold 0.5) for ``head``;
+    ``lungs`` (>= 2): each image scored on the channel of its own convention."""
     import keras
 
     class _Overlap(keras.metrics.Metric):
@@ -97,7 +99,12 @@ def keras_metrics(head: str) -> list:
 
         def update_state(self, y_true, y_pred, sample_weight=None):
             ops = keras.ops
-            pred = ops.cast(lung_probability(ops.cast(y_pred, "float32"), head) > 0.5, "float32")
+            y_pred = ops.cast(y_pred, "float32")
+            if lungs:
+                from .losses import supervised_channel
+
+                y_pred = supervised_channel(y_true, y_pred)
+            pred = ops.cast(lung_probability(y_pred, head) > 0.5, "float32")
             truth = ops.cast(y_true[..., 0] > 0.5, "float32")
             self.tp.assign_add(ops.sum(pred * truth))
             self.fp.assign_add(ops.sum(pred * (1 - truth)))

@@ -18,6 +18,7 @@ import yaml
 from ..core.augment import AUGMENTS
 from ..core.models.spec import LOSSES, OPTIMIZERS
 from ..core.normalize import NORMALIZATIONS
+from ..data.conventions import CONVENTIONS
 from ..data.imageio import SQUARE_RULES
 from ..project import REPO_ROOT
 
@@ -39,6 +40,10 @@ class TrainConfig:
     model: str | None = None
     profile: str | None = None
     data: str | None = None  # a data folder, "synthetic", or None for $LUNGSEG_DATA
+    data_sets: dict | None = None  # several data sets trained together, {name: convention}: one
+                                   # output channel per convention (data.conventions), each
+                                   # supervised only by its own sets; each set's split is
+                                   # data/splits/<name>.csv
     split: str | None = None  # split CSV; default data/splits/<data folder name>.csv
     image_size: int = 256
     square: str = "stretch"  # how a non-square image reaches the square input (data.imageio.SQUARE_RULES)
@@ -72,6 +77,12 @@ class TrainConfig:
         problems = [p for p in (_check_field(f.name, getattr(self, f.name)) for f in fields(self)) if p]
         if problems:
             raise ValueError(f"training configuration of {self.model} ({self.profile}): " + "; ".join(problems))
+
+    @property
+    def lungs(self) -> tuple[str, ...]:
+        """The conventions of the model's output channels, in channel order (empty for a model
+        with one lung output, trained on one data set)."""
+        return tuple(c for c in CONVENTIONS if c in (self.data_sets or {}).values())
 
     def as_dict(self) -> dict:
         """The parameters as a plain dict, in field order (what ``config.json`` records)."""
@@ -123,6 +134,10 @@ def _check_field(name: str, value) -> str | None:
         return f"{name} must be true or false, got {value!r}"
     if name == "model_kwargs" and not isinstance(value, dict):
         return f"model_kwargs must be a mapping, got {value!r}"
+    if name == "data_sets" and value is not None:
+        ok = isinstance(value, dict) and value and all(isinstance(k, str) and v in CONVENTIONS for k, v in value.items())
+        if not ok:
+            return f"data_sets must map data set names to a lung convention ({', '.join(CONVENTIONS)}), got {value!r}"
     if name == "lr_schedule" and value is not None:
         ok = isinstance(value, dict) and value.get("kind") == "step" and set(value) == {"kind", "step_epochs", "factor"} \
             and _is_number(value["step_epochs"]) and value["step_epochs"] > 0 and _is_number(value["factor"])

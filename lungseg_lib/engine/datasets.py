@@ -51,10 +51,29 @@ def data_paths(config: TrainConfig) -> tuple[Path, Path]:
     return root, split
 
 
+def data_sets(config: TrainConfig) -> list[tuple[str | None, Path, Path]]:
+    """``(convention, data folder, split CSV)`` of every data set ``config`` trains on: one
+    (convention None) for a single set; for ``data_sets``, each named set (found by
+    :func:`~lungseg_lib.data.folders.resolve_data_dir`) with ``data/splits/<name>.csv``."""
+    if not config.data_sets:
+        return [(None, *data_paths(config))]
+    out = []
+    for name, convention in config.data_sets.items():
+        root = resolve_data_dir(name)
+        split = REPO_ROOT / "data" / "splits" / f"{name}.csv"
+        if not split.exists():
+            raise DataError(f"{split}: split file of data set {name} not found; `lungseg data split {root} --out {split}`")
+        out.append((convention, root, split))
+    return out
+
+
 def prepare_data(config: TrainConfig) -> tuple[Path, Path]:
     """Make what ``config`` trains on when it is missing: the synthetic set of smoke runs and
     the default split (seed 0, :func:`lungseg_lib.data.folders.make_split`); return
-    :func:`data_paths`. A data folder with problems is a DataError naming how to see them."""
+    :func:`data_paths`. A data folder with problems is a DataError naming how to see them.
+    Several ``data_sets`` must have their splits already (checked, first set returned)."""
+    if config.data_sets:
+        return data_sets(config)[0][1:]
     if config.data == "synthetic":
         root = synthetic_dir(config.image_size)
         if not (root / "manifest.csv").exists():

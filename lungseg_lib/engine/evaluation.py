@@ -58,38 +58,56 @@ def check_fingerprint(root: Path, split: dict, expected: str | None) -> None:
 
 
 def evaluation_pairs(run_dir: Path, data, split: str):
-    """The data folder and the pairs to evaluate a run on: its own split, or all of ``data``."""
-    from ..data.folders import check_folder, load_split, locate_data, resolve_data_dir
+    """The data folder and the pairs to evaluate a run on: a side of its own split (checked
+    against its fingerprint; with several data sets, the one ``data`` is), a side of another
+    data set's committed split (``data/splits/<name>.csv``: a cross-set evaluation), or with
+    ``split="all"`` every pair of ``data``."""
+    from ..data.folders import check_folder, locate_data, resolve_data_dir
 
     info = files.read_json(run_dir / runfolder.CONFIG)
-    split_file = _split_file(run_dir, info.get("split_file"))
     if data is None:
         if "data_root" not in info:
             raise ValueError(f"{run_dir / runfolder.CONFIG}: these weights do not record the data they "
                              "were trained on (published weights): pass --data DIR, with --split all "
                              "for a folder of your own")
         root = locate_data(info["data_root"], REPO_ROOT)
-        pairs = load_split(split_file, root)
-        check_fingerprint(root, pairs, info.get("data_fingerprint"))
-        return root, (sum(pairs.values(), []) if split == "all" else pairs[split])
-    root = resolve_data_dir(data)
-    if split != "all":
-        # the run's own data at another place (e.g. the default model's): its split, checked
-        from ..errors import DataError
+    else:
+        root = resolve_data_dir(data)
+        if split == "all":
+            scan, _ = check_folder(root)
+            if scan.problems:
+                print(f"{root}: skipping {len(scan.problems)} problem file(s):")
+                print("\n".join(f"  {p}" for p in scan.problems))
+            return root, scan.pairs
+    pairs = _split_pairs(run_dir, info, root)
+    if split == "all":
+        return root, sum(pairs.values(), [])
+    if split not in pairs:
+        raise ValueError(f"{root}: its split has no {split!r} side (sides: {', '.join(pairs)})")
+    return root, pairs[split]
 
+
+def _split_pairs(run_dir: Path, info: dict, root: Path) -> dict:
+    """The split of ``root``: the run's own for one of its data sets (fingerprint checked),
+    else the data set's committed ``data/splits/<name>.csv``."""
+    from ..data.folders import load_split
+    from ..errors import DataError
+
+    records = [r for r in info.get("data_sets", []) if Path(str(r.get("data_root", ""))).name == root.name]
+    for record in records or [info]:
+        split_file = _split_file(run_dir, record.get("split_file"))
         try:
             pairs = load_split(split_file, root) if split_file.is_file() else None
-        except DataError:  # not the run's data
+        except DataError:  # not this run's data
             pairs = None
-        if pairs is None:
-            raise ValueError("evaluating on another data folder needs --split all (its split is unknown)")
-        check_fingerprint(root, pairs, info.get("data_fingerprint"))
-        return root, pairs[split]
-    scan, _ = check_folder(root)
-    if scan.problems:
-        print(f"{root}: skipping {len(scan.problems)} problem file(s):")
-        print("\n".join(f"  {p}" for p in scan.problems))
-    return root, scan.pairs
+        if pairs is not None:
+            check_fingerprint(root, pairs, record.get("data_fingerprint"))
+            return pairs
+    committed = REPO_ROOT / "data" / "splits" / f"{root.name}.csv"
+    if not committed.is_file():
+        raise ValueError(f"{root}: not this run's data and no committed split ({committed}): evaluate it "
+                         "with --split all")
+    return load_split(committed, root)
 
 
 def _split_file(run_dir: Path, recorded: str | None) -> Path:
@@ -150,14 +168,16 @@ def write_grid(model, pairs: list, images: np.ndarray, truth: np.ndarray, out: P
 
 
 def _model_and_data(run_dir: Path, data, split: str, fill_holes: bool | None = None):
-    """The run's model, the data folder, its pairs and their arrays at the model's input size."""
+    """The run's model (drawing the data's lung convention when it draws several), the data
+    folder, its pairs and their arrays at the model's input size and square rule."""
+    from ..data.conventions import convention_of
     from ..data.folders import load_arrays
     from .inference import TrainedModel
 
-    model = TrainedModel(run_dir, fill_holes=fill_holes)
     root, pairs = evaluation_pairs(run_dir, data, split)
     if not pairs:
         raise ValueError(f"{root}: no image/mask pairs to evaluate")
+    model = TrainedModel(run_dir, fill_holes=fill_holes, lung=convention_of(root.name))
     images, masks = load_arrays(pairs, model.size, model.config.square)
     return model, root, pairs, images, masks[..., 0].astype(bool)
 
@@ -182,6 +202,7 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
     ``fill_holes``: override the run's post-processing option ``post_fill_holes`` (recorded in
     ``metrics.json``).
     """
+    from ..data.conventions import convention_of
     from ..data.folders import portable_path
 
     run_dir = Path(run_dir)
@@ -199,6 +220,8 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
         "model": model.config.model, "profile": model.config.profile,
         "run_dir": portable_path(run_dir, REPO_ROOT), "data_root": portable_path(root, REPO_ROOT), "split": split,
         "n_images": len(pairs), "image_size": model.size,
+        # the convention the model drew and the one the data's masks follow (data.conventions)
+        "lung": model.lungs[model.channel()] if model.lungs else None, "truth_lung": convention_of(root.name),
         "post_k": model.post_k, "post_fill_holes": model.fill_holes,
         "raw": summaries(table), "post": summaries(table, "_post"), "roc_auc": auc,
         "timings": {"train_seconds": training.get("train_seconds"), "epochs_run": training.get("epochs_run"),

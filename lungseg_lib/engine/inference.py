@@ -20,6 +20,7 @@ from .. import files
 from ..core.normalize import normalize
 from ..core.postprocess import THRESHOLD, PostResult, keep_largest_components
 from ..data.ct import PAPER_WINDOW, clip_hu, crop_or_pad, resample, to_png_array
+from ..data.conventions import DEFAULT_CONVENTION, DESCRIPTIONS, check_convention, convention_of
 from ..data.ct_io import check_hu, itk_message, read_volume
 from ..data.imageio import from_square, to_square, to_unit
 from ..errors import DataError
@@ -52,9 +53,11 @@ class TrainedModel:
 
     ``run_dir``: any model folder (see :mod:`lungseg_lib.engine.weights`): a run folder, an exported
     release folder, the default model's or a fetched one. ``fill_holes``: True or False to
-    override the run's ``post_fill_holes`` (None: the run's)."""
+    override the run's ``post_fill_holes`` (None: the run's). ``lung``: the convention a model
+    with one channel per convention draws when not told otherwise (None: the whole lung; a
+    model with one lung output draws its own, whatever ``lung`` says)."""
 
-    def __init__(self, run_dir: str | os.PathLike, fill_holes: bool | None = None):
+    def __init__(self, run_dir: str | os.PathLike, fill_holes: bool | None = None, lung: str | None = None):
         import keras
 
         from ..core.models import get_spec, register_custom_layers
@@ -64,37 +67,54 @@ class TrainedModel:
 
         self.run_dir = Path(run_dir)
         weights = runfolder.weights_file(self.run_dir)  # model.keras, or the only *.keras (exported, fetched)
-        self.config = TrainConfig.from_dict(files.read_json(self.run_dir / runfolder.CONFIG)["config"],
-                                            f"{self.run_dir / runfolder.CONFIG}")
-        self.head = get_spec(self.config.model).head
+        record = files.read_json(self.run_dir / runfolder.CONFIG)
+        self.config = TrainConfig.from_dict(record["config"], f"{self.run_dir / runfolder.CONFIG}")
+        self.head = "sigmoid" if self.config.lungs else get_spec(self.config.model).head
+        #: the lung conventions it draws: one channel each, or the one of its data set (if known)
+        self.lungs = self.config.lungs or tuple(filter(None, [convention_of(Path(str(record.get("data_root", ""))).name)]))
+        self.lung = check_convention(lung) if lung and self.config.lungs else None
         self.size = self.config.image_size
         self.post_k = self.config.post_k
         self.fill_holes = self.config.post_fill_holes if fill_holes is None else bool(fill_holes)
         self.model = keras.models.load_model(weights, compile=False)
 
-    def probability(self, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    def channel(self, lung: str | None = None) -> int:
+        """The output channel of the lung convention ``lung`` (None: the model's default, the
+        whole lung when it draws both); ValueError naming what the model draws otherwise."""
+        lung = lung or self.lung
+        if lung is None:
+            return self.lungs.index(DEFAULT_CONVENTION) if DEFAULT_CONVENTION in self.config.lungs else 0
+        check_convention(lung)
+        if lung not in self.lungs and (self.config.lungs or self.lungs):
+            raise ValueError(f"this model draws {' and '.join(self.lungs)} lungs only ({DESCRIPTIONS[self.lungs[0]]}); "
+                             f"it cannot draw the {lung} lung")
+        return self.lungs.index(lung) if self.config.lungs else 0
+
+    def probability(self, images: np.ndarray, batch_size: int = 8, lung: str | None = None) -> np.ndarray:
         """P(lung) maps (N, size, size) for images (N, size, size, 1) in [0, 1] (normalised first
-        when the model was trained so: config ``normalize``)."""
+        when the model was trained so: config ``normalize``), of the convention ``lung``."""
         from ..core.metrics import lung_probability
 
+        channel = self.channel(lung)
         images = normalize(images, self.config.normalize)
         # predict_on_batch per batch: Keras' predict() adds tens of ms per call (its data
         # pipeline), which doubled the time of one image on 2 CPU cores; the outputs are the same.
         out = [self.model.predict_on_batch(images[i:i + batch_size])
                for i in range(0, len(images), batch_size)]
-        return np.asarray(lung_probability(np.concatenate(out).astype(np.float32), self.head))
+        return np.asarray(lung_probability(np.concatenate(out).astype(np.float32), self.head, channel))
 
     def postprocess(self, mask: np.ndarray) -> PostResult:
         """The run's post-processing of one binary mask: its ``post_k`` largest components,
         with the holes inside them filled when :attr:`fill_holes` (config ``post_fill_holes``)."""
         return keep_largest_components(mask, self.post_k, self.fill_holes)
 
-    def predict(self, images, batch_size: int = 8, post: bool = True) -> list[Prediction]:
+    def predict(self, images, batch_size: int = 8, post: bool = True, lung: str | None = None) -> list[Prediction]:
         """Predict images of any size: a sequence of 2-D float arrays in [0, 1] (or an array
         ``(N, h, w[, 1])``). Each is brought to the model's square input by the rule it was
         trained with (config ``square``; :func:`~lungseg_lib.data.imageio.to_square`), its P(lung)
         map taken back to the image's size (:func:`~lungseg_lib.data.imageio.from_square`),
-        thresholded and, with ``post``, post-processed."""
+        thresholded and, with ``post``, post-processed. ``lung``: the convention to draw
+        (:meth:`channel`)."""
         images = [np.asarray(im, np.float32)[..., 0] if np.ndim(im) == 3 else np.asarray(im, np.float32)
                   for im in images]
         if not images:
@@ -102,7 +122,7 @@ class TrainedModel:
         how = self.config.square  # the rule the model was trained with
         batch = np.stack([to_square(im, self.size, how) for im in images])[..., None]
         out = []
-        for im, p in zip(images, self.probability(batch, batch_size)):
+        for im, p in zip(images, self.probability(batch, batch_size, lung)):
             prob = from_square(p, im.shape, how)
             raw = prob > THRESHOLD
             out.append(Prediction(prob, raw, self.postprocess(raw) if post else None))

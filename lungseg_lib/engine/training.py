@@ -54,8 +54,13 @@ def build_compiled_model(config: TrainConfig):
     if config.l2:
         kwargs["l2"] = config.l2
     size = config.image_size
+    lungs = len(config.lungs)
+    if lungs:
+        kwargs.update(head="sigmoid", lungs=lungs)  # one sigmoid channel per lung convention
+        head = "sigmoid"
     model = build_model(config.model, input_shape=(size, size, 1), **kwargs)
-    model.compile(optimizer=_optimizer(config), loss=get_loss(config.loss, head), metrics=keras_metrics(head))
+    model.compile(optimizer=_optimizer(config), loss=get_loss(config.loss, head, lungs),
+                  metrics=keras_metrics(head, lungs))
     return model
 
 
@@ -109,18 +114,41 @@ def _clear(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
-def _record_start(run_dir: Path, config: TrainConfig, root: Path, split_path: Path, split: dict) -> None:
-    """Write config.json for a new run; check a started run's against ``config``."""
+def _data_record(root: Path, split_path: Path, split: dict) -> dict:
+    """What config.json records of one data set: folder, split file, fingerprint, split sizes."""
     from ..data.folders import fingerprint, portable_path
 
+    return {"data_root": portable_path(root, REPO_ROOT), "split_file": portable_path(split_path, REPO_ROOT),
+            "data_fingerprint": fingerprint(sum(split.values(), [])),  # every side, as evaluation checks it
+            "split_sizes": {k: len(v) for k, v in split.items()}}
+
+
+def _record_start(run_dir: Path, config: TrainConfig, sets: list, splits: list[dict]) -> None:
+    """Write config.json for a new run (the first data set's record at the top; with several,
+    each one's under ``data_sets``); check a started run's against ``config``."""
     if (run_dir / runfolder.CONFIG).exists():
         check_same_config(run_dir, config)
         return
-    files.write_json(run_dir / runfolder.CONFIG, {
-        "config": recorded_config(config), "data_root": portable_path(root, REPO_ROOT),
-        "split_file": portable_path(split_path, REPO_ROOT),
-        "data_fingerprint": fingerprint(sum(split.values(), [])),  # every side, as evaluation checks it
-        "split_sizes": {k: len(v) for k, v in split.items()}, "environment": run_environment()})
+    records = [_data_record(root, path, split) for (_, root, path), split in zip(sets, splits)]
+    extra = {"data_sets": [{"name": Path(root).name, "convention": convention, **record}
+                           for (convention, root, _), record in zip(sets, records)]} if config.data_sets else {}
+    files.write_json(run_dir / runfolder.CONFIG, {"config": recorded_config(config), **records[0], **extra,
+                                                   "environment": run_environment()})
+
+
+def _arrays(config: TrainConfig, sets: list, splits: list[dict], side: str) -> tuple:
+    """Images and targets of one side of every data set, at the config's size and square rule;
+    with several sets, each target carries its convention's channel index as a second channel."""
+    from ..data.folders import load_arrays
+
+    images, targets = [], []
+    for (convention, _, _), split in zip(sets, splits):
+        x, y = load_arrays(split.get(side, []), config.image_size, config.square)
+        if config.data_sets:
+            y = np.concatenate([y, np.full_like(y, config.lungs.index(convention))], axis=-1)
+        images.append(x)
+        targets.append(y)
+    return np.concatenate(images), np.concatenate(targets)
 
 
 def _model_and_history(config: TrainConfig, run_dir: Path, state: dict, strategy) -> tuple:
@@ -187,8 +215,8 @@ def train(config: TrainConfig, run_dir: str | os.PathLike, force: bool = False, 
     is left alone unless ``force``. ``verbose=2`` prints one line per epoch (for notebooks),
     ``1`` a progress bar (terminals).
     """
-    from ..data.folders import load_arrays, load_split
-    from .datasets import data_paths
+    from ..data.folders import load_split
+    from .datasets import data_sets
 
     run_dir = Path(run_dir)
     if force and run_dir.exists():
@@ -197,11 +225,11 @@ def train(config: TrainConfig, run_dir: str | os.PathLike, force: bool = False, 
         check_same_config(run_dir, config)
         print(f"{run_dir}: already trained; nothing to do (use --force to train again)")
         return runfolder.read_training(run_dir)
-    root, split_path = data_paths(config)
-    split = load_split(split_path, root)
-    _record_start(run_dir, config, root, split_path, split)
+    sets = data_sets(config)
+    splits = [load_split(path, root) for _, root, path in sets]
+    _record_start(run_dir, config, sets, splits)
     strategy = _setup_device(config)
-    train_xy, val_xy = (load_arrays(split[k], config.image_size, config.square) for k in ("train", "val"))
+    train_xy, val_xy = (_arrays(config, sets, splits, side) for side in ("train", "val"))
     state = initial_state(run_dir / runfolder.STATE)
     model, history = _model_and_history(config, run_dir, state, strategy)
     saver = EpochCheckpoint(run_dir, config, state, history)

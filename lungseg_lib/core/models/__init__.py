@@ -73,7 +73,8 @@ def build_model(name: str, input_shape=(256, 256, 1), num_classes: int = 2, weig
 
     `overrides` go to the family builder (widths like `base_filters`, `width`,
     `decoder_filters`; `head` to switch the head); `l2=` adds an L2 kernel regularizer to
-    every conv.
+    every conv; `lungs=N` (N >= 2) replaces the head by N sigmoid channels, one per lung
+    convention (:func:`blocks.lung_channels`).
     """
     spec = get_spec(name)
     input_shape = tuple(input_shape)
@@ -84,7 +85,12 @@ def build_model(name: str, input_shape=(256, 256, 1), num_classes: int = 2, weig
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}; got {head!r}")
     l2 = overrides.pop("l2", None)
+    lungs = overrides.pop("lungs", None)
     model = spec.builder(input_shape=input_shape, num_classes=num_classes, head=head, **overrides)
+    if lungs:
+        from .blocks import lung_channels
+
+        model = lung_channels(model, lungs)
     if l2:
         apply_l2(model, l2)
     if weights_path is not None:

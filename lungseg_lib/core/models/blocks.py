@@ -39,6 +39,20 @@ def output_head(x, head, num_classes=2):
     return layers.Activation(_HEAD_ACTIVATION[head], dtype="float32", name="prediction")(x)
 
 
+def lung_channels(model, n: int):
+    """``model`` with its output head replaced by ``n`` sigmoid lung channels, one per lung
+    convention (a model trained on data sets that draw the lung differently; each channel is
+    supervised only by its own sets): the 1x1 convolution that :func:`output_head` names
+    ``head_conv`` gets ``n`` filters, the rest of the network stays as it is."""
+    import keras
+    from keras import layers
+
+    features = model.get_layer("head_conv").input
+    x = layers.Conv2D(n, 1, name="head_conv")(features)
+    out = layers.Activation("sigmoid", dtype="float32", name="prediction")(x)
+    return keras.Model(model.inputs, out, name=model.name)
+
+
 def iter_layers(model):
     """All layers of `model`, descending into nested models (e.g. the NASNet encoder)."""
     import keras
