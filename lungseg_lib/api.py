@@ -35,7 +35,9 @@ class Segmentation:
 
     ``labels``: uint8, 0 background, 1 right lung, 2 left lung (radiological convention: the
     patient's right lung on the image's left); ``probability``: float32 P(lung) per pixel;
-    ``areas``: per-lung pixels and, with a pixel spacing, cm²; ``warnings``: plain language."""
+    ``areas``: per-lung pixels and, with a pixel spacing, cm²; ``warnings``: plain language;
+    ``lung``: the convention drawn (``whole`` or ``visible``, :mod:`lungseg_lib.data.conventions`;
+    None when the model's data did not say)."""
 
     labels: np.ndarray
     probability: np.ndarray
@@ -45,6 +47,7 @@ class Segmentation:
     spacing_source: str = ""
     source: str = "array"
     image: np.ndarray | None = field(default=None, repr=False)
+    lung: str | None = None
 
     @property
     def mask(self) -> np.ndarray:
@@ -52,16 +55,19 @@ class Segmentation:
         return self.labels > 0
 
     def overlay(self) -> np.ndarray:
-        """An 8-bit BGR picture of the image with the right lung in orange, the left in blue."""
+        """An 8-bit BGR picture of the image with the right lung in orange, the left in blue,
+        and a legend naming the convention drawn."""
+        from .data.conventions import DESCRIPTIONS
         from .engine.inference import overlay
 
-        return overlay(self.image, self.labels)
+        legend = f"{self.lung} lung: {DESCRIPTIONS[self.lung]}" if self.lung else None
+        return overlay(self.image, self.labels, legend=legend)
 
     def row(self) -> dict:
         """One CSV row: sizes, spacing, areas, ratio and warnings."""
         a = self.areas
         h, w = self.labels.shape
-        return {"height": h, "width": w,
+        return {"lung": self.lung or "", "height": h, "width": w,
                 "spacing_row_mm": self.pixel_spacing[0] if self.pixel_spacing else None,
                 "spacing_col_mm": self.pixel_spacing[1] if self.pixel_spacing else None,
                 "spacing_source": self.spacing_source,
@@ -109,29 +115,34 @@ def _as_xray(image, pixel_spacing) -> XRay:
     return x
 
 
-def segment_xrays(xrays: list[XRay], model, post: bool = True, batch_size: int = 8) -> list[Segmentation]:
+def segment_xrays(xrays: list[XRay], model, post: bool = True, batch_size: int = 8,
+                  lung: str | None = None) -> list[Segmentation]:
     """Segment read X-rays in one model call (batches of ``batch_size``) through the model's one
-    prediction path (:meth:`~lungseg_lib.engine.inference.TrainedModel.predict`), then label the
-    right and left lung and measure them."""
+    prediction path (:meth:`~lungseg_lib.engine.inference.TrainedModel.predict`, drawing the
+    convention ``lung``), then label the right and left lung and measure them."""
+    drawn = model.lungs[model.channel(lung)] if model.lungs else lung
     out = []
-    for x, pred in zip(xrays, model.predict([x.image for x in xrays], batch_size, post)):
+    for x, pred in zip(xrays, model.predict([x.image for x in xrays], batch_size, post, lung)):
         report = lungs.describe(pred.mask, x.pixel_spacing, post=post)
         out.append(Segmentation(report.labels, pred.probability, report.areas, report.warnings, x.pixel_spacing,
-                                x.spacing_source, str(x.path) if x.path else "array", x.image))
+                                x.spacing_source, str(x.path) if x.path else "array", x.image, drawn))
     return out
 
 
-def segment(image, model=None, *, post: bool = True, pixel_spacing=None) -> Segmentation:
+def segment(image, model=None, *, post: bool = True, pixel_spacing=None, lung: str | None = None) -> Segmentation:
     """Segment one chest X-ray: a file path (PNG, JPEG, TIFF, DICOM...) or an array.
 
     ``model``: a loaded model (:func:`load_model`), anything :func:`load_model` accepts, or
     None for the default model. ``pixel_spacing``: mm per pixel (one number, or row and
     column) of this image, to get areas in cm²; DICOM files bring their own. Files and arrays
     follow the one reading rule (:mod:`lungseg_lib.data.imageio`): 8-bit divided by 255, other
-    integers by the full scale of the bits they use, floats in [0, 1] as they are."""
+    integers by the full scale of the bits they use, floats in [0, 1] as they are. ``lung``:
+    ``"whole"`` (the lung behind the heart and opaque lung included) or ``"visible"`` (the
+    visible lung fields), for a model that draws both; None: the whole lung, or the one
+    convention a model draws."""
     if model is None or isinstance(model, (str, os.PathLike)):
         model = load_model(model)
-    return segment_xrays([_as_xray(image, pixel_spacing)], model, post=post)[0]
+    return segment_xrays([_as_xray(image, pixel_spacing)], model, post=post, lung=lung)[0]
 
 
 # --------------------------------------------------------------------------- many files
@@ -203,7 +214,8 @@ def _read_input(path, pixel_spacing) -> XRay | dict:
 
 
 def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bool = True,
-                   batch_size: int = 8, pixel_spacing=None, progress: bool | None = None) -> PredictSummary:
+                   batch_size: int = 8, pixel_spacing=None, progress: bool | None = None,
+                   lung: str | None = None) -> PredictSummary:
     """Segment files, folders and glob patterns of chest X-rays into ``out``.
 
     Per image: ``NAME_mask.png`` (label image, see :data:`lungseg_lib.engine.lungs.CONVENTION`) and
@@ -211,7 +223,8 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
     share a name). For the call: ``lungs.csv`` with one row per input, failed ones included.
     An unreadable file is recorded with its reason and the others are processed.
     ``pixel_spacing`` (mm) replaces every file's own; ``progress``: None = a bar from
-    :data:`PROGRESS_MIN` images on."""
+    :data:`PROGRESS_MIN` images on; ``lung``: the convention drawn (:func:`segment`), named in
+    the CSV's ``lung`` column and each overlay's legend."""
     from .data.imageio import write_png
     from .files import write_csv
 
@@ -238,7 +251,7 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
                 failures.append((x["file"], x["error"]))
                 say(f"lungseg: error: {x['file']}: {x['error']}")
         xrays = [x for x in read if isinstance(x, XRay)]
-        results = iter(segment_xrays(xrays, model, post=post, batch_size=batch_size))
+        results = iter(segment_xrays(xrays, model, post=post, batch_size=batch_size, lung=lung))
         for x in read:  # rows in the order of the inputs
             if not isinstance(x, XRay):
                 rows.append(x)
@@ -253,7 +266,7 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    columns = ["file", "status", "mask", "overlay", "height", "width", "spacing_row_mm", "spacing_col_mm",
+    columns = ["file", "status", "mask", "overlay", "lung", "height", "width", "spacing_row_mm", "spacing_col_mm",
                "spacing_source", "right_lung_px", "left_lung_px", "right_lung_cm2", "left_lung_cm2",
                "right_left_ratio", "warning", "error"]
     table = pd.DataFrame(rows, columns=columns)

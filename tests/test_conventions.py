@@ -77,3 +77,16 @@ def test_a_model_trained_on_two_conventions_draws_either(two_sets, tmp_path, mon
     monkeypatch.setattr(conventions, "DATA_CONVENTIONS", two_sets)
     metrics = evaluation.evaluate(run, data="synth_whole", out=tmp_path / "eval", robustness=False)
     assert (metrics["lung"], metrics["truth_lung"], metrics["split"]) == ("whole", "whole", "test")
+    # lungseg predict --lung: the CSV and the overlay's legend name the convention drawn
+    import cv2
+    import pandas as pd
+
+    from lungseg_lib import cli
+
+    cv2.imwrite(str(tmp_path / "x.png"), (images[0] * 255).astype(np.uint8))
+    for lung, out in ((None, "default"), ("visible", "visible")):
+        args = ["predict", str(tmp_path / "x.png"), "--run", str(run), "--out", str(tmp_path / out)]
+        assert cli.main(args + (["--lung", lung] if lung else [])) == 0
+        assert pd.read_csv(tmp_path / out / "lungs.csv")["lung"].tolist() == [lung or "whole"]
+    plain = cv2.imread(str(tmp_path / "default" / "x_overlay.png"))
+    assert plain.shape == (40, 50, 3)

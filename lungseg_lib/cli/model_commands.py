@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..data.conventions import CONVENTIONS
+
 
 DEFAULT_EVALUATION = "default-model-evaluation"
 
@@ -102,7 +104,7 @@ def _predict(args) -> int:
         from ..api import PROGRESS_MIN, predict_images
 
         summary = predict_images(images, args.out, model=args.run, post=not args.no_post,
-                                 batch_size=args.batch_size, pixel_spacing=spacing)
+                                 batch_size=args.batch_size, pixel_spacing=spacing, lung=args.lung)
         done = summary.table[summary.table["status"] == "ok"]
         if len(done) < PROGRESS_MIN:
             for name in done["mask"]:
@@ -220,6 +222,9 @@ def _add_use_commands(sub) -> None:
     p.add_argument("--no-post", action="store_true", help="skip the post-processing layer (keep every "
                    "component, not only the two largest)")
     p.add_argument("--batch-size", type=int, default=8, help="images per model call (default 8)")
+    p.add_argument("--lung", choices=CONVENTIONS, default=None,
+                   help="the lung to draw, for a model that draws both: whole (default: the lung behind "
+                   "the heart and opaque lung included) or visible (the visible lung fields)")
     p.add_argument("--pixel-spacing", metavar="MM[,MM]", help="pixel size in mm (row,column) for areas "
                    "in cm2; replaces the spacing of DICOM files (PixelSpacing, else ImagerPixelSpacing)")
     p.set_defaults(func=_predict)

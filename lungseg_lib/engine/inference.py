@@ -129,10 +129,12 @@ class TrainedModel:
         return out
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+def overlay(image: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None,
+            legend: str | None = None) -> np.ndarray:
     """An 8-bit BGR picture of ``image`` with ``mask`` tinted and outlined: a bool mask in one
     colour, a label image (:data:`~lungseg_lib.engine.lungs.RIGHT`/``LEFT``) with the right lung
-    in orange, the left in blue and the letters R and L; ``truth`` outlined in green."""
+    in orange, the left in blue and the letters R and L; ``truth`` outlined in green;
+    ``legend`` written in the top-left corner."""
     gray = image if image.dtype == np.uint8 else (to_unit(image) * 255).astype(np.uint8)
     out = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     thickness = max(1, round(max(image.shape) / 256))
@@ -148,6 +150,11 @@ def overlay(image: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None
     for part, color, letter in parts:
         if part.any():
             _outline(out, part, color, letter, thickness)
+    if legend:
+        scale = max(0.35, max(image.shape) / 1400)
+        (_, th), _ = cv2.getTextSize(legend, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        cv2.putText(out, legend, (4, 4 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3 * thickness, cv2.LINE_AA)
+        cv2.putText(out, legend, (4, 4 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
     return out
 
 
