@@ -6,8 +6,9 @@ stateless function of ``(seed, epoch, index)``, so a run resumed at epoch *e* se
 the batches an uninterrupted run would have seen.
 
 Augmentation (training only): small rotation, shift and scale (bilinear for the image,
-nearest for the mask), brightness, contrast and gamma, and optionally opacities painted inside
-the lungs; then, when the config asks for it, the input's normalisation (CLAHE). No left-right flip: the lungs are not mirror images of each other (heart,
+nearest for the mask), brightness, contrast and gamma, optionally opacities painted inside
+the lungs, and optionally corruptions of the image alone (blur, noise, a downsized copy, JPEG:
+:func:`corrupt`); then, when the config asks for it, the input's normalisation (CLAHE). No left-right flip: the lungs are not mirror images of each other (heart,
 diaphragm heights).
 """
 
@@ -17,7 +18,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from ..core.augment import AUGMENTS, OPACITY_DENSITY, OPACITY_GRID, OPACITY_LEVEL, Augment
+from ..core.augment import AUGMENTS, CORRUPTIONS, OPACITY_DENSITY, OPACITY_GRID, OPACITY_LEVEL, Augment
 from ..core.normalize import normalize as normalize_images
 
 
@@ -82,7 +83,72 @@ def augment_pair(image, mask, seed, aug: Augment = Augment()):
         opacity_seeds = tf.random.experimental.stateless_split(seeds[2], 2)
         draw = tf.random.stateless_uniform([], seed=opacity_seeds[0])
         image = tf.cond(draw < aug.opacity, lambda: paint_opacity(image, mask, opacity_seeds[1]), lambda: image)
+    if aug.corrupts:  # the third branch of seeds[2], whose first two (a split's first rows do not
+        # depend on how many follow) the opacities take: every other draw stays as it was
+        image = corrupt(image, tf.random.experimental.stateless_split(seeds[2], 3)[2], aug)
     return image, mask
+
+
+def corrupt(image, seed, aug: Augment):
+    """``image`` in [0, 1] with each corruption of ``aug`` applied with its probability, in the
+    order of :data:`~lungseg_lib.core.augment.CORRUPTIONS`, each its strength drawn uniformly
+    up to its maximum; clipped to [0, 1]. A pure function of ``seed``, each corruption drawing
+    from its own branch of it."""
+    apply = {"blur": lambda x, u, s: gaussian_blur(x, u * aug.blur_sigma_max, aug.blur_sigma_max),
+             "noise": lambda x, u, s: add_noise(x, u * aug.noise_sigma_max, s),
+             "downscale": lambda x, u, s: downscale(x, 1.0 - u * (1.0 - aug.downscale_min)),
+             "jpeg": lambda x, u, s: jpeg(x, 100.0 - u * (100.0 - aug.jpeg_quality_min))}
+    seeds = tf.random.experimental.stateless_split(seed, len(CORRUPTIONS))
+    for k, name in enumerate(CORRUPTIONS):
+        probability = getattr(aug, name)
+        if probability > 0:
+            own = tf.random.experimental.stateless_split(seeds[k], 2)
+            u = tf.random.stateless_uniform([2], seed=own[0])  # whether, and how strong
+            out = tf.cond(u[0] < probability, lambda: apply[name](image, u[1], own[1]), lambda: image)
+            out.set_shape(image.shape)
+            image = out
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def gaussian_blur(image, sigma, sigma_max: float):
+    """``image`` (H, W, C) blurred by a Gaussian of ``sigma`` px (a tensor), separably; the
+    kernel reaches 3 ``sigma_max`` (a Python number: a fixed size) and the border is mirrored
+    (edge included), as the perturbation grid's blur does."""
+    radius = max(1, math.ceil(3 * sigma_max))
+    x = tf.range(-radius, radius + 1, dtype=tf.float32)
+    taps = tf.exp(-0.5 * tf.square(x / tf.maximum(tf.cast(sigma, tf.float32), 1e-3)))
+    taps /= tf.reduce_sum(taps)
+    channels = image.shape[-1]
+    column = tf.tile(tf.reshape(taps, [-1, 1, 1, 1]), [1, 1, channels, 1])
+    padded = tf.pad(image[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    out = tf.nn.depthwise_conv2d(padded, column, [1, 1, 1, 1], "VALID")
+    out = tf.nn.depthwise_conv2d(out, tf.transpose(column, [1, 0, 2, 3]), [1, 1, 1, 1], "VALID")
+    return out[0]
+
+
+def add_noise(image, sigma, seed):
+    """``image`` plus Gaussian noise of standard deviation ``sigma``, clipped to [0, 1]."""
+    noise = tf.random.stateless_normal(tf.shape(image), seed=seed, dtype=image.dtype)
+    return tf.clip_by_value(image + sigma * noise, 0.0, 1.0)
+
+
+def downscale(image, factor):
+    """``image`` resized down by ``factor`` (area) and back up (nearest, each output pixel from
+    the small pixel its corner falls in): the grid's pixelation (OpenCV's area and nearest)."""
+    size = tf.shape(image)[:2]
+    small = tf.maximum(1, tf.cast(tf.cast(size, tf.float32) * factor, tf.int32))
+    small = tf.image.resize(image, small, method="area")
+    out = tf.raw_ops.ResizeNearestNeighbor(images=small[None], size=size, align_corners=False,
+                                           half_pixel_centers=False)[0]
+    return tf.cast(out, image.dtype)
+
+
+def jpeg(image, quality):
+    """``image`` in [0, 1] through a JPEG encoding of ``quality`` (rounded; 8-bit) and back."""
+    quality = tf.cast(tf.round(quality), tf.int32)
+    out = tf.image.adjust_jpeg_quality(tf.clip_by_value(image, 0.0, 1.0), quality)
+    out.set_shape(image.shape)
+    return out
 
 
 def train_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
