@@ -213,6 +213,22 @@ def _read_input(path, pixel_spacing) -> XRay | dict:
     return x
 
 
+CSV_COLUMNS = ["file", "status", "mask", "overlay", "lung", "height", "width", "spacing_row_mm", "spacing_col_mm",
+               "spacing_source", "right_lung_px", "left_lung_px", "right_lung_cm2", "left_lung_cm2",
+               "right_left_ratio", "warning", "error"]
+
+
+def _write_result(x: XRay, result: Segmentation, out: Path, used: set) -> dict:
+    """Write one image's label mask and overlay into ``out``; return its CSV row."""
+    from .data.imageio import write_png
+
+    stem = _unique_stem(x.path, used)
+    write_png(out / f"{stem}_mask.png", result.labels)
+    write_png(out / f"{stem}_overlay.png", result.overlay())
+    return {"file": str(x.path), "status": "ok", "mask": f"{stem}_mask.png", "overlay": f"{stem}_overlay.png",
+            **result.row(), "error": ""}
+
+
 def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bool = True,
                    batch_size: int = 8, pixel_spacing=None, progress: bool | None = None,
                    lung: str | None = None) -> PredictSummary:
@@ -225,7 +241,6 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
     ``pixel_spacing`` (mm) replaces every file's own; ``progress``: None = a bar from
     :data:`PROGRESS_MIN` images on; ``lung``: the convention drawn (:func:`segment`), named in
     the CSV's ``lung`` column and each overlay's legend."""
-    from .data.imageio import write_png
     from .files import write_csv
 
     if batch_size < 1:
@@ -252,24 +267,13 @@ def predict_images(inputs: list, out: str | os.PathLike, model=None, *, post: bo
                 say(f"lungseg: error: {x['file']}: {x['error']}")
         xrays = [x for x in read if isinstance(x, XRay)]
         results = iter(segment_xrays(xrays, model, post=post, batch_size=batch_size, lung=lung))
-        for x in read:  # rows in the order of the inputs
-            if not isinstance(x, XRay):
-                rows.append(x)
-                continue
-            result = next(results)
-            stem = _unique_stem(x.path, used)
-            write_png(out / f"{stem}_mask.png", result.labels)
-            write_png(out / f"{stem}_overlay.png", result.overlay())
-            rows.append({"file": str(x.path), "status": "ok", "mask": f"{stem}_mask.png",
-                         "overlay": f"{stem}_overlay.png", **result.row(), "error": ""})
+        rows += [x if not isinstance(x, XRay) else _write_result(x, next(results), out, used)
+                 for x in read]  # rows in the order of the inputs
         if bar is not None:
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    columns = ["file", "status", "mask", "overlay", "lung", "height", "width", "spacing_row_mm", "spacing_col_mm",
-               "spacing_source", "right_lung_px", "left_lung_px", "right_lung_cm2", "left_lung_cm2",
-               "right_left_ratio", "warning", "error"]
-    table = pd.DataFrame(rows, columns=columns)
+    table = pd.DataFrame(rows, columns=CSV_COLUMNS)
     for col in ("height", "width", "right_lung_px", "left_lung_px"):
         table[col] = table[col].astype("Int64")
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from lungseg_lib.core.losses import get_loss, supervised_channel
+from lungseg_lib.core.losses import get_loss
+from lungseg_lib.core.metrics import supervised_channel
 from lungseg_lib.data.folders import find_pairs, make_split, write_split
 from lungseg_lib.engine import datasets
 from lungseg_lib.engine.config import resolve_config

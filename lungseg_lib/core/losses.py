@@ -1,7 +1,7 @@
 """Training losses. ``y_true`` is a (B, H, W, 1) mask in {0, 1}; ``y_pred`` follows the
 model's head (see :func:`lungseg_lib.core.metrics.lung_probability`). A model with one sigmoid
 channel per lung convention gets ``y_true`` (B, H, W, 2): the mask, then the index of the
-channel that image's data set supervises (:func:`supervised_channel`)."""
+channel that image's data set supervises (:func:`~lungseg_lib.core.metrics.supervised_channel`)."""
 
 from __future__ import annotations
 
@@ -35,18 +35,10 @@ def _soft_dice_loss(y_true, prob, smooth: float = 1.0):
     return ops.mean(1 - (2 * inter + smooth) / (total + smooth))
 
 
-def supervised_channel(y_true, y_pred):
-    """(B, H, W, 1) P(lung) of the channel each image's data set supervises (``y_true[..., 1]``
-    holds its index): a data set drawn in one convention never trains the other's channel."""
-    index = ops.cast(y_true[..., 1], "int32")
-    chosen = ops.one_hot(index, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
-    return ops.sum(y_pred * chosen, axis=-1, keepdims=True)
-
-
 def get_loss(name: str, head: str, lungs: int = 0):
     """Return the loss function ``name`` for a model with output ``head``; ``lungs`` (>= 2):
     a sigmoid model with one channel per lung convention, each trained by its own images."""
-    from .metrics import lung_probability
+    from .metrics import lung_probability, supervised_channel
 
     if lungs:
         if head != "sigmoid" or name not in ("bce", "dice", "bce_dice"):

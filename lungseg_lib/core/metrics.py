@@ -84,6 +84,16 @@ def lung_probability(y_pred, head: str, channel: int = 0):
     raise ValueError(f"unknown head {head!r}; expected softmax, sigmoid or logits")
 
 
+def supervised_channel(y_true, y_pred):
+    """(B, H, W, 1) P(lung) of the channel each image's data set supervises (``y_true[..., 1]``
+    holds its index): a data set drawn in one convention never trains the other's channel."""
+    import keras.ops as ops
+
+    index = ops.cast(y_true[..., 1], "int32")
+    chosen = ops.one_hot(index, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+    return ops.sum(y_pred * chosen, axis=-1, keepdims=True)
+
+
 def keras_metrics(head: str, lungs: int = 0) -> list:
     """Keras metrics (Dice and IoU of the lung class over a batch, threshold 0.5) for ``head``;
     ``lungs`` (>= 2): each image scored on the channel of its own convention."""
@@ -101,8 +111,6 @@ def keras_metrics(head: str, lungs: int = 0) -> list:
             ops = keras.ops
             y_pred = ops.cast(y_pred, "float32")
             if lungs:
-                from .losses import supervised_channel
-
                 y_pred = supervised_channel(y_true, y_pred)
             pred = ops.cast(lung_probability(y_pred, head) > 0.5, "float32")
             truth = ops.cast(y_true[..., 0] > 0.5, "float32")

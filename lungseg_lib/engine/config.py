@@ -29,8 +29,9 @@ SCALINGS = (None, "proportional")
 STRATEGIES = ("auto", "default", "mirrored")
 MIXED_PRECISION = ("auto", True, False)
 # what a profile says about its protocol, not about a run: the seeds it trains (one run each,
-# `--seed K`), which models (default: all), and the NASNet-Large decoder's recipe readings
-PROTOCOL_KEYS = ("seeds", "more_seeds", "plan_models", "readings")
+# `--seed K`), which models (default: all), the NASNet-Large decoder's recipe readings, and the
+# default model's selection rule
+PROTOCOL_KEYS = ("seeds", "more_seeds", "plan_models", "readings", "selection")
 
 
 @dataclass(frozen=True)

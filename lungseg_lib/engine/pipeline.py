@@ -155,7 +155,8 @@ def train_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: 
                   start_epoch: int, epochs: int, augment: Augment | None = Augment(),
                   normalize: str | None = None, steps: int | None = None) -> tf.data.Dataset:
     """Batches for epochs ``start_epoch .. epochs-1``; ``normalize`` (:mod:`lungseg_lib.core.normalize`)
-    applies to each image after augmentation.
+    applies to each image after augmentation. ``masks`` (N, H, W, 1), or (N, H, W, 2) with the
+    supervised lung channel's index as the second channel (left as it is by augmentation).
 
     The batches are one stream of passes over the data, each pass reshuffled and re-augmented
     (seeded by the pass's number); an epoch is ``steps`` batches of it (default: one pass,
@@ -173,9 +174,11 @@ def train_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: 
         ds = tf.data.Dataset.from_tensor_slices(order)
 
         def load(i):
-            image, mask = tf.gather(images_t, i), tf.gather(masks_t, i)
+            image, target = tf.gather(images_t, i), tf.gather(masks_t, i)
+            mask, channel = target[..., :1], target[..., 1:]  # channel: the supervised convention's, if any
             if augment is not None:
                 image, mask = augment_pair(image, mask, tf.stack([seed + 1000003 * epoch, i]), augment)
+            mask = tf.concat([mask, channel], axis=-1)
             if normalize is not None:
                 shape = image.shape
                 image = tf.numpy_function(lambda x: normalize_images(x, normalize), [image], tf.float32, stateful=False)
