@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -54,7 +56,7 @@ severities = [3, 5]  # severities of the drop table
 # %%
 from myst_nb import glue
 
-from lungseg_lib.engine import records, robustness
+from lungseg_lib.engine import perturbations, records
 from lungseg_lib.report import (augmentation_experiment, claims, figures, images, perturbation_grid, profile_runs,
                                 tables, verdicts)
 
@@ -96,13 +98,13 @@ intervention = claims.intervention_claim(profile, runs_dir, metric)
 glue("rob_verdict", intervention["Verdict"], display=False)
 glue("rob_measured", intervention["Measured"], display=False)
 glue("rob_severity", float(claims.INTERVENTION_SEVERITY), display=False)
-glue("rob_darker", float(robustness.FAMILIES[claims.DARKER][claims.INTERVENTION_SEVERITY - 1]), display=False)
-glue("rob_lighter", float(robustness.FAMILIES[claims.LIGHTER][claims.INTERVENTION_SEVERITY - 1]), display=False)
+glue("rob_darker", float(perturbations.FAMILIES[claims.DARKER][claims.INTERVENTION_SEVERITY - 1]), display=False)
+glue("rob_lighter", float(perturbations.FAMILIES[claims.LIGHTER][claims.INTERVENTION_SEVERITY - 1]), display=False)
 glue("rob_min_effect", verdicts.MIN_EFFECT, display=False)
-glue("rob_n_families", float(len(robustness.FAMILIES)), display=False)
-glue("rob_n_severities", float(len(robustness.SEVERITIES) - 1), display=False)
-glue("rob_reference", robustness.REFERENCE, display=False)
-glue("rob_parameters", tables.html_table(robustness.parameter_table(), "Family"))
+glue("rob_n_families", float(len(perturbations.FAMILIES)), display=False)
+glue("rob_n_severities", float(len(perturbations.SEVERITIES) - 1), display=False)
+glue("rob_reference", perturbations.REFERENCE, display=False)
+glue("rob_parameters", tables.html_table(perturbations.parameter_table(), "Family"))
 
 # %% [markdown]
 # The fix experiment (`params/cpu-noaug.yaml`, `params/cpu-strongaug.yaml`): each variant's

@@ -7,7 +7,7 @@ import pytest
 
 from lungseg_lib.report import augmentation_experiment as fix
 from lungseg_lib.report import profile_runs
-from lungseg_lib.engine.robustness import FAMILIES
+from lungseg_lib.engine.perturbations import FAMILIES
 
 
 def _run(root, profile, model, clean, shifted, best_val=0.9):

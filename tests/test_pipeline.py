@@ -165,7 +165,7 @@ def test_corruptions_at_the_grids_parameters_match_the_grid():
     """At a severity's own parameter, blur, pixelation and JPEG come close to the perturbation
     grid's (OpenCV); noise has the grid's standard deviation."""
     from lungseg_lib.engine.pipeline import add_noise, downscale, gaussian_blur, jpeg
-    from lungseg_lib.engine.robustness import perturb
+    from lungseg_lib.engine.perturbations import perturb
 
     img, _ = _lungs(64)
     for severity, k in [(4, 9), (5, 11)]:  # the grid truncates its kernel at k; ours at 3 sigma

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungseg_lib.engine.robustness import FAMILIES
+from lungseg_lib.engine.perturbations import FAMILIES
 from lungseg_lib.report import remedies
 
 N = 40

@@ -7,7 +7,7 @@ import pytest
 
 from lungseg_lib import cli
 from lungseg_lib.core.postprocess import keep_largest_components
-from lungseg_lib.engine.robustness import (DIRECTION, FAMILIES, SEVERITIES, check_grid, load_example, perturb,
+from lungseg_lib.engine.perturbations import (DIRECTION, FAMILIES, SEVERITIES, check_grid, load_example, perturb,
                                            robustness_table)
 
 
@@ -79,11 +79,11 @@ def test_interrupted_grid_leaves_the_old_file(smoke_run, tmp_path, monkeypatch):
     calls = {"n": 0}
     real = TrainedModel.probability
 
-    def failing(self, images, batch_size=8):
+    def failing(self, images, batch_size=8, lung=None):
         calls["n"] += 1
         if calls["n"] > 2:
             raise KeyboardInterrupt
-        return real(self, images, batch_size)
+        return real(self, images, batch_size, lung)
 
     monkeypatch.setattr(TrainedModel, "probability", failing)
     with pytest.raises(KeyboardInterrupt):
@@ -95,12 +95,14 @@ def test_interrupted_grid_leaves_the_old_file(smoke_run, tmp_path, monkeypatch):
 def test_table_predicts_once_per_family_and_severity(image):
     from lungseg_lib.engine.inference import TrainedModel
 
+    from types import SimpleNamespace
+
     class Counting:
         """The real prediction path over a model that counts its calls."""
-        post_k, calls, size = 2, 0, image.shape[0]
+        post_k, calls, size, config = 2, 0, image.shape[0], SimpleNamespace(square="stretch")
         predict = TrainedModel.predict
 
-        def probability(self, images, batch_size=8):
+        def probability(self, images, batch_size=8, lung=None):
             Counting.calls += 1
             return (images[..., 0] > 0.5).astype(np.float32)
 
@@ -113,7 +115,7 @@ def test_table_predicts_once_per_family_and_severity(image):
 
 
 def test_grid_time_sentence_says_the_machine_and_the_target():
-    from lungseg_lib.report.robustness import GRID_TARGET_SECONDS, grid_time_sentence
+    from lungseg_lib.report.perturbation_grid import GRID_TARGET_SECONDS, grid_time_sentence
 
     env = {"cpu_model": "Some CPU", "cpu_isa": "avx2"}
     text = grid_time_sentence(120.4, 7000, env)

@@ -282,7 +282,7 @@ def test_exported_files_get_plain_permissions_whatever_the_runs_files_have(evalu
 
 def test_model_card_gives_the_harder_images_from_the_run_files(evaluated_run, tmp_path):
     from lungseg_lib.engine.model_card import harder_images
-    from lungseg_lib.engine.robustness import FAMILIES
+    from lungseg_lib.engine.perturbations import FAMILIES
 
     assert harder_images(evaluated_run) == []  # neither per_image.csv nor robustness.csv
     names = [f"img{i}" for i in range(4)]

@@ -34,7 +34,7 @@ class Augment:
     downscale_min: float = 0.15
     jpeg: float = 0.0
     jpeg_quality_min: int = 10
-    # The maxima reach the perturbation grid's severity 4 of 5 (lungseg_lib.engine.robustness
+    # The maxima reach the perturbation grid's severity 4 of 5 (lungseg_lib.engine.perturbations
     # FAMILIES, applied like the augmentation at the network's input size, so pixel units
     # agree): blur sigma 0.8, 1.1, 1.4, 1.7, 2.0 px (kernels 3-11, sigma = 0.15 k + 0.35):
     # 1.8 covers 1.7; noise sigma 0.04, 0.08, 0.12, 0.18, 0.26: 0.2 covers 0.18; pixelate

@@ -3,7 +3,7 @@
 Writes ``metrics.json`` (Dice and IoU of the lung class with and without post-processing:
 mean, median, 95% bootstrap CI; timings), ``per_image.csv``, ``roc.csv`` and
 ``predictions/NAME.png`` (binary, before post-processing, at the training resolution), and
-the perturbation grid (``robustness.csv``, :mod:`lungseg_lib.engine.robustness`; alone:
+the perturbation grid (``robustness.csv``, :mod:`lungseg_lib.engine.perturbations`; alone:
 :func:`run_robustness`, ``lungseg robustness``). Every prediction goes through
 :meth:`~lungseg_lib.engine.inference.TrainedModel.predict`. ``metrics.json`` is written last:
 its presence means the evaluation is complete.
@@ -152,7 +152,7 @@ def write_grid(model, pairs: list, images: np.ndarray, truth: np.ndarray, out: P
                severities=None, seed: int = 0, clean: list | None = None, batch_size: int = 8) -> dict:
     """The perturbation grid (``robustness.csv``; severity 0 = ``clean`` when given) and the
     example image's masks (the first image by name); returns a summary with its seconds."""
-    from .robustness import check_grid, robustness_table, save_example
+    from .perturbations import check_grid, robustness_table, save_example
 
     families, severities = check_grid(families, severities)
     t0 = time.perf_counter()
@@ -197,7 +197,7 @@ def evaluate(run_dir: str | os.PathLike, data: str | None = None, split: str = "
              fill_holes: bool | None = None) -> dict:
     """Evaluate the run in ``run_dir``; results go to ``out`` (default: the run folder).
 
-    With ``robustness`` the perturbation grid of :mod:`lungseg_lib.engine.robustness` is scored
+    With ``robustness`` the perturbation grid of :mod:`lungseg_lib.engine.perturbations` is scored
     too (``robustness.csv``; its severity-0 rows are this evaluation's own predictions).
     ``fill_holes``: override the run's post-processing option ``post_fill_holes`` (recorded in
     ``metrics.json``).

@@ -56,7 +56,7 @@ def harder_images(run_dir: Path) -> list[str]:
     import pandas as pd
 
     from ..core.stats import summarize
-    from .robustness import DIRECTION, FAMILIES
+    from .perturbations import DIRECTION, FAMILIES
 
     rows = []
     if (run_dir / runs.PER_IMAGE).exists():

@@ -33,6 +33,7 @@ class Summary:
     ci_high: float = math.nan
     std: float = math.nan
     n: int = 0
+    n_infinite: int = 0  # images left out of the summary because the metric is infinite there (HD95, ASSD)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Summary":

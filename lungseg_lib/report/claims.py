@@ -166,7 +166,7 @@ def failures_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: s
 def intervention_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post") -> dict[str, str]:
     """Claim 4, by intervention: the same test images made darker and lighter (the model's
     seed-averaged robustness grid): does each lower the score?"""
-    from ..engine.robustness import FAMILIES
+    from ..engine.perturbations import FAMILIES
     from .perturbation_grid import drop, read_grid
 
     claim, paper = "Failures are light or dark images (intervention)", "failures are too light or too dark images"

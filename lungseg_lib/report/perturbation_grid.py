@@ -1,7 +1,7 @@
 """What the book computes from the runs' ``robustness.csv``: curves of Dice against
 severity, each model's paired drop at chosen severities, and the example image's rows.
 
-No TensorFlow: the grid was scored by :mod:`lungseg_lib.engine.robustness` when the run was
+No TensorFlow: the grid was scored by :mod:`lungseg_lib.engine.perturbations` when the run was
 evaluated; here it is read, averaged over seeds, and compared.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.stats import paired_comparison
-from ..engine.robustness import FAMILIES, load_example, perturb
+from ..engine.perturbations import FAMILIES, load_example, perturb
 from ..engine.runfolder import EXAMPLE, ROBUSTNESS
 from . import profile_runs
 from .images import load_pair, pairs_in
