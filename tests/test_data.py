@@ -202,3 +202,11 @@ def test_a_data_set_is_found_by_name_beside_lungseg_data(tmp_path, monkeypatch, 
     assert locate_data("set_b", tmp_path / "repo") == tmp_path / "sets" / "set_b"
     with pytest.raises(DataError, match="not a data folder"):
         resolve_data_dir("set_c")
+
+
+def test_check_compares_a_folder_named_as_a_fetched_set_with_its_pinned_list(tmp_path, synth_dir, capsys):
+    """``lungseg data check`` on a folder named as a data set this project fetches also checks
+    every file against the shipped SHA-256 list (here: synthetic files, so they differ)."""
+    shutil.copytree(synth_dir, tmp_path / "shenzhen_montgomery_512")
+    assert cli.main(["data", "check", str(tmp_path / "shenzhen_montgomery_512")]) == 1
+    assert "not the published shenzhen_montgomery_512" in capsys.readouterr().out

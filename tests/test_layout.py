@@ -132,7 +132,7 @@ def import_loops() -> list[list[str]]:
 
 def test_the_loop_finder_sees_relative_absolute_and_function_imports():
     imported = imported_modules(PACKAGE / "cli" / "__init__.py")
-    assert {"lungseg_lib.errors", "lungseg_lib.cli.data"} <= imported  # `from ..errors`, `from . import data`
+    assert {"lungseg_lib.errors", "lungseg_lib.cli.data_commands"} <= imported  # `from ..errors`, `from . import data_commands`
     assert "lungseg_lib.engine.runner" in imported_modules(PACKAGE / "book.py")  # inside a function
 
 

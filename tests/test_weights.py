@@ -294,3 +294,20 @@ def test_model_card_gives_the_harder_images_from_the_run_files(evaluated_run, tm
     assert "| tuberculosis images (2) | 0.7500 [" in text
     assert "| under intensity shifts (" in text and "severities 1-5) | 0.5000 [0.5000, 0.5000] |" in text
     assert "| darker: brightness_down at severity 5 (factor 0.5) | 0.5000" in text
+
+
+def test_a_damaged_default_model_is_refused_naming_the_file(tmp_path, monkeypatch):
+    """The shipped folder is checked against its SHA256SUMS when it is used: a changed file is
+    an error that names it, not a model that silently predicts something else."""
+    if not (weights.DEFAULT_MODEL_DIR / "model.keras").exists():
+        pytest.skip("no default model shipped in this version")
+    import shutil
+
+    copy = tmp_path / "default_model"
+    shutil.copytree(weights.DEFAULT_MODEL_DIR, copy)
+    monkeypatch.setattr(weights, "DEFAULT_MODEL_DIR", copy)
+    assert weights.default_model_dir() == copy
+    with open(copy / "config.json", "a", encoding="utf-8") as f:
+        f.write("\n")
+    with pytest.raises(weights.WeightsError, match=r"config\.json: SHA-256 differs"):
+        weights.default_model_dir()

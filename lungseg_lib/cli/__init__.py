@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..errors import DataError
-from . import book_commands, data, model_commands, weights_commands
+from . import book_commands, data_commands, model_commands, weights_commands
 from .model_commands import DEFAULT_EVALUATION  # noqa: F401  (where `lungseg evaluate` writes for the default model)
 
 
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lungseg`` command."""
     parser = argparse.ArgumentParser(prog="lungseg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (data.add_data_commands, model_commands.add_run_commands, weights_commands.add_weights_command,
+    for add in (data_commands.add_data_commands, model_commands.add_run_commands, weights_commands.add_weights_command,
                 book_commands.add_bench_command, book_commands.add_book_commands):
         add(sub)
     return parser

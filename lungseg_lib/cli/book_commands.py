@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..bench import MIN_REPEAT_S
-from .data import parse_numbers
+from .data_commands import parse_numbers
 
 
 def _bench_command(args) -> str:

@@ -54,6 +54,10 @@ def default_model_dir() -> Path:
             f"{folder / runs.MODEL}): pass --run (in Python: model=) with a trained run folder (`lungseg train "
             "--model unet3_compact --profile cpu` makes one), a folder written by `lungseg weights "
             "export`, or the name of published weights (`lungseg weights list`)")
+    problems = check_sums(folder) if (folder / SUMS).is_file() else []
+    if problems:
+        raise WeightsError("the default model's files differ from its SHA256SUMS (a damaged install; "
+                           "reinstall lungseg): " + "; ".join(problems))
     return folder
 
 
