@@ -170,3 +170,23 @@ def test_cost_sentence_totals_training_time_per_cpu(tmp_path, fake_run):
     assert text.startswith("The 2 finished runs took 1.5 h of training in total (")
     assert "1.0 h on CPU A (avx2)" in text and "0.5 h on CPU B (avx2)" in text and "2.1 to 3.4" in text
     assert list(training.training_table("cpu", tmp_path)["CPU"]) == ["CPU B (avx2)", "CPU A (avx2)"]
+
+
+def test_the_training_flag_catches_a_frozen_schedule_and_a_lagging_run():
+    """The check that would have caught the NASNet-Large decoder's frozen training: a learning
+    rate below 1% of its start before half the epochs, or a last training Dice more than 0.02
+    below the study's median; a healthy run has no flag."""
+    import pandas as pd
+
+    from lungseg_lib.report.training import run_flag
+
+    epochs = range(1, 13)
+    frozen = pd.DataFrame({"epoch": epochs, "learning_rate": [1e-4 * 0.5 ** (e / 0.6) for e in epochs],
+                           "dice": [0.81, 0.89] + [0.90] * 10})
+    healthy = pd.DataFrame({"epoch": epochs, "learning_rate": [1e-4] * 12, "dice": [0.8 + 0.012 * e for e in epochs]})
+    late_decay = healthy.assign(learning_rate=[1e-4] * 8 + [1e-7] * 4)
+    assert "learning rate below 1% of its start from epoch 5 of 12" in run_flag(frozen, 12, 0.94)
+    assert "last training Dice 0.900, more than 0.02 below the study's median 0.940" in run_flag(frozen, 12, 0.94)
+    assert run_flag(healthy, 12, 0.94) == ""
+    assert run_flag(late_decay, 12, 0.94) == ""  # after half its epochs: a schedule, not a freeze
+    assert "below the study's median" in run_flag(healthy, 12, 0.97)

@@ -63,8 +63,21 @@ def evaluated_models(profile: str, runs_dir: str | os.PathLike = "runs") -> list
     return [m for m in registry_models() if seed_dirs(profile, m, runs_dir)]
 
 
-def seed_dirs(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> dict[int, Path]:
-    """``{seed: run folder}`` of the evaluated runs ``runs_dir/profile/model/seed<k>``, by seed."""
+def source_profile(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> str:
+    """The profile whose runs stand for ``model`` in ``profile``: for the model whose recipe has
+    readings (``params/<profile>.yaml`` ``readings``), the headline reading's profile once the
+    rule has picked it (:func:`lungseg_lib.report.readings.headline`); else ``profile`` itself."""
+    from .readings import headline_profile
+
+    return headline_profile(profile, model, runs_dir) or profile
+
+
+def seed_dirs(profile: str, model: str, runs_dir: str | os.PathLike = "runs", headline: bool = True) -> dict[int, Path]:
+    """``{seed: run folder}`` of the evaluated runs ``runs_dir/profile/model/seed<k>``, by seed
+    (with ``headline``, the headline reading's runs for a model with recipe readings:
+    :func:`source_profile`)."""
+    if headline:
+        profile = source_profile(profile, model, runs_dir)
     found = {}
     for path in (repo_path(runs_dir) / profile / model).glob("seed*"):
         if path.name[4:].isdigit() and runfolder.run_status(path) == "evaluated":
@@ -137,20 +150,23 @@ def resolve_profile(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
 
 def run_dir(profile: str, model: str, runs_dir: str | os.PathLike = "runs", seed: int = 0) -> Path:
     """The run folder of ``model`` under ``profile`` with ``seed`` (the figures of single runs
-    show seed 0)."""
-    return runfolder.run_dir_for(profile, model, seed, repo_path(runs_dir))
+    show seed 0; the headline reading's run for a model with recipe readings)."""
+    return runfolder.run_dir_for(source_profile(profile, model, runs_dir), model, seed, repo_path(runs_dir))
 
 
-def seed_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame | None:
+def seed_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs",
+                   headline: bool = True) -> pd.DataFrame | None:
     """``per_image.csv`` of every evaluated seed, stacked with a ``seed`` column (None if none)."""
-    frames = [runfolder.read_per_image(path).assign(seed=seed) for seed, path in seed_dirs(profile, model, runs_dir).items()]
+    frames = [runfolder.read_per_image(path).assign(seed=seed)
+              for seed, path in seed_dirs(profile, model, runs_dir, headline).items()]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def mean_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame | None:
+def mean_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs",
+                   headline: bool = True) -> pd.DataFrame | None:
     """Per-image scores averaged over the evaluated seeds (one row per test image, the seed count
     in ``n_seeds``); the descriptive columns (source, label, brightness, ...) are the images'."""
-    stacked = seed_per_image(profile, model, runs_dir)
+    stacked = seed_per_image(profile, model, runs_dir, headline)
     if stacked is None:
         return None
     keys = ["name", "source", "label"]
@@ -159,9 +175,9 @@ def mean_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs
 
 
 def seed_spread(profile: str, model: str, runs_dir: str | os.PathLike = "runs",
-                metric: str = "dice_post") -> dict[str, float]:
+                metric: str = "dice_post", headline: bool = True) -> dict[str, float]:
     """The test mean of ``metric`` in each seed, and their mean, standard deviation and range."""
-    stacked = seed_per_image(profile, model, runs_dir)
+    stacked = seed_per_image(profile, model, runs_dir, headline)
     if stacked is None:
         return {"n_seeds": 0.0, "mean": math.nan, "sd": math.nan, "min": math.nan, "max": math.nan}
     per_seed = stacked.groupby("seed")[metric].mean()

@@ -151,12 +151,19 @@ def per_image_long(profile: str, runs_dir: str | os.PathLike = "runs",
 
 
 def paired_comparisons(profile: str, runs_dir: str | os.PathLike = "runs", reference: str = REFERENCE_MODEL,
-                       metric: str = "dice_post") -> pd.DataFrame:
+                       metric: str = "dice_post", reference_profile: str | None = None) -> pd.DataFrame:
     """Each registry model other than ``reference`` compared with it on the same test images:
     columns model, title, n, mean_diff (model - reference), ci_low, ci_high (bootstrap 95%),
     wilcoxon_p; NaN for a model whose per-image scores (or the reference's) are missing, and
-    for runs with fewer than two test images in common (n says how many)."""
+    for runs with fewer than two test images in common (n says how many). ``reference_profile``:
+    the reference's runs from that profile as they are (a reading of its recipe), not the
+    headline reading's."""
     scores = per_image_long(profile, runs_dir, metric).pivot(index="name", columns="model", values="value")
+    if reference_profile is not None:
+        ref = mean_per_image(reference_profile, reference, runs_dir, headline=False)
+        scores = scores.drop(columns=[reference], errors="ignore")
+        if ref is not None:
+            scores = scores.join(ref.set_index("name")[metric].rename(reference), how="outer")
     rows = []
     for _, spec in registry().iterrows():
         name = spec["name"]
@@ -166,17 +173,19 @@ def paired_comparisons(profile: str, runs_dir: str | os.PathLike = "runs", refer
         if name in scores and reference in scores:
             both = scores[[name, reference]].dropna()
             row.update(paired_comparison(both[name], both[reference]) if len(both) >= 2 else {"n": len(both)})
-            row.update(seed_signs(profile, name, reference, runs_dir, metric))
+            row.update(seed_signs(profile, name, reference, runs_dir, metric, reference_profile))
         rows.append(row)
     columns = ["model", "title", "n", "mean_diff", "ci_low", "ci_high", "wilcoxon_p", "seeds", "seed_signs"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
 def seed_signs(profile: str, model: str, reference: str, runs_dir: str | os.PathLike = "runs",
-               metric: str = "dice_post") -> dict:
+               metric: str = "dice_post", reference_profile: str | None = None) -> dict:
     """The sign (``+``, ``-`` or ``0``) of the mean per-image difference model - reference in
-    every seed that both have, e.g. ``{"seeds": "0 1 2", "seed_signs": "+ + -"}``."""
-    a, b = seed_per_image(profile, model, runs_dir), seed_per_image(profile, reference, runs_dir)
+    every seed that both have, e.g. ``{"seeds": "0 1 2", "seed_signs": "+ + -"}`` (the reference
+    from ``reference_profile`` as it is, when given)."""
+    a = seed_per_image(profile, model, runs_dir)
+    b = seed_per_image(reference_profile or profile, reference, runs_dir, headline=reference_profile is None)
     shared = sorted(set(a["seed"]) & set(b["seed"])) if a is not None and b is not None else []
     signs = []
     for seed in shared:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 
 from ..engine import runfolder
@@ -27,23 +28,72 @@ def history_long(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataF
         columns=["model", "title", "seed", "epoch"])
 
 
-def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
-    """One row per run (model and seed): status, epochs run, best epoch and validation Dice,
-    wall time of training, how busy the machine was (mean 1-minute load average over the
-    epochs, on a machine with the run's cores), and parameters."""
+#: the check that would have caught the frozen schedule: a run is flagged when its learning rate
+#: falls below LR_FLOOR of its start before half its epochs, or when its last training Dice is
+#: more than DICE_GAP below the median of the study's models (fixed 2026-12-06)
+LR_FLOOR, DICE_GAP = 0.01, 0.02
+
+
+def run_flag(history: pd.DataFrame, epochs: int, median_last_dice: float) -> str:
+    """Why a run's training deserves a look before it is compared (empty when it does not): its
+    learning rate below :data:`LR_FLOOR` of the first epoch's before half of ``epochs``, or its
+    last training Dice more than :data:`DICE_GAP` below ``median_last_dice``."""
+    flags = []
+    if len(history) and "learning_rate" in history:
+        lr = history["learning_rate"].to_numpy(float)
+        low = [int(e) for e, v in zip(history["epoch"], lr) if v < LR_FLOOR * lr[0]]
+        if low and low[0] <= epochs / 2:
+            flags.append(f"learning rate below {LR_FLOOR:.0%} of its start from epoch {low[0]} of {epochs}")
+    if len(history) and "dice" in history:
+        last = float(history["dice"].iloc[-1])
+        if last < median_last_dice - DICE_GAP:
+            flags.append(f"last training Dice {last:.3f}, more than {DICE_GAP} below the study's median "
+                         f"{median_last_dice:.3f}")
+    return "; ".join(flags)
+
+
+def _run_rows(profile: str, runs_dir, label: str = "") -> list[dict]:
+    """The training table's rows of one profile's runs (``label`` after each model's title)."""
     rows = []
     for _, spec in registry().iterrows():
         for seed, path in run_folders(profile, spec["name"], runs_dir).items():
             info = read_training(path) or Training()
             saved = read_run_record(path) or RunRecord()
-            rows.append({"Model": spec["title"], "Seed": seed, "Status": runfolder.run_status(path),
+            history = pd.read_csv(path / runfolder.HISTORY) if (path / runfolder.HISTORY).exists() else pd.DataFrame()
+            rows.append({"Model": spec["title"] + label, "Seed": seed, "Status": runfolder.run_status(path),
                          "Epochs": _or_blank(info.epochs_run), "Planned": saved.config.get("epochs", ""),
                          "Best epoch": _or_blank(info.best_epoch),
                          "Best val. Dice": _or_blank(info.best_val_dice, "{:.4f}"),
                          "Train time (min)": f"{info.train_seconds / 60:.1f}" if info.train_seconds else "",
                          "Mean load": f"{info.mean_load_1min:.2f}" if info.mean_load_1min else "",
                          "CPU": cpu_label(saved.environment),
-                         "Parameters": f"{info.params / 1e6:.2f} M" if info.params else ""})
+                         "Parameters": f"{info.params / 1e6:.2f} M" if info.params else "",
+                         "_model": spec["name"], "_history": history})
+    return rows
+
+
+def training_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """One row per run (model and seed; the runs of every reading of a recipe, for a profile with
+    readings): status, epochs run, best epoch and validation Dice, wall time of training, how
+    busy the machine was (mean 1-minute load average over the epochs, on a machine with the
+    run's cores), parameters, and the flag of :func:`run_flag` (the median: of the profile's
+    models' last training Dice, seeds averaged)."""
+    from .readings import reading_plan, readings
+
+    rows = _run_rows(profile, runs_dir)
+    last = {}
+    for r in rows:
+        if len(r["_history"]) and "dice" in r["_history"]:
+            last.setdefault(r["_model"], []).append(float(r["_history"]["dice"].iloc[-1]))
+    median = float(np.median([np.mean(v) for v in last.values()])) if last else float("nan")
+    for reading in readings(profile):
+        if reading.profile != profile:
+            rows += [r for r in _run_rows(reading.profile, runs_dir, f" (reading: {reading.name})")
+                     if r["_model"] == reading_plan(profile)["model"]]
+    for r in rows:
+        planned = r["Planned"] if isinstance(r["Planned"], int) else len(r["_history"])
+        r["Flag"] = run_flag(r.pop("_history"), planned, median)
+        r.pop("_model")
     return pd.DataFrame(rows)
 
 
