@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from lungseg_lib.report import profile_runs, readings
+from lungseg_lib.report import profile_runs, reading_comparisons, readings
 
 
 def fake_reading_run(root, profile, model, seed, val_dice, test_scores):
@@ -45,16 +45,16 @@ def test_the_headline_is_the_best_mean_validation_dice_and_waits_for_every_seed(
     assert abs(scores.loc["steps5", "test_dice"] - 0.99) < 1e-9 and scores["complete"].all()
     # the whole book then shows the headline reading's runs of the paper's model
     assert set(profile_runs.seed_dirs("cpu", "nasnet_decoder", tmp_path)) == {0, 1, 2}
-    assert profile_runs.seed_dirs("cpu", "nasnet_decoder", tmp_path)[0].parent.parent.parent.name == names["unscaled"]
+    assert profile_runs.seed_dirs("cpu", "nasnet_decoder", tmp_path)[0].parent.parent.name == names["unscaled"]
 
 
 def test_the_verdict_across_readings():
     names = ["scaled", "constant"]
-    assert readings.across({"scaled": "worse", "constant": "worse"}, names) == "worse under every reading"
-    assert readings.across({"scaled": "better", "constant": "better"}, names) == "better under every reading"
-    assert readings.across({"scaled": "worse", "constant": "not separable"}, names) == (
+    assert reading_comparisons.across({"scaled": "worse", "constant": "worse"}, names) == "worse under every reading"
+    assert reading_comparisons.across({"scaled": "better", "constant": "better"}, names) == "better under every reading"
+    assert reading_comparisons.across({"scaled": "worse", "constant": "not separable"}, names) == (
         "depends on the reading: worse under scaled; not separable under constant")
-    assert readings.across({"scaled": "worse"}, names) == "incomplete (constant not evaluated)"
+    assert reading_comparisons.across({"scaled": "worse"}, names) == "incomplete (constant not evaluated)"
 
 
 def test_the_comparison_is_computed_under_every_reading(tmp_path):
@@ -65,7 +65,7 @@ def test_the_comparison_is_computed_under_every_reading(tmp_path):
         fake_reading_run(tmp_path, "cpu", "unet", seed, 0.9, [0.90, 0.91, 0.92, 0.93, 0.90, 0.91])
         fake_reading_run(tmp_path, profiles["scaled"], "nasnet_decoder", seed, 0.8, [0.80, 0.81, 0.82, 0.80, 0.79, 0.81])
         fake_reading_run(tmp_path, profiles["constant"], "nasnet_decoder", seed, 0.95, [0.96, 0.97, 0.98, 0.97, 0.96, 0.97])
-    table = readings.comparison_by_reading("cpu", tmp_path).set_index("Model")
+    table = reading_comparisons.comparison_by_reading("cpu", tmp_path).set_index("Model")
     row = table.loc["U-Net"]
     assert row["scaled"].startswith("worse (-0.1") and row["constant"].startswith("better (+0.0")
     assert row["Across readings"] == "incomplete (unscaled, steps5 not evaluated)"
