@@ -40,6 +40,8 @@ def comparison_by_reading(profile: str = "cpu", runs_dir: str | os.PathLike = "r
     reading``, ``not separable under every reading``, or ``depends on the reading`` naming
     which side each reading gives; ``incomplete`` while a reading's runs are missing."""
     plan = reading_plan(profile)
+    if not plan:
+        return pd.DataFrame(columns=["Model", "Across readings"])
     model, rows = plan["model"], []
     sides = {r.name: _sides(profile, r, model, runs_dir, metric) for r in readings(profile)}
     for other in profile_runs.registry_models():
@@ -68,7 +70,10 @@ def across(sides: dict[str, str], names: list[str]) -> str:
     return "depends on the reading: " + "; ".join(f"{side} under {', '.join(n)}" for side, n in groups.items())
 
 
-def size_ranking(profile: str = "cpu", large: str = "cpu-256", runs_dir: str | os.PathLike = "runs",
+SIZE_CHECKS = {"cpu": "cpu-256"}  # a profile -> the same protocol at a larger input size
+
+
+def size_ranking(profile: str = "cpu", large: str | None = None, runs_dir: str | os.PathLike = "runs",
                  seed: int = 0) -> tuple[pd.DataFrame, str]:
     """The input-size check: the models ``params/<large>.yaml`` plans, their seed-``seed`` test
     Dice (after post-processing) at ``profile``'s size and at ``large``'s (the paper's model with
@@ -77,6 +82,9 @@ def size_ranking(profile: str = "cpu", large: str = "cpu-256", runs_dir: str | o
     from ..engine.config import profile_params
     from ..engine.records import read_metrics
 
+    large = large or SIZE_CHECKS.get(profile)
+    if large is None:
+        return pd.DataFrame(columns=["Model"]), f"The {profile} profile has no input-size check."
     rows = []
     for model in profile_params(large).get("plan_models") or []:
         row = {"model": model, "Model": profile_runs.title_of(model)}
@@ -98,3 +106,19 @@ def size_ranking(profile: str = "cpu", large: str = "cpu-256", runs_dir: str | o
     return table, (f"The ranking at the larger input size {'is' if same else 'is not'} the ranking at the smaller "
                    f"one (seed {seed}, test Dice after post-processing): {order['large']} at the larger size"
                    + ("" if same else f", {order['small']} at the smaller"))
+
+
+def verdict_sentence(profile: str = "cpu", runs_dir: str | os.PathLike = "runs", metric: str = "dice_post") -> str:
+    """The comparison across readings in one sentence: the other models grouped by the verdict
+    across the readings (:func:`comparison_by_reading`)."""
+    table = comparison_by_reading(profile, runs_dir, metric)
+    if table.empty:
+        return f"The {profile} profile has no readings of the paper's recipe."
+    groups: dict[str, list[str]] = {}
+    for row in table.itertuples():
+        verdict = row[-1].split(":")[0].split(" (")[0]  # "depends on the reading: ..." -> its head
+        groups.setdefault(verdict, []).append(row.Model)
+    parts = [f"{verdict} against {', '.join(models)}" for verdict, models in groups.items()]
+    verdicts = "; ".join(parts).replace("incomplete against", "not yet compared under every reading with")
+    return (f"Under the {len(readings(profile))} readings of its schedule, the NASNet-Large decoder is "
+            f"{verdicts}.")

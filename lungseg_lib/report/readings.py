@@ -114,3 +114,59 @@ def headline_profile(profile: str, model: str, runs_dir: str | os.PathLike = "ru
         return None
     name = headline(profile, runs_dir)
     return plan["profiles"][name] if name else None
+
+
+def readings_table(profile: str = "cpu", runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
+    """:func:`reading_scores` as the book shows it, one row per reading (the headline marked)."""
+    scores, best = reading_scores(profile, runs_dir), headline(profile, runs_dir)
+    plan = reading_plan(profile) or {"seeds": []}
+    rows = []
+    for s in scores.itertuples():
+        seeds = f"{', '.join(map(str, s.seeds)) or 'none'} of {', '.join(map(str, plan['seeds']))}"
+        rows.append({"Reading": s.reading + (" (headline)" if s.reading == best else ""),
+                     "What it trains": s.words, "Runs": f"runs/{s.profile}/", "Seeds evaluated": seeds,
+                     "Mean val. Dice": _fmt(s.val_dice), "Test Dice post, mean of seeds": _fmt(s.test_dice),
+                     "Seed SD": _fmt(s.test_sd), "Last training Dice": _fmt(s.last_train_dice),
+                     "Training time (h, all seeds)": f"{s.train_hours:.1f}" if s.train_hours else ""})
+    return pd.DataFrame(rows)
+
+
+def _fmt(value: float) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+def headline_sentence(profile: str = "cpu", runs_dir: str | os.PathLike = "runs") -> str:
+    """Which reading the book's NASNet-Large decoder is, and why (or why there is none yet)."""
+    plan = reading_plan(profile)
+    if not plan:
+        return f"The {profile} profile has no readings of a recipe."
+    best = headline(profile, runs_dir)
+    if best is None:
+        waiting = [s.reading for s in reading_scores(profile, runs_dir).itertuples() if not s.complete]
+        return (f"No headline reading yet: {', '.join(waiting)} still lack(s) seeds; until then the book "
+                f"shows the {profile} profile's own runs (the {readings(profile)[0].name} reading).")
+    scores = reading_scores(profile, runs_dir).set_index("reading")
+    return (f"The headline reading is {best} (mean validation Dice {scores.loc[best, 'val_dice']:.4f} over seeds "
+            f"{', '.join(map(str, plan['seeds']))}, the best of the {len(scores)} readings); wherever the book "
+            f"shows the NASNet-Large decoder of the {profile} profile, these are its runs.")
+
+
+def frozen_facts(profile: str = "cpu", runs_dir: str | os.PathLike = "runs", epoch: int = 4) -> dict[str, float]:
+    """What the first reading's runs recorded (mean over their seeds, NaN without runs): the
+    learning rate in ``epoch`` as a fraction of the first epoch's, the last epoch's learning
+    rate, the first epoch after which the training Dice moves less than 0.005, and the last
+    training Dice."""
+    plan, first = reading_plan(profile), (readings(profile) or [None])[0]
+    histories = [pd.read_csv(p / "history.csv") for p in _seeds(first, plan["model"], runs_dir).values()
+                 if (p / "history.csv").exists()] if first else []
+    if not histories:
+        return {k: math.nan for k in ("lr_fraction", "last_lr", "frozen_from", "last_dice")}
+
+    def frozen_from(dice: pd.Series) -> int:
+        moving = [i for i in range(len(dice)) if abs(dice.iloc[-1] - dice.iloc[i]) >= 0.005]
+        return (max(moving) + 2) if moving else 1  # 1-based epoch after the last that still moved
+
+    return {"lr_fraction": _mean([h["learning_rate"].iloc[epoch - 1] / h["learning_rate"].iloc[0] for h in histories]),
+            "last_lr": _mean([h["learning_rate"].iloc[-1] for h in histories]),
+            "frozen_from": float(np.median([frozen_from(h["dice"]) for h in histories])),
+            "last_dice": _mean([h["dice"].iloc[-1] for h in histories])}
