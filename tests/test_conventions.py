@@ -91,3 +91,23 @@ def test_a_model_trained_on_two_conventions_draws_either(two_sets, tmp_path, mon
         assert pd.read_csv(tmp_path / out / "lungs.csv")["lung"].tolist() == [lung or "whole"]
     plain = cv2.imread(str(tmp_path / "default" / "x_overlay.png"))
     assert plain.shape == (40, 50, 3)
+
+
+def test_evaluate_writes_other_data_and_splits_beside_the_run_s_own_results(tmp_path, synth_dir, monkeypatch):
+    """``lungseg evaluate RUN`` scores its own test split into the run folder; another split or
+    another data set goes to ``RUN/evaluations/<data>-<split>/`` (a cross-set evaluation) and
+    leaves the run's own metrics.json as it was."""
+    from lungseg_lib.cli import model_commands
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.csv").write_text("epoch\n1\n")
+    (run / "config.json").write_text('{"config": {}, "data_root": "synthetic_64"}')
+    (tmp_path / "sets").mkdir()
+    shutil.copytree(synth_dir, tmp_path / "sets" / "other_set")
+    monkeypatch.setenv("LUNGSEG_DATA", str(tmp_path / "sets" / "other_set"))
+    assert model_commands._evaluation_out(run, None, "test") is None
+    assert model_commands._evaluation_out(run, None, "val") == run / "evaluations" / "synthetic_64-val"
+    assert model_commands._evaluation_out(run, "other_set", "external") == run / "evaluations" / "other_set-external"
+    (run / "history.csv").unlink()  # a model folder (exported, shipped): never written into
+    assert model_commands._evaluation_out(run, None, "test").name == model_commands.DEFAULT_EVALUATION

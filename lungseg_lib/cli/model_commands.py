@@ -57,8 +57,23 @@ def _train(args) -> int:
     return 0
 
 
-def _evaluate(args) -> int:
+def _evaluation_out(folder: Path, data: str | None, split: str) -> Path | None:
+    """Where ``lungseg evaluate`` writes: a training run's own test split into its folder, other
+    data or splits into its ``evaluations/<data>-<split>/``; never into a model folder (the
+    installed default model, an exported or fetched one: its SHA256SUMS would no longer match)."""
+    from ..data.folders import resolve_data_dir
     from ..engine import runfolder
+    from ..engine.records import read_run_record
+
+    if not (folder / runfolder.HISTORY).is_file():
+        return Path(DEFAULT_EVALUATION)
+    record = read_run_record(folder)
+    own = Path(str(record.data_root or "")).name if record else ""
+    name = resolve_data_dir(data).name if data else own
+    return None if (name == own and split == "test") else runfolder.evaluation_dir(folder, name, split)
+
+
+def _evaluate(args) -> int:
     from ..engine.evaluation import evaluate
     from ..engine.records import Metrics
     from ..engine.weights import model_folder
@@ -67,9 +82,7 @@ def _evaluate(args) -> int:
         raise ValueError(f"two runs given ({args.run_dir} and --run {args.run}): give one")
     run = args.run_dir or args.run
     folder = model_folder(run)
-    # a training run's results go into its folder; never into a model folder (the installed
-    # default model, an exported or fetched one: its SHA256SUMS would no longer match)
-    out = args.out or (None if (folder / runfolder.HISTORY).is_file() else DEFAULT_EVALUATION)
+    out = args.out or _evaluation_out(folder, args.data, args.split)
     m = Metrics.from_dict(evaluate(folder, data=args.data, split=args.split, out=out,
                                    robustness=not args.no_robustness, fill_holes=True if args.fill_holes else None))
     if out:

@@ -120,6 +120,7 @@ class RunRecord:
     data_fingerprint: str | None = None
     split_sizes: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
+    data_sets: list = field(default_factory=list)  # a model of several sets: each one's record
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunRecord":

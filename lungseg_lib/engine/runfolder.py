@@ -24,6 +24,7 @@ ROC = "roc.csv"
 ROBUSTNESS = "robustness.csv"  # per image x perturbation family x severity
 EXAMPLE = "robustness_example.npz"  # the example image's masks at every severity
 PREDICTIONS = "predictions"  # binary test-set predictions before post-processing, NAME.png
+EVALUATIONS = "evaluations"  # evaluations/<data>-<split>/: the run scored on other data or splits
 MODEL = "model.keras"  # the weights (git-ignored)
 CHECKPOINTS = "checkpoints"  # last and best epoch's weights and optimizer state (git-ignored)
 STATE = f"{CHECKPOINTS}/state.json"  # names the checkpoints to resume from: written last each epoch
@@ -35,6 +36,12 @@ def run_dir_for(profile: str, model: str, seed: int = 0, root: str | os.PathLike
     """The default run folder of ``model`` trained with ``profile`` and ``seed``:
     ``runs/<profile>/<model>/seed<seed>``."""
     return Path(root) / profile / model / f"seed{int(seed)}"
+
+
+def evaluation_dir(run_dir: str | os.PathLike, data_name: str, split: str) -> Path:
+    """Where a run's evaluation on another data set or split goes (the same files as its own:
+    metrics.json, per_image.csv, robustness.csv ...): ``evaluations/<data>-<split>/``."""
+    return Path(run_dir) / EVALUATIONS / f"{data_name}-{split}"
 
 
 def run_status(run_dir: str | os.PathLike) -> str:
