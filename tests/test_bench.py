@@ -52,6 +52,10 @@ def test_tiny_bench_json_has_every_field(tiny):
     assert r["memory_kind"] == "host" and r["memory_method"]
     assert r["peak_memory_mb"] >= max(r["peak_memory_train_mb"], r["peak_memory_infer_mb"]) > 0
     assert r["host_baseline_mb"] > 0 and r["train_first_call_s"] > 0 and r["worker_seconds"] > 0
+    assert r["flops_per_image"] == pytest.approx(26.7e9 / 16, rel=0.01)  # 26.7 GFLOP at 256 px, 1/16 at 64
+    assert r["matmul_gflops"]["median"] > 1  # this machine's float32 matrix-multiply rate
+    row = speed.speed_table([tiny]).iloc[0]
+    assert 0 < row["roofline"] == pytest.approx(row["achieved_gflops"] / row["matmul_gflops"])
 
 
 def test_bad_model_name_lists_the_valid_ones(capsys):

@@ -250,3 +250,15 @@ def test_every_model_lists_its_deviations_from_its_paper():
     assert "0.99" in rows.loc[("nasnet_decoder", "encoder batch-norm momentum"), "ours"]
     with pytest.raises(ValueError, match="kind"):
         M.Deviation("a", "b", "c", "d", kind="guess")
+
+
+@pytest.mark.parametrize("name, kwargs, gflop", [
+    ("unet3_compact", {}, 26.7), ("unet", {"base_filters": 64}, 96.2), ("unet", {"base_filters": 32}, 24.1),
+    ("unet", {"base_filters": 16}, 6.0), ("unet22", {"base_filters": 32}, 35.5)])
+def test_flops_per_image_are_counted_from_the_layers(name, kwargs, gflop):
+    """2 operations per multiply-add of every convolution at 256 px (the counts the default
+    model's selection reads: time roughly follows them on these CPUs)."""
+    from lungseg_lib.core.models import build_model
+    from lungseg_lib.core.models.flops import count_flops
+
+    assert count_flops(build_model(name, (256, 256, 1), **kwargs)) / 1e9 == pytest.approx(gflop, abs=0.05)

@@ -56,5 +56,6 @@ RESULT_FIELDS = (
     "train_images_per_s", "train_first_call_s", "infer_ms_batch1", "infer_ms_best_batch",
     "best_batch", "infer_ms_by_batch", "infer_first_call_s", "peak_memory_mb", "memory_kind",
     "memory_method", "peak_memory_train_mb", "peak_memory_infer_mb", "host_peak_mb",
-    "host_baseline_mb", "post_ms", "pipeline_images_per_s", "worker_seconds")
+    "host_baseline_mb", "post_ms", "pipeline_images_per_s", "worker_seconds", "flops_per_image",
+    "matmul_gflops")
 SCHEMA = "lungseg-bench/1"

@@ -218,6 +218,20 @@ def _inference(model, x: np.ndarray, infer_batches: list[int], timing: tuple) ->
                 infer_ms_by_batch=by_batch, infer_first_call_s=first)
 
 
+def matmul_gflops(timing: tuple, n: int = 2048) -> dict:
+    """The machine's float32 matrix-multiply rate in this process (GFLOP/s of ``n`` x ``n``
+    products through TensorFlow, statistics over the repeats): the roof a model's achieved
+    rate is compared with."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_uniform((n, n), seed=(0, 1))
+    b = tf.random.stateless_uniform((n, n), seed=(0, 2))
+    R, W, min_s = timing
+    stats = time_repeats(lambda: tf.linalg.matmul(a, b).numpy(), 1.0, R, W, min_s)
+    gflop = 2 * n ** 3 / 1e9
+    return {"n": n, "median": gflop / stats["median"], "q1": gflop / stats["q3"], "q3": gflop / stats["q1"]}
+
+
 def measure(task: dict) -> dict:
     """Measure one model in this process (the worker's job; see :mod:`lungseg_lib.bench`).
 
@@ -229,6 +243,7 @@ def measure(task: dict) -> dict:
     import keras
 
     from ..core.models import count_params
+    from ..core.models.flops import count_flops
     from ..engine.config import resolve_config
     from ..engine.training import build_compiled_model
 
@@ -251,6 +266,7 @@ def measure(task: dict) -> dict:
     model = build_compiled_model(config)
     model.jit_compile = bool(task["jit_compile"])
     out.update(mixed_precision=policy, jit_compile=bool(model.jit_compile), params=count_params(model),
+               flops_per_image=count_flops(model), matmul_gflops=matmul_gflops(timing),
                memory_kind="gpu" if task["device"] == "gpu" else "host", memory_method=memory.method)
     out.update(_inference(model, x, infer_batches, timing), peak_memory_infer_mb=memory.peak_mb())
     # 5. training: the compiled model's own step on a fixed batch (images/s)

@@ -57,7 +57,8 @@ TABLE_COLUMNS = (
     "machine", "device", "model", "size", "batch", "precision", "xla", "params_m",
     "infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", "best_batch", "infer_ms_best",
     "train_img_s", "train_img_s_q1", "train_img_s_q3", "train_first_call_s", "pipeline_img_s", "post_ms",
-    "peak_memory_mb", "memory_kind", "repeats", "complete", "error", "file")
+    "peak_memory_mb", "memory_kind", "repeats", "complete", "error", "file", "gflop", "achieved_gflops",
+    "matmul_gflops", "roofline")
 
 
 def speed_table(files) -> pd.DataFrame:
@@ -83,9 +84,20 @@ def speed_table(files) -> pd.DataFrame:
                     train_img_s=r["train_images_per_s"]["median"],
                     train_img_s_q1=r["train_images_per_s"]["q1"], train_img_s_q3=r["train_images_per_s"]["q3"],
                     pipeline_img_s=r["pipeline_images_per_s"]["median"], post_ms=r["post_ms"]["median"],
-                    peak_memory_mb=r["peak_memory_mb"], memory_kind=r["memory_kind"])
+                    peak_memory_mb=r["peak_memory_mb"], memory_kind=r["memory_kind"], **_roofline(r))
             rows.append(row)
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def _roofline(r: dict) -> dict:
+    """A result's FLOPs per image (GFLOP), the rate it achieved at its best batch (GFLOP/s), the
+    machine's matrix-multiply rate and their ratio; empty for files measured before the count."""
+    if not r.get("flops_per_image") or not r.get("matmul_gflops"):
+        return {}
+    gflop = r["flops_per_image"] / 1e9
+    achieved = gflop / (r["infer_ms_best_batch"]["median"] / 1000)
+    roof = r["matmul_gflops"]["median"]
+    return {"gflop": gflop, "achieved_gflops": achieved, "matmul_gflops": roof, "roofline": achieved / roof}
 
 
 def display_table(table) -> pd.DataFrame:
@@ -109,6 +121,8 @@ def display_table(table) -> pd.DataFrame:
         "training batch": [str(int(b)) if pd.notna(b) else "" for b in table["batch"]],
         "input pipeline images/s": num("pipeline_img_s", 0),
         "post-processing ms/image": num("post_ms", 2),
+        "GFLOP/image": num("gflop", 1), "achieved GFLOP/s": num("achieved_gflops", 0),
+        "matmul GFLOP/s": num("matmul_gflops", 0), "share of matmul rate": num("roofline", 2),
         "peak memory (MB)": num("peak_memory_mb", 0), "memory": table["memory_kind"].fillna(""),
     })
     notes = [" ".join(filter(None, pair)) for pair in zip(table["error"].fillna(""), stale_notes(table))]
