@@ -134,6 +134,28 @@ def ensure_data(profile: str, runs_dir: str | os.PathLike, data_dir: str = "") -
         raise DataError(f"{images.NO_DATA} (the download failed: {exc})") from None
 
 
+def ensure_pneumonia_data() -> Path | None:
+    """The pneumonia films (``covid_pneumonia_512``) for the pneumonia chapter: found beside the
+    other data set or in ``data/`` (:func:`~lungseg_lib.data.folders.data_set_dir`), else
+    downloaded once from their two pinned repositories into ``data/covid_pneumonia_512`` (every
+    original checked). Offline: a note, and the chapter says its images are missing."""
+    from .data.download_covid import fetch_covid_pneumonia_512
+    from .data.folders import data_set_dir
+
+    found = data_set_dir("covid_pneumonia_512")
+    if found is not None:
+        return found
+    out = REPO_ROOT / "data" / "covid_pneumonia_512"
+    print(f"no pneumonia films found: downloading covid_pneumonia_512 into {out} (once)", flush=True)
+    try:
+        fetch_covid_pneumonia_512(out)
+        return out
+    except (DataError, OSError) as exc:
+        print(f"note: the pneumonia films could not be downloaded ({exc}); the pneumonia chapter "
+              "shows no images", flush=True)
+        return None
+
+
 def book_parameters(profile: str, runs_dir: str | os.PathLike, data: Path, root: Path) -> dict:
     """The parameters every notebook gets when it declares them."""
     return {"profile": profile, "runs_dir": str(project.repo_path(runs_dir)), "data_dir": str(data),
@@ -222,6 +244,8 @@ def build_book(profile: str = "auto", runs_dir: str | os.PathLike = "runs", root
     state = load_state(root)
     if execute_notebooks:
         data = ensure_data(profile, runs_dir, data_dir)
+        if profile != "smoke":
+            ensure_pneumonia_data()
         state["book"] = book_parameters(profile, runs_dir, data, root)
         save_state(state, root)
         for stem in book_notebooks():
