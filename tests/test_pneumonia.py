@@ -169,9 +169,6 @@ def test_the_claims_per_data_set_and_the_numbers(tmp_path):
     assert pn.takeaway(tmp_path).startswith("Not measured yet")
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="profile_runs.mean_per_image groups by (name, source, label) and pandas "
-                   "drops rows whose label is empty, as every covid_pneumonia_512 per_image.csv has: needs "
-                   "groupby(..., dropna=False) in lungseg_lib/report/profile_runs.py")
 def test_the_claims_read_pneumonia_runs_whose_label_is_empty(tmp_path):
     make_run(tmp_path, pn.PROFILE, "nasnet_decoder", TEST_NAMES[:5], [0.9, 0.91, 0.92, 0.93, 0.94])
     verdicts = pn.claims_by_data(tmp_path).set_index(["Data", "Claim"])["Verdict"]

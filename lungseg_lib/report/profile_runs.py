@@ -170,7 +170,7 @@ def mean_per_image(profile: str, model: str, runs_dir: str | os.PathLike = "runs
     if stacked is None:
         return None
     keys = ["name", "source", "label"]
-    scores = stacked.drop(columns="seed").groupby(keys, as_index=False, sort=False).mean(numeric_only=True)
+    scores = stacked.drop(columns="seed").groupby(keys, as_index=False, sort=False, dropna=False).mean(numeric_only=True)
     return scores.assign(n_seeds=stacked["seed"].nunique())
 
 
