@@ -99,7 +99,8 @@ FIGURES = RUNS | {"data_dir", "figures_dir"}
 BOOK_PARAMETERS = {"01_data": FIGURES, "02_architecture": FIGURES, "03_results": FIGURES, "04_postprocessing": FIGURES,
                    "05_predictions": FIGURES, "06_failures": FIGURES, "07_training_curves": FIGURES, "08_claims": RUNS,
                    "09_status": FIGURES | {"executed_dir"}, "10_speed": {"figures_dir"}, "11_ct": {"figures_dir"},
-                   "12_robustness": FIGURES, "13_papers": RUNS, "14_usage": FIGURES}
+                   "12_robustness": FIGURES, "13_papers": RUNS, "14_usage": FIGURES, "15_readings": RUNS,
+                   "16_pneumonia": {"runs_dir", "data_dir", "figures_dir"}}
 
 
 def test_every_notebook_is_stripped_paired_and_has_one_parameters_cell():
