@@ -111,3 +111,24 @@ def test_evaluate_writes_other_data_and_splits_beside_the_run_s_own_results(tmp_
     assert model_commands._evaluation_out(run, "other_set", "external") == run / "evaluations" / "other_set-external"
     (run / "history.csv").unlink()  # a model folder (exported, shipped): never written into
     assert model_commands._evaluation_out(run, None, "test").name == model_commands.DEFAULT_EVALUATION
+
+
+def test_the_model_card_of_a_two_convention_model_names_both_and_every_split(two_sets, tmp_path, monkeypatch):
+    """Exported, a model of both conventions carries both splits, and its card a table of what
+    each channel draws and which set trained it, and the Dice of every split it was scored on."""
+    from lungseg_lib import project
+    from lungseg_lib.engine import evaluation, training, weights
+
+    for module in (training, evaluation, project):  # the private repository of the fixture
+        monkeypatch.setattr(module, "REPO_ROOT", tmp_path / "repo")
+    config = resolve_config("unet3_compact", "smoke", {"data": None, "data_sets": two_sets, "loss": "bce",
+                                                       "epochs": 1, "image_size": 32})
+    run = tmp_path / "run"
+    training.train(config, run, verbose=0)
+    evaluation.evaluate(run, robustness=False)
+    evaluation.evaluate(run, data="synth_whole", out=run / "evaluations" / "synth_whole-test", robustness=False)
+    out = weights.export_run(run, tmp_path / "release", name="m")
+    assert {"synth_visible.csv", "synth_whole.csv"} <= {p.name for p in out.iterdir()}
+    card = (out / "model_card.md").read_text(encoding="utf-8")
+    assert "## Lung conventions" in card and "| whole | the whole lung" in card and "| visible |" in card
+    assert "| synth_whole-test |" in card and "## Every test split" in card

@@ -151,10 +151,9 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, name: str | N
         for extra in (runs.CONFIG, runs.METRICS, runs.TRAINING):
             if (run_dir / extra).is_file():
                 shutil.copyfile(run_dir / extra, stage / extra)  # a plain file's permissions
-        split = info.get("split_file")
-        if split:
-            split = Path(split)
-            for candidate in (split, REPO_ROOT / split, run_dir / split.name):
+        for record in [info, *(info.get("data_sets") or [])]:  # every data set's split
+            split = Path(record["split_file"]) if record.get("split_file") else None
+            for candidate in (split, REPO_ROOT / split, run_dir / split.name) if split else ():
                 if candidate.is_file():
                     shutil.copyfile(candidate, stage / split.name)
                     break
