@@ -123,7 +123,7 @@ def segment_xrays(xrays: list[XRay], model, post: bool = True, batch_size: int =
     drawn = model.lungs[model.channel(lung)] if model.lungs else lung
     out = []
     for x, pred in zip(xrays, model.predict([x.image for x in xrays], batch_size, post, lung)):
-        report = lungs.describe(pred.mask, x.pixel_spacing, post=post)
+        report = lungs.describe(pred.mask, x.pixel_spacing, post=post, lung=drawn)
         out.append(Segmentation(report.labels, pred.probability, report.areas, report.warnings, x.pixel_spacing,
                                 x.spacing_source, str(x.path) if x.path else "array", x.image, drawn))
     return out

@@ -101,3 +101,16 @@ def test_committed_ranges_match_the_training_masks(real_data_dir):
     assert again["data_fingerprint"] == committed["data_fingerprint"]
     for key in ("right_fraction", "left_fraction", "ratio"):
         assert again[key] == pytest.approx(committed[key])
+
+
+def test_each_convention_warns_against_its_own_training_masks():
+    """The whole lung (pneumonia films' masks) is larger and its left lung larger than its right:
+    a whole-lung result is judged against those masks, a visible-field one against its own."""
+    whole, visible = lungs.ranges_for("whole"), lungs.ranges_for("visible")
+    assert whole["data"] == "covid_pneumonia_512" and visible["data"] == "shenzhen_montgomery_512"
+    assert whole["left_fraction"]["p50"] > visible["left_fraction"]["p50"]
+    assert whole["ratio"]["p50"] < 1 < visible["ratio"]["p50"]
+    assert lungs.ranges_for(None) == visible
+    big = lungs.LungAreas(right_px=2500, left_px=2800, image_px=10000, right_left_ratio=2500 / 2800, parts=2)
+    assert any("larger" in w or "outside" in w for w in lungs.lung_warnings(big, visible))
+    assert not lungs.lung_warnings(big, whole)

@@ -27,7 +27,9 @@ BACKGROUND, RIGHT, LEFT = 0, 1, 2
 LABEL_NAMES = {RIGHT: "right lung", LEFT: "left lung"}
 CONVENTION = ("label image: 0 background, 1 right lung, 2 left lung, in the radiological "
               "convention (the patient's right lung appears on the image's left side)")
-TRAINING_RANGES_FILE = Path(__file__).with_name("lung_ranges.json")
+TRAINING_RANGES_FILE = Path(__file__).with_name("lung_ranges.json")  # the visible lung fields
+#: the training masks' ranges per lung convention (data.conventions): each from its own data set
+RANGES_FILES = {"visible": TRAINING_RANGES_FILE, "whole": Path(__file__).with_name("lung_ranges_whole.json")}
 STRADDLE = 0.2  # a component with more than this share of its pixels on each side is cut
 MIN_PART = 0.1  # components below this share of the largest do not set the midline
 
@@ -199,26 +201,37 @@ class LungReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def describe(mask: np.ndarray, pixel_spacing=None, post: bool = True, ranges: dict | None = None) -> LungReport:
-    """Label a binary mask and compute its areas and warnings in one call."""
+def ranges_for(lung: str | None) -> dict:
+    """The training masks' ranges of the convention ``lung`` (the visible fields' when None or
+    when its own file is missing)."""
+    path = RANGES_FILES.get(lung or "visible", TRAINING_RANGES_FILE)
+    return load_training_ranges(path if path.exists() else TRAINING_RANGES_FILE)
+
+
+def describe(mask: np.ndarray, pixel_spacing=None, post: bool = True, ranges: dict | None = None,
+             lung: str | None = None) -> LungReport:
+    """Label a binary mask and compute its areas and warnings in one call (against the ranges
+    of the convention ``lung`` unless ``ranges`` are given)."""
     labels = label_lungs(mask)
     areas = lung_areas(labels, pixel_spacing)
-    return LungReport(labels, areas, lung_warnings(areas, ranges, post))
+    return LungReport(labels, areas, lung_warnings(areas, ranges if ranges is not None else ranges_for(lung), post))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lungseg_lib.engine.lungs DATA_DIR SPLIT_CSV``: rewrite :data:`TRAINING_RANGES_FILE`."""
+    """``python -m lungseg_lib.engine.lungs DATA_DIR SPLIT_CSV [whole|visible]``: rewrite the
+    convention's file of :data:`RANGES_FILES` (default: the visible fields')."""
     import sys
 
     from ..files import write_json
 
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m lungseg_lib.engine.lungs DATA_DIR SPLIT_CSV", file=sys.stderr)
+    if len(args) not in (2, 3) or (len(args) == 3 and args[2] not in RANGES_FILES):
+        print("usage: python -m lungseg_lib.engine.lungs DATA_DIR SPLIT_CSV [whole|visible]", file=sys.stderr)
         return 2
-    ranges = compute_training_ranges(*args)
-    ranges["command"] = "python -m lungseg_lib.engine.lungs DATA_DIR data/splits/" + Path(args[1]).name
-    print(write_json(TRAINING_RANGES_FILE, ranges))
+    ranges = compute_training_ranges(*args[:2])
+    ranges["command"] = "python -m lungseg_lib.engine.lungs DATA_DIR data/splits/" + Path(args[1]).name + (
+        f" {args[2]}" if len(args) == 3 else "")
+    print(write_json(RANGES_FILES[args[2] if len(args) == 3 else "visible"], ranges))
     return 0
 
 
