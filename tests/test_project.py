@@ -119,7 +119,7 @@ def test_pages_workflow_builds_with_the_runs_data_and_checks_links_on_a_schedule
     build = jobs["build"]
     assert "LUNGSEG_DATA" not in yaml.safe_dump(build)  # `make book` falls back to the fetched set
     caches = [s["with"]["path"] for s in build["steps"] if str(s.get("uses", "")).startswith("actions/cache")]
-    assert caches == ["data/shenzhen_montgomery_512"]
+    assert caches == ["data/shenzhen_montgomery_512", "data/covid_pneumonia_512"]  # both fetched sets
     assert any(s.get("run") == "make book" for s in build["steps"])
 
     assert triggers["schedule"] and "cron" in triggers["schedule"][0]
