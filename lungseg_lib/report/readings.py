@@ -96,11 +96,18 @@ def _mean(values) -> float:
 
 def headline(profile: str = "cpu", runs_dir: str | os.PathLike = "runs") -> str | None:
     """The headline reading's name by the rule (best mean validation Dice, earlier on a tie);
-    None until every reading has every planned seed evaluated."""
-    scores = reading_scores(profile, runs_dir)
-    if scores.empty or not scores["complete"].all():
+    None until every reading has every planned seed evaluated. Reads only the readings'
+    ``training.json`` files (every page of the book asks)."""
+    plan = reading_plan(profile)
+    if not plan:
         return None
-    return str(scores.loc[scores["val_dice"].idxmax(), "reading"])  # idxmax: the first of equals
+    means = {}
+    for name, p in plan["profiles"].items():
+        seeds = _seeds(Reading(name, p, ""), plan["model"], runs_dir)
+        if not set(plan["seeds"]) <= set(seeds):
+            return None
+        means[name] = _mean([read_training(seeds[s]).best_val_dice for s in plan["seeds"]])
+    return max(means, key=lambda n: (means[n], -list(means).index(n)))  # the earlier reading on a tie
 
 
 def headline_profile(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> str | None:
