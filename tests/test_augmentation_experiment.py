@@ -57,7 +57,8 @@ def test_verdicts(runs_dir):
 
 def test_table_has_a_row_per_model_and_training(runs_dir):
     t = fix.fix_table(runs_dir)
-    assert len(t) == 6 and list(t["Training"][:3]) == ["default recipe", *fix.VARIANTS.values()]
+    assert len(t) == 6 and list(t["Training"][:3]) == [f"{v}, seed 0" for v in ("default recipe", *fix.VARIANTS.values())]
+    assert t.loc[0, "_facts"]["clean"] == "cpu|nasnet_decoder|dice_post|seeds 0"  # a seed-0 score, marked so
     assert t.loc[2, "intensity"].startswith("0.94")  # NASNet, strong: clean - 0.01
 
 

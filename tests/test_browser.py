@@ -1,13 +1,16 @@
 """The built book in headless Chromium: every page loads without JavaScript errors, every image
-loads, every internal link and anchor exists, Table 1 has one row per registry model, and a
-screenshot of the results page is saved (``_build/screenshots/results.png``).
+loads, every internal link and anchor exists, every table fits its column in a 1300 px window
+(or scrolls in its own container, key column held), Table 1 has one row per registry model, and
+a screenshot of the results page is saved (``_build/screenshots/results.png``).
 
-Reuses the book built once per session by ``test_book.build_once`` (smoke profile). Needs
-Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); skipped otherwise.
+Reuses the book built once per session by ``test_book.build_once`` (smoke profile), or the book
+built before in ``$LUNGSEG_BOOK_HTML`` (e.g. ``_build/html`` of ``make book``). Needs Debian's
+``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); skipped otherwise.
 """
 
 import functools
 import http.server
+import os
 import re
 import shutil
 import tempfile
@@ -32,8 +35,9 @@ pytestmark = [pytest.mark.book, pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def html(tmp_path_factory) -> Path:
-    """The built book's HTML folder."""
-    return build_once(tmp_path_factory) / "_build" / "html"
+    """The built book's HTML folder: ``$LUNGSEG_BOOK_HTML`` when set, else the smoke build."""
+    given = os.environ.get("LUNGSEG_BOOK_HTML")
+    return Path(given) if given else build_once(tmp_path_factory) / "_build" / "html"
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +143,105 @@ def test_every_page_loads_clean(browser, server, html):
                 problems.append(f"{page}: console error: {entry['message']}")
     assert not problems, "\n".join(problems)
     assert len(checked) > 50
+
+
+# ---------------------------------------------------------------- tables fit their column
+
+READER_WINDOW = (1300, 900)  # the reader's window of issue 30
+#: the containers a wide table may scroll in: html_table's own, the theme's around Markdown
+#: tables, and a notebook's output area (pandas tables)
+SCROLLERS = ("lungseg-scroll", "pst-scrollable-table-container", "cell_output")
+_TABLES_JS = """
+const column = document.querySelector('article.bd-article');
+if (!column) return null;
+const style = getComputedStyle(column);
+const width = column.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+const body = getComputedStyle(column.querySelector('p') || column).color;
+return Array.from(column.querySelectorAll('table')).map((table, i) => {
+  let scroller = null;
+  for (let e = table.parentElement; e && e !== column; e = e.parentElement) {
+    const x = getComputedStyle(e).overflowX;
+    if (x === 'auto' || x === 'scroll') { scroller = e; break; }
+  }
+  const holder = table.closest('[id]');
+  const firsts = Array.from(table.rows).map(r => r.cells[0]).filter(c => c);
+  const cells = Array.from(table.querySelectorAll('td')).filter(c => !c.classList.contains('num'));
+  return {
+    name: (holder ? '#' + holder.id : '') + ' table ' + (i + 1) + ' (' + (table.rows[0] ? table.rows[0].innerText.slice(0, 60).replace(/\\s+/g, ' ') : '') + ')',
+    width: Math.ceil(table.getBoundingClientRect().width), column: Math.floor(width),
+    scroller: scroller ? {classes: (scroller.className + ' ' + (scroller.closest('.cell_output') ? 'cell_output' : '')),
+                          width: scroller.clientWidth} : null,
+    sticky: firsts.length > 0 && firsts.every(c => getComputedStyle(c).position === 'sticky'),
+    in_figure: !!table.closest('figure, figcaption'),
+    colours: Array.from(new Set(Array.from(table.querySelectorAll('td, th')).filter(c => !c.closest('.reported, .ci'))
+                                  .map(c => getComputedStyle(c).color))),
+    body: body,
+    centred: cells.filter(c => getComputedStyle(c).textAlign === 'center').length,
+  };
+});"""
+
+
+def table_problems(page: str, tables: list[dict]) -> list[str]:
+    """Why the tables of one page (as :data:`_TABLES_JS` measures them) do not fit or read: wider
+    than the text column outside a scrolling container of :data:`SCROLLERS` with its first column
+    held in place, inside a figure (grey, centred caption text), in another colour than the
+    body's, or with centred text cells."""
+    problems = []
+    for t in tables:
+        where = f"{page} {t['name']}"
+        if t["in_figure"]:
+            problems.append(f"{where}: inside a figure (its text is the caption's: grey, centred)")
+        if t["width"] > t["column"] + 1:
+            scroller = t["scroller"]
+            known = scroller and any(k in scroller["classes"].split() for k in SCROLLERS)
+            if not known:
+                problems.append(f"{where}: {t['width']} px wide in a {t['column']} px column, "
+                                f"not in a table scroller ({', '.join(SCROLLERS)})")
+            elif scroller["width"] > t["column"] + 1:
+                problems.append(f"{where}: its scrolling container is {scroller['width']} px wide in a "
+                                f"{t['column']} px column")
+            elif not t["sticky"]:
+                problems.append(f"{where}: scrolls ({t['width']} px in {t['column']} px) without its first "
+                                "column held in place (position: sticky)")
+        if any(c != t["body"] for c in t["colours"]):
+            problems.append(f"{where}: text colour {', '.join(t['colours'])}, not the body's {t['body']}")
+        if t["centred"]:
+            problems.append(f"{where}: {t['centred']} text cells centred")
+    return problems
+
+
+def test_every_table_fits_its_column(browser, server, html):
+    """In a 1300 px window, every table of every page fits the text column, or scrolls sideways
+    inside its own container with its key column sticky; tables are in the body's colour,
+    outside figures, with left-aligned text."""
+    browser.set_window_size(*READER_WINDOW)
+    problems, n_tables = [], 0
+    try:
+        for page in _pages(html):
+            browser.get(server + page)
+            tables = browser.execute_script(_TABLES_JS) or []
+            n_tables += len(tables)
+            problems += table_problems(page, tables)
+    finally:
+        browser.set_window_size(1400, 1000)
+    assert n_tables >= 20, n_tables
+    assert not problems, f"{len(problems)} table problems:\n" + "\n".join(problems)
+
+
+def test_table_problems_are_found():
+    """The rule itself: a wide table outside a scroller, in a figure, or scrolling without a
+    sticky key column is reported; a fitting one and a held, scrolling one are not."""
+    base = {"name": "t", "width": 600, "column": 700, "scroller": None, "sticky": False, "in_figure": False,
+            "colours": ["rgb(0, 0, 0)"], "body": "rgb(0, 0, 0)", "centred": 0}
+    wide = base | {"width": 1200}
+    held = wide | {"scroller": {"classes": "lungseg-scroll", "width": 700}, "sticky": True}
+    assert table_problems("p", [base, held]) == []
+    assert len(table_problems("p", [wide])) == 1
+    assert "held in place" in table_problems("p", [held | {"sticky": False}])[0]
+    assert "not in a table scroller" in table_problems("p", [held | {"scroller": {"classes": "output", "width": 700}}])[0]
+    assert "inside a figure" in table_problems("p", [base | {"in_figure": True}])[0]
+    assert "colour" in table_problems("p", [base | {"colours": ["rgb(1, 2, 3)"]}])[0]
+    assert "centred" in table_problems("p", [base | {"centred": 2}])[0]
 
 
 def test_results_table_has_one_row_per_model_and_screenshot(browser, server):

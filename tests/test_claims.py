@@ -7,7 +7,7 @@ import pytest
 
 from lungseg_lib import files
 from lungseg_lib.engine import runfolder
-from lungseg_lib.report import claims, failures, profile_runs, results, verdicts
+from lungseg_lib.report import claims, facts, failures, profile_runs, results, verdicts
 
 MODELS = profile_runs.registry_models()
 
@@ -25,11 +25,12 @@ def test_claims_verdicts_follow_the_numbers(tmp_path, fake_run):
     assert table[scaled] == "incomplete: better than 1 of the 1 models evaluated so far"
     others = [c for c in table.index if c.startswith("Better than every other model (") and c != scaled]
     assert len(others) == 3 and all(table[c] == "not measured yet" for c in others)  # one row per reading
-    assert table["Post-processing helps"].startswith("holds on nowhere data at 64 px: Dice +0.0100")  # raw = post - 0.01
+    assert facts.plain(table["Post-processing helps"]).startswith("holds on nowhere data at 64 px: Dice +0.0100")  # raw = post - 0.01
     fake_run(tmp_path, "cpu", "segnet", [0.99, 0.99, 0.995, 0.999])
     comparison = claims.comparison_claim("cpu", tmp_path)
     assert comparison["Verdict"] == "does not hold on nowhere data at 64 px: worse than 1 of 2 models"
-    assert "worse than SegNet (-0.0" in comparison["Measured"] and "better than U-Net (+0.1" in comparison["Measured"]
+    measured = facts.plain(comparison["Measured"])
+    assert "worse than SegNet (-0.0" in measured and "better than U-Net (+0.1" in measured
     assert "5 model(s) not evaluated" in comparison["Measured"]
     fake_run(tmp_path, "cpu", "nasnet_decoder", [0.5, 0.6, 0.7, 0.8])
     assert claims.accuracy_claim("cpu", tmp_path)["Verdict"].startswith("not reached on nowhere data")
@@ -67,7 +68,8 @@ def test_intervention_verdict_from_the_robustness_grid(tmp_path, fake_run):
     files.write_csv(path / "robustness.csv", pd.DataFrame(rows))
     verdict = claims.intervention_claim("cpu", tmp_path)
     assert verdict["Verdict"] == f"partly: only darker images lose more than {verdicts.MIN_EFFECT} Dice"
-    assert "darker (brightness x0.7): Dice (post-processed) drop +0.05" in verdict["Measured"]
+    assert "darker (brightness x0.7): Dice (post-processed) drop +0.05" in facts.plain(verdict["Measured"])
+    assert 'drop_brightness_down_3 of dice_post|seeds 0' in verdict["Measured"]  # the drop table's fact
     table = perturbation_grid.drop_table("cpu", tmp_path).set_index("Model (severity)")
     assert table.loc["NASNet-Large-Decoder Net (3)", "brightness down"].startswith("+0.053 [")
     assert table.loc["NASNet-Large-Decoder Net (3)", "gamma up"] == "not scored"
@@ -96,17 +98,18 @@ def test_postprocessing_verdict_calls_tiny_gains_negligible(tmp_path, fake_run):
     table = runfolder.read_per_image(path)
     table["dice"] = table["dice_post"] - np.r_[np.full(5, 0.001), np.zeros(35)]  # 5 images gain 0.001
     files.write_csv(path / runfolder.PER_IMAGE, table)
-    verdict = claims.postprocessing_claim("cpu", tmp_path)["Verdict"]
+    verdict = facts.plain(claims.postprocessing_claim("cpu", tmp_path)["Verdict"])
     assert verdict.startswith("negligible: Dice +0.0001") and "5 of 40 images changed" in verdict
     table["dice"] = table["dice_post"] + np.r_[0.02, -0.02, np.zeros(38)]  # ups and downs: CI contains 0
     files.write_csv(path / runfolder.PER_IMAGE, table)
-    assert claims.postprocessing_claim("cpu", tmp_path)["Verdict"].startswith("not shown: the CI contains 0")
+    assert facts.plain(claims.postprocessing_claim("cpu", tmp_path)["Verdict"]).startswith("not shown: the CI contains 0")
 
 
 def test_claims_failure_verdict(tmp_path, fake_run):
     path = fake_run(tmp_path, "cpu", "nasnet_decoder", list(np.linspace(0.8, 0.99, 30)))
     claim = claims.failures_claim("cpu", tmp_path)
     assert claim["Verdict"].startswith("not supported") and "worst images among the lightest" in claim["Measured"]
+    assert "failure_rho_brightness_deviation of dice_post|seeds 0" in claim["Measured"]  # the failure chapter's fact
     table = runfolder.read_per_image(path)
     table["brightness"] = 0.5 + np.linspace(0.3, 0.0, 30) * np.resize([1, -1], 30)  # best images: typical
     files.write_csv(path / runfolder.PER_IMAGE, table)

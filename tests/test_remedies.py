@@ -98,9 +98,11 @@ def test_default_test_table_sets_the_default_model_beside_the_study_run(tmp_path
     clean = np.full(N, 0.96)
     _arm(tmp_path, None, None, clean, clean - 0.02, folder=run_dir_for(*remedies.DEFAULT_RUN, tmp_path))
     table = remedies.default_test_table(tmp_path).set_index("Run")
-    assert table.loc["default model", "Clean Dice"] == "0.9600 [0.9600, 0.9600]"
-    assert table.loc["default model", "Under intensity shifts"].startswith("0.9400")
-    assert table.loc["fair study's compact U-Net", "Clean Dice"] == "not trained yet"
+    default, study = "default model (seed 0)", "fair study's compact U-Net (cpu profile, seed 0)"  # seeds named
+    assert table.loc[default, "Clean Dice"] == "0.9600 [0.9600, 0.9600]"
+    assert table.loc[default, "Under intensity shifts"].startswith("0.9400")
+    assert table.loc[study, "Clean Dice"] == "not trained yet"
+    assert table.loc[study, "_facts"]["Clean Dice"] == "cpu|unet3_compact|dice_post|seeds 0"
     assert table.iloc[-1]["Clean Dice"] == "missing"
     _arm(tmp_path, None, None, clean - 0.01, clean - 0.10, folder=run_dir_for(*remedies.STUDY_RUN, tmp_path))
     table = remedies.default_test_table(tmp_path)

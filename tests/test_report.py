@@ -20,13 +20,15 @@ def test_results_table_one_row_per_model_missing_runs_marked(tmp_path, fake_run)
     measured = table[~table["_reported"]]
     assert measured["Model"].tolist() == profile_runs.registry()["title"].tolist() and len(measured) == len(MODELS)
     row = measured.set_index("Model").loc["U-Net"]
-    assert row["Run"] == "cpu/unet" and row["Test images"] == "3"
+    assert row["Run"] == "cpu/unet\nseeds 0, 3 images"  # the run, its seeds and its test images
     assert row["Dice post"].startswith("0.940 [") and row["Dice raw"].startswith("0.930 [")
     segnet = measured.set_index("Model").loc["SegNet"]
     assert segnet["Run"] == "cpu/segnet (missing)" and segnet["Dice post"] == "missing"
-    values = results.metric_values("cpu", tmp_path)
-    assert values["unet_dice_post_mean"] == pytest.approx(0.94)
-    assert np.isnan(values["segnet_dice_post_mean"]) and isinstance(values["segnet_dice_post_mean"], float)
+    values = {f.key: v for f, v in results.score_facts("cpu", tmp_path).items()}
+    assert values["fact__unet__dice_post"] == pytest.approx(0.94)
+    assert np.isnan(values["fact__segnet__dice_post"]) and isinstance(values["fact__segnet__dice_post"], float)
+    marked = table.set_index("Model").loc["U-Net", "_facts"]
+    assert marked["Dice post"] == "cpu|unet|dice_post|seeds 0"  # the cell is that fact
 
 
 def test_results_table_holds_the_papers_whole_table_one(tmp_path):
@@ -52,11 +54,11 @@ def test_html_table_bolds_the_best_measured_value_and_sets_reported_rows_apart(t
     html = tables.html_table(results.results_table("cpu", tmp_path)).data
     unet = re.search(r"<tr><th>U-Net</th>(.*?)</tr>", html).group(1)
     segnet = re.search(r"<tr><th>SegNet</th>(.*?)</tr>", html).group(1)
-    assert '<td class="num"><strong>0.940</strong><br><span class="ci">' in unet and "<strong>" not in segnet
+    assert re.search(r'<td class="num"[^>]*><strong>0.940</strong><br><span class="ci">', unet) and "<strong>" not in segnet
     assert html.count('<tr class="reported">') == 4 and "_reported" not in html
     assert tables.REPORTED_LEGEND in html  # the legend line says what the grey rows are
     assert '<th class="num">Dice raw</th>' in html and '<th>Run</th>' in html  # numbers right-aligned
-    assert "<td>cpu/unet</td>" in unet  # a paper's long citation below it: a text column
+    assert "<td>cpu/unet<br>seeds 0, 3 images</td>" in unet  # a paper's long citation below it: a text column
     seeds = tables.html_table(pd.DataFrame({"Model": ["A", "B"], "Seeds": ["0 1 2", "0"],
                                             "Note": ["one seed", "x" * (tables.SHORT_TEXT + 1)]})).data
     assert '<td class="short">0 1 2</td>' in seeds and "<td>one seed</td>" in seeds  # short words on one line
@@ -82,18 +84,20 @@ def test_paired_and_gain_tables(tmp_path, fake_run):
     fake_run(tmp_path, "cpu", "nasnet_decoder", [0.90, 0.92, 0.94, 0.96])
     fake_run(tmp_path, "cpu", "unet", [0.80, 0.82, 0.84, 0.86])
     paired = results.paired_table("cpu", tmp_path).set_index("Model")
+    diff, verdict = results.paired_columns()["diff"], results.paired_columns()["verdict"]
+    assert diff == "NASNet-Large-Decoder Net minus model [95% CI]"  # one sign everywhere: the paper's model minus the other
     assert len(paired) == len(MODELS) - 1
-    assert paired.loc["U-Net", "Mean difference"] == "-0.1000" and paired.loc["U-Net", "n"] == "4"
-    assert paired.loc["SegNet", "Mean difference"].startswith("missing")
-    assert paired.loc["U-Net", "Sign per seed"] == "0: -"
-    assert paired.loc["U-Net", "Verdict"] == "worse (one seed: not tested across seeds)"
+    assert paired.loc["U-Net", diff].startswith("+0.1000 [") and paired.loc["U-Net", "n"] == "4"
+    assert paired.loc["SegNet", diff].startswith("missing")
+    assert paired.loc["U-Net", "Sign per seed"] == "0: +"
+    assert paired.loc["U-Net", verdict] == "better (one seed: not tested across seeds)"  # the paper's model is
     fake_run(tmp_path, "cpu", "nasnet_decoder", [0.90, 0.92, 0.94, 0.96], seed=1)
     fake_run(tmp_path, "cpu", "unet", [0.95, 0.97, 0.99, 0.99], seed=1)  # better than the reference in seed 1
     paired = results.paired_table("cpu", tmp_path).set_index("Model")
-    assert paired.loc["U-Net", "Sign per seed"] == "0: -, 1: +" and paired.loc["U-Net", "Verdict"] == "not separable"
+    assert paired.loc["U-Net", "Sign per seed"] == "0: +, 1: -" and paired.loc["U-Net", verdict] == "not separable"
     gain = results.postprocessing_gain(runfolder.read_per_image(tmp_path / "cpu" / "unet" / "seed0"))
     assert gain["gain"] == pytest.approx(0.01) and gain["n_removed"] == 1 and gain["n_changed"] == 4
-    assert results.gain_table("cpu", tmp_path).set_index("Model").loc["SegNet", "Mean Dice gain"] == "missing"
+    assert results.gain_table("cpu", tmp_path).set_index("Model").loc["SegNet", "Mean Dice gain [95% CI]"] == "missing"
 
 
 def test_paired_comparison_needs_shared_test_images(tmp_path, fake_run):
@@ -102,7 +106,7 @@ def test_paired_comparison_needs_shared_test_images(tmp_path, fake_run):
     table = runfolder.read_per_image(path)
     table["name"] = ["OTHER_0", "IMG_1"]  # one image in common
     files.write_csv(path / runfolder.PER_IMAGE, table)
-    assert results.paired_table("cpu", tmp_path).set_index("Model").loc["U-Net", "Mean difference"] == \
+    assert results.paired_table("cpu", tmp_path).set_index("Model").loc["U-Net", results.paired_columns()["diff"]] == \
         "1 shared test images: too few to compare"
     assert claims.comparison_claim("cpu", tmp_path)["Verdict"] == claims.NOT_MEASURED
 
@@ -118,11 +122,15 @@ def test_seeds_are_averaged_per_image_and_spread_is_reported(tmp_path, fake_run)
     assert (spread["mean"], spread["min"], spread["max"]) == pytest.approx((0.88, 0.84, 0.92))
     assert spread["sd"] == pytest.approx(np.std([0.92, 0.84], ddof=1))
     row = results.results_table("cpu", tmp_path).set_index("Model").loc["U-Net"]
-    assert row["Seeds"] == "0 2" and row["Dice post"].startswith("0.880 [")
+    assert row["Run"] == "cpu/unet\nseeds 0 2, 3 images" and row["Dice post"].startswith("0.880 [")
     seeds = results.seed_table("cpu", tmp_path).set_index("Model")
-    assert seeds.loc["U-Net", "Dice seed SD (range)"] == f"{spread['sd']:.4f} (0.840-0.920)"
-    assert seeds.loc["U-Net", "Dice post, mean of seeds"] == "0.8800" and seeds.loc["SegNet", "Seeds"] == "none"
-    assert results.metric_values("cpu", tmp_path)["unet_dice_post_seed_n_seeds"] == 2
+    assert seeds.loc["U-Net", "Dice SD (range)"] == f"{spread['sd']:.4f} (0.840-0.920)"
+    assert seeds.loc["U-Net", "Dice post, mean"] == "0.8800" and seeds.loc["SegNet", "Seeds"] == "none"
+    values = {f.key: v for f, v in results.score_facts("cpu", tmp_path).items()}
+    assert values["fact__unet__dice_post_n_seeds"] == 2
+    gain = {f.key: (f, v) for f, v in results.gain_facts("cpu", "unet", tmp_path).items()}
+    fact, n = gain["fact__unet__pp_gain_dice_n"]
+    assert n == 3 and fact.words == "mean of 2 seeds"
 
 
 def test_data_root_rules(tmp_path, monkeypatch, fake_run):

@@ -26,7 +26,7 @@ import pandas as pd
 from ..core.stats import paired_comparison
 from ..engine.runfolder import ROBUSTNESS
 from ..project import repo_path
-from . import profile_runs
+from . import facts, profile_runs
 from .verdicts import MIN_EFFECT
 
 REFERENCE_PROFILE = "cpu"
@@ -93,8 +93,9 @@ def fix_table(runs_dir: str | os.PathLike = "runs", metric: str = "dice_post") -
         scores = _runs(model, runs_dir)
         default = scores[REFERENCE_PROFILE]
         for profile in (REFERENCE_PROFILE, *VARIANTS):
-            label = "default recipe" if profile == REFERENCE_PROFILE else VARIANTS[profile]
-            row = {"Model": profile_runs.title_of(model) + FROZEN.get(model, ""), "Training": label}
+            label = ("default recipe" if profile == REFERENCE_PROFILE else VARIANTS[profile]) + f", seed {SEED}"
+            row = {"Model": profile_runs.title_of(model) + FROZEN.get(model, ""), "Training": label,
+                   facts.FACTS: {"clean": facts.Fact(profile, model, metric, (SEED,)).identity}}
             for column in columns:
                 name = column.replace("_", " ")
                 if scores[profile] is None or default is None:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..core.stats import summarize
 from ..engine.records import RunRecord, read_metrics, read_run_record
-from . import failures, papers, profile_runs, results, tables
+from . import facts, failures, papers, profile_runs, results, tables
 from .verdicts import ALPHA, MIN_EFFECT, direction, reached, seed_direction
 
 NOT_MEASURED = "not measured yet"
@@ -57,23 +57,24 @@ def postprocessing_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> 
     """Claim 2: the post-processing layer improves the segmentation (Dice, post minus raw)."""
     raw, post = papers.row(papers.REPRODUCED, "Nastnetlarge-net"), papers.row(papers.REPRODUCED, "Nastnetlarge-net-Post")
     claim = "Post-processing helps"
-    paper = (f"improves the segmentation (reported, Table 1: Dice {raw.dice:.2f} to {post.dice:.2f}, "
+    paper = (f"improves the segmentation (reported, the paper's Table 1: Dice {raw.dice:.2f} to {post.dice:.2f}, "
              f"IoU {raw.iou:.2f} to {post.iou:.2f})")
-    table = profile_runs.mean_per_image(profile, MODEL, runs_dir)
-    if table is None:
+    found = {f.metric.removeprefix("pp_gain_dice"): (f, v) for f, v in results.gain_facts(profile, MODEL, runs_dir).items()}
+    if math.isnan(found[""][1]):
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     here = where(profile, runs_dir)
-    g = results.postprocessing_gain(table, "dice")
-    changed = f"{g['n_changed']:.0f} of {g['n']:.0f} images changed"
-    measured = (f"mean Dice change {g['gain']:+.4f} [{g['ci_low']:+.4f}, {g['ci_high']:+.4f}] "
-                f"(post minus raw); {changed}")
-    side = direction(g["ci_low"], g["ci_high"])
-    if side == "better" and g["gain"] >= MIN_EFFECT:
-        verdict = f"holds {here}: Dice {g['gain']:+.4f}"
+    g = {k: v for k, (_, v) in found.items()}
+    m = {k: facts.mark(form.format(found[k][1]), found[k][0]) for k, form in
+         (("", "{:+.4f}"), ("_ci_low", "{:+.4f}"), ("_ci_high", "{:+.4f}"), ("_n_changed", "{:.0f}"), ("_n", "{:.0f}"))}
+    changed = f"{m['_n_changed']} of {m['_n']} images changed in at least one seed ({found[''][0].words})"
+    measured = f"mean Dice change {m['']} [{m['_ci_low']}, {m['_ci_high']}] (post minus raw); {changed}"
+    side = direction(g["_ci_low"], g["_ci_high"])
+    if side == "better" and g[""] >= MIN_EFFECT:
+        verdict = f"holds {here}: Dice {m['']}"
     elif side == "better":
-        verdict = f"negligible: Dice {g['gain']:+.4f}, below {MIN_EFFECT}; {changed}"
+        verdict = f"negligible: Dice {m['']}, below {MIN_EFFECT}; {changed}"
     elif side == "worse":
-        verdict = f"does not hold {here}: Dice {g['gain']:+.4f}"
+        verdict = f"does not hold {here}: Dice {m['']}"
     else:
         verdict = f"not shown: the CI contains 0; {changed}"
     return _claim(claim, paper, measured, verdict)
@@ -85,14 +86,16 @@ def accuracy_claim(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[s
     reported = row.dice
     n_test = papers.PAPERS[row.paper].n_test
     claim = f"Dice of the {profile_runs.title_of(MODEL)}"
-    paper = (f"Dice {reported:.2f} with post-processing (reported, Table 1 and abstract), on its own "
+    paper = (f"Dice {reported:.2f} with post-processing (reported, the paper's Table 1 and abstract), on its own "
              f"data ({n_test} test images)")
     table = profile_runs.mean_per_image(profile, MODEL, runs_dir)
     if table is None:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     stat = summarize(table["dice_post"])
-    measured = (f"Dice (post-processed) {tables.fmt_ci(stat)} on {stat['n']} test images, "
-                f"mean of {table['n_seeds'].iloc[0]:.0f} seed(s)")
+    fact = profile_runs.model_fact(profile, MODEL, "dice_post", runs_dir)
+    shown = tables.fmt_ci(stat)
+    mean, rest = shown.split(" ", 1)
+    measured = f"Dice (post-processed) {facts.mark(mean, fact)} {rest} on {stat['n']} test images, {fact.words}"
     here = where(profile, runs_dir)
     verdict = {"reached": f"reached {here}: the CI lies at or above {reported:.2f} (the paper's data differ)",
                "not reached": f"not reached {here}: the CI lies below {reported:.2f} (the paper's data differ)",
@@ -107,7 +110,7 @@ def comparison_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric:
     (given here as the paper's model minus the other model); ``reading``: the paper's model
     trained by that reading of its recipe (:class:`lungseg_lib.report.readings.Reading`)."""
     claim, paper = "Better than every other model", ("has \"a higher IoU and dice score than other models\" "
-                                                      "(Sec. 3.3, Table 1)")
+                                                      "(the paper's Sec. 3.3 and Table 1)")
     if reading is not None:
         claim += f" ({reading.name} reading: {reading.words})"
     comparisons = results.paired_comparisons(profile, runs_dir, MODEL, metric,
@@ -115,11 +118,15 @@ def comparison_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric:
     if comparisons.empty:
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     groups: dict[str, list[str]] = {}
+    headline = reading is None or reading.profile == profile_runs.source_profile(profile, MODEL, runs_dir)
     for _, c in comparisons.iterrows():  # paired_comparisons gives other minus MODEL: flip it
-        flipped = " ".join({"+": "-", "-": "+"}.get(x, x) for x in str(c["seed_signs"]).split())
+        flipped = results.flip_signs(c["seed_signs"])
         side = seed_direction(-c["ci_high"], -c["ci_low"], flipped)
         one_seed = ", one seed" if len(flipped.split()) == 1 else ""
-        groups.setdefault(side, []).append(f"{c['title']} ({-c['mean_diff']:+.3f}{one_seed})")
+        diff = f"{-c['mean_diff']:+.3f}"
+        if headline:  # the paired table's number (another reading's differs: not that fact)
+            diff = facts.mark(diff, results.paired_fact(profile, c["model"], MODEL, metric, runs_dir))
+        groups.setdefault(side, []).append(f"{c['title']} ({diff}{one_seed})")
     labels = {"better": "better than", "worse": "worse than", "not separable": "not separable from"}
     missing = len(profile_runs.registry_models()) - 1 - len(comparisons)
     measured = (f"{tables.metric_label(metric)}, {profile_runs.title_of(MODEL)} minus the other model: "
@@ -143,36 +150,54 @@ def comparison_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric:
 def failures_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post",
                    n_worst: int = 10) -> dict[str, str]:
     """Claim 4: the failures are images that are too light or too dark (the paper shows two
-    examples and names two more reasons: no similar training image, a model not robust enough)."""
+    examples and names two more reasons: no similar training image, a model not robust enough).
+    Two tests on the seed-averaged scores (:func:`failures.failure_facts`): the Spearman
+    correlation of the score with the distance from the median brightness, and whether the
+    ``n_worst`` images are more often among the lightest or darkest tenth than chance; the
+    verdict holds when both say so, partly when one does."""
     claim = "Failures are light or dark images (correlation)"
-    paper = ('its two failure examples, Fig. 5: "two worse raw images (in Fig. 5) are either too light '
+    paper = ('its two failure examples, the paper\'s Fig. 5: "two worse raw images (in Fig. 5) are either too light '
              '(first row) or too dark (second row)"')
-    table = profile_runs.mean_per_image(profile, MODEL, runs_dir)
-    if table is None:
+    f = failures.short_facts(failures.failure_facts(profile, MODEL, runs_dir, metric, n_worst))
+    rho, p, p_extreme = (f[k][1] for k in ("rho_brightness_deviation", "p_brightness_deviation", "extreme_p"))
+    if math.isnan(f["extreme_n"][1]):
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
-    corr = failures.failure_correlations(table, metric).set_index("feature").loc["brightness_deviation"]
-    extreme = failures.extreme_brightness(table, metric, n_worst)
-    rho, p = corr["rho"], corr["p"]
-    measured = (f"Spearman rho of {tables.metric_label(metric)} with |brightness - median| {rho:+.2f} "
-                f"(p = {p:.2g}, {corr['n']:.0f} images); {extreme['n_extreme']:.0f} of the "
-                f"{extreme['n']:.0f} worst images among the lightest or darkest 10% "
-                f"({extreme['expected']:.1f} expected by chance, p = {extreme['p']:.2g})")
+    m = {k: facts.mark(form.format(f[k][1]), f[k][0]) for k, form in (
+        ("rho_brightness_deviation", "{:+.2f}"), ("p_brightness_deviation", "{:.2g}"), ("extreme_n_extreme", "{:.0f}"),
+        ("extreme_n", "{:.0f}"), ("extreme_expected", "{:.1f}"), ("extreme_p", "{:.2g}"))}
+    measured = (f"Spearman rho of {tables.metric_label(metric)} ({f['extreme_n'][0].words}) with |brightness - "
+                f"median| {m['rho_brightness_deviation']} (p = {m['p_brightness_deviation']}); "
+                f"{m['extreme_n_extreme']} of the {m['extreme_n']} worst images among the lightest or darkest 10% "
+                f"({m['extreme_expected']} expected by chance, p = {m['extreme_p']})")
+    return _claim(claim, paper, measured, _failures_verdict(rho, p, p_extreme, m, where(profile, runs_dir)))
+
+
+def _failures_verdict(rho: float, p: float, p_extreme: float, m: dict[str, str], here: str) -> str:
+    """The light-or-dark verdict from both tests: the correlation (``rho``, ``p``) and the
+    worst images' extreme brightness (``p_extreme``); ``m``: the marked numbers."""
+    correlated = not math.isnan(rho) and p < ALPHA and rho < 0
+    extreme = not math.isnan(p_extreme) and p_extreme < ALPHA
+    corr = f"the score falls away from the typical brightness (p = {m['p_brightness_deviation']})"
+    worst = f"the worst images are more often the lightest or darkest (p = {m['extreme_p']})"
     if math.isnan(rho):
-        verdict = "inconclusive: constant scores or brightness"
-    elif p >= ALPHA:
-        verdict = f"not supported: no significant fall of the score with extreme brightness (p = {p:.2g})"
-    elif rho < 0:
-        verdict = f"holds {where(profile, runs_dir)}: scores fall away from the typical brightness"
-    else:
-        verdict = "contradicted: scores rise away from the typical brightness"
-    return _claim(claim, paper, measured, verdict)
+        return "inconclusive: constant scores or brightness"
+    if correlated and extreme:
+        return f"holds {here}: {corr}, and {worst}"
+    if correlated:
+        return (f"partly: {corr}, but the worst images are not more often the lightest or darkest "
+                f"(p = {m['extreme_p']})")
+    if extreme:
+        return f"partly: {worst}, but the score does not fall with the distance from the typical brightness"
+    if p < ALPHA:
+        return "contradicted: scores rise away from the typical brightness"
+    return f"not supported: neither test finds it (p = {m['p_brightness_deviation']} and {m['extreme_p']})"
 
 
 def intervention_claim(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post") -> dict[str, str]:
     """Claim 4, by intervention: the same test images made darker and lighter (the model's
     seed-averaged robustness grid): does each lower the score?"""
     from ..engine.perturbations import FAMILIES
-    from .perturbation_grid import drop, read_grid
+    from .perturbation_grid import drop, drop_fact, read_grid
 
     claim, paper = "Failures are light or dark images (intervention)", "failures are too light or too dark images"
     grid = read_grid(profile, MODEL, runs_dir)
@@ -180,10 +205,15 @@ def intervention_claim(profile: str, runs_dir: str | os.PathLike = "runs", metri
         return _claim(claim, paper, NOT_MEASURED, NOT_MEASURED)
     s = INTERVENTION_SEVERITY
     drops = {f: drop(grid, f, s, metric) for f in (DARKER, LIGHTER)}
+
+    def marked(f: str) -> str:  # the drop and its CI, each the robustness table's fact
+        shown = {k: facts.mark(f"{drops[f][name]:+.4f}", drop_fact(profile, MODEL, f, s, metric, runs_dir, k))
+                 for k, name in (("", "mean"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high"))}
+        return f"{shown['']} [{shown['_ci_low']}, {shown['_ci_high']}]"
+
     measured = "; ".join(
-        f"{name} (brightness x{FAMILIES[f][s - 1]:g}): {tables.metric_label(metric)} drop {d['mean']:+.4f} "
-        f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]" for name, f, d in
-        (("darker", DARKER, drops[DARKER]), ("lighter", LIGHTER, drops[LIGHTER]))) + f" ({drops[DARKER]['n']:.0f} images)"
+        f"{name} (brightness x{FAMILIES[f][s - 1]:g}): {tables.metric_label(metric)} drop {marked(f)}"
+        for name, f in (("darker", DARKER), ("lighter", LIGHTER))) + f" ({drops[DARKER]['n']:.0f} images)"
     hurt = [f for f, d in drops.items() if d["ci_low"] > 0 and d["mean"] > MIN_EFFECT]
     if len(hurt) == 2:
         verdict = f"supported: darker and lighter images each lose more than {MIN_EFFECT} Dice"

@@ -9,10 +9,11 @@ tables only.
 from __future__ import annotations
 
 import math
+import os
 
 import pandas as pd
 
-from . import tables
+from . import facts, profile_runs, tables
 
 FEATURES = ("brightness", "contrast", "brightness_deviation")
 
@@ -36,13 +37,45 @@ def failure_correlations(table: pd.DataFrame | None, metric: str = "dice_post") 
     return pd.DataFrame(rows)
 
 
-def correlation_table(corr: pd.DataFrame) -> pd.DataFrame:
-    """:func:`failure_correlations` as text: feature, Spearman rho, p-value, images."""
+def correlation_table(corr: pd.DataFrame, identities: dict[str, str] | None = None) -> pd.DataFrame:
+    """:func:`failure_correlations` as text: feature, Spearman rho, p-value, images;
+    ``identities`` (of :func:`failure_facts`, by metric name) marks rho and p as facts."""
     names = {"brightness": "brightness (mean intensity)", "contrast": "contrast (intensity std)",
              "brightness_deviation": "|brightness - median brightness|"}
+    identities = identities or {}
+
+    def marks(feature: str) -> dict:
+        found = {c: identities.get(f"failure_{k}_{feature}") for c, k in (("Spearman rho", "rho"), ("p", "p"))}
+        return {c: v for c, v in found.items() if v}
+
     return pd.DataFrame({"Feature": [names[f] for f in corr["feature"]],
                          "Spearman rho": [f"{r:+.3f}" for r in corr["rho"]],
-                         "p": [f"{p:.2g}" for p in corr["p"]], "Images": [f"{n:.0f}" for n in corr["n"]]})
+                         "p": [f"{p:.2g}" for p in corr["p"]], "Images": [f"{n:.0f}" for n in corr["n"]],
+                         facts.FACTS: [marks(f) for f in corr["feature"]]})
+
+
+def failure_facts(profile: str, model: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post",
+                  n_worst: int = 10) -> dict[facts.Fact, float]:
+    """The failure analysis of ``model``'s seed-averaged per-image ``metric`` as facts (named
+    ``failure_`` + ``rho_<feature>``, ``p_<feature>``, ``extreme_<key>``, ``mode_<key>``, of ``metric``):
+    the correlations of :func:`failure_correlations`, the extreme-brightness test of
+    :func:`extreme_brightness` and the failure modes of :func:`failure_modes` over the
+    ``n_worst`` images. The failure chapter and the claims table read these, so they agree."""
+    from .profile_runs import mean_per_image
+
+    table = mean_per_image(profile, model, runs_dir)
+    values = {}
+    for _, row in failure_correlations(table, metric).iterrows():
+        values[f"rho_{row['feature']}"], values[f"p_{row['feature']}"] = row["rho"], row["p"]
+    values |= {f"extreme_{k}": v for k, v in extreme_brightness(table, metric, n_worst).items()}
+    values |= {f"mode_{k}": v for k, v in failure_modes(table, metric, n_worst).items()}
+    return {profile_runs.model_fact(profile, model, f"failure_{k}", runs_dir, score=metric): float(v)
+            for k, v in values.items()}
+
+
+def short_facts(found: dict[facts.Fact, float]) -> dict[str, tuple[facts.Fact, float]]:
+    """``{name without the ``failure_`` prefix: (fact, value)}`` of :func:`failure_facts`."""
+    return {f.metric.removeprefix("failure_"): (f, v) for f, v in found.items()}
 
 
 def extreme_brightness(table: pd.DataFrame | None, metric: str = "dice_post", n_worst: int = 10,
@@ -66,9 +99,9 @@ def failure_modes(table: pd.DataFrame | None, metric: str = "dice_post", n_worst
     """Of the ``n_worst`` images by ``metric``, how many under-segment (recall below precision:
     the prediction is smaller than the manual mask) and how many over-segment (larger).
     ``table`` None (a missing run): NaN values."""
-    if table is None:
-        return dict.fromkeys(["n", "n_under", "n_over", "recall", "precision"], math.nan)
     suffix = "_post" if metric.endswith("_post") else ""
+    if table is None or f"recall{suffix}" not in table or f"precision{suffix}" not in table:
+        return dict.fromkeys(["n", "n_under", "n_over", "recall", "precision"], math.nan)
     worst = table.sort_values([metric, "name"]).head(n_worst)
     recall, precision = worst[f"recall{suffix}"], worst[f"precision{suffix}"]
     return {"n": float(len(worst)), "n_under": float((recall < precision).sum()),

@@ -16,7 +16,7 @@ import pandas as pd
 from ..core.stats import paired_comparison
 from ..engine.perturbations import FAMILIES, load_example, perturb
 from ..engine.runfolder import EXAMPLE, ROBUSTNESS
-from . import profile_runs
+from . import facts, profile_runs
 from .images import load_pair, pairs_in
 
 
@@ -71,42 +71,61 @@ def drop(grid: pd.DataFrame, family: str, severity: int, metric: str = "dice_pos
             "wilcoxon_p": c["wilcoxon_p"], "n": c["n"]}
 
 
+def drop_fact(profile: str, model: str, family: str, severity: int, metric: str = "dice_post",
+              runs_dir: str | os.PathLike = "runs", stat: str = "") -> facts.Fact:
+    """The fact of ``model``'s mean drop of ``metric`` under ``family`` at ``severity`` over its
+    seeds with a grid (``stat``: "", ``_ci_low``, ``_ci_high``, ``_mean``: the perturbed score)."""
+    return _with_metric(grid_fact(profile, model, runs_dir), f"drop_{family}_{severity}{stat}", metric)
+
+
+def grid_fact(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> facts.Fact:
+    """A fact of ``model``'s grid: its runs' profile and the seeds that have a grid (metric blank)."""
+    seeds = [s for s, path in profile_runs.seed_dirs(profile, model, runs_dir).items() if (path / ROBUSTNESS).exists()]
+    return profile_runs.model_fact(profile, model, "grid", runs_dir, seeds)
+
+
+def _with_metric(fact: facts.Fact, metric: str, score: str) -> facts.Fact:
+    return facts.Fact(fact.profile, fact.model, metric, fact.seeds, score)
+
+
 def drop_table(profile: str, runs_dir: str | os.PathLike = "runs", severities=(3, 5),
                metric: str = "dice_post") -> pd.DataFrame:
     """One row per model and severity, one column per family: the mean drop of ``metric``
-    ``mean [low, high]`` (positive: the perturbation lowers the score); missing runs marked."""
+    ``mean [low, high]`` (positive: the perturbation lowers the score), each a fact
+    (:func:`drop_fact`); missing runs marked."""
     rows = []
     for model in profile_runs.registry_models():
-        grid = read_grid(profile, model, runs_dir)
+        grid, base = read_grid(profile, model, runs_dir), grid_fact(profile, model, runs_dir)
         for severity in severities:
-            row = {"Model (severity)": f"{profile_runs.title_of(model)} ({severity})"}
+            row = {"Model (severity)": f"{profile_runs.title_of(model)} ({severity})", facts.FACTS: {}}
             for family in FAMILIES:
+                column = family.replace("_", " ")
                 if grid is None:
-                    row[family.replace("_", " ")] = "missing"
+                    row[column] = "missing"
                     continue
                 d = drop(grid, family, severity, metric)
-                row[family.replace("_", " ")] = (f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
-                                                 if not math.isnan(d["mean"]) else "not scored")
+                row[column] = (f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+                               if not math.isnan(d["mean"]) else "not scored")
+                row[facts.FACTS][column] = _with_metric(base, f"drop_{family}_{severity}", metric).identity
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def drop_values(profile: str, runs_dir: str | os.PathLike = "runs", severities=(3, 5),
-                metric: str = "dice_post") -> dict[str, float]:
-    """Flat ``{f"{model}_{family}_{severity}_{drop|low|high|mean}": float}`` for gluing: the drop
-    with its CI and the perturbed mean score (NaN for missing runs)."""
+def drop_facts(profile: str, runs_dir: str | os.PathLike = "runs", severities=(3, 5),
+               metric: str = "dice_post") -> dict[facts.Fact, float]:
+    """Every model's drop at every family and severity as facts (:func:`drop_fact`): the drop,
+    its CI and the perturbed mean score (NaN for missing runs)."""
     out = {}
     for model in profile_runs.registry_models():
-        grid = read_grid(profile, model, runs_dir)
+        grid, base = read_grid(profile, model, runs_dir), grid_fact(profile, model, runs_dir)
         for family in FAMILIES:
             for severity in severities:
-                key = f"{model}_{family}_{severity}"
                 d = drop(grid, family, severity, metric) if grid is not None else {}
-                out[f"{key}_drop"] = float(d.get("mean", math.nan))
-                out[f"{key}_low"] = float(d.get("ci_low", math.nan))
-                out[f"{key}_high"] = float(d.get("ci_high", math.nan))
                 hit = grid[(grid.family == family) & (grid.severity == severity)][metric] if grid is not None else []
-                out[f"{key}_mean"] = float(np.mean(hit)) if len(hit) else math.nan
+                values = {"": d.get("mean", math.nan), "_ci_low": d.get("ci_low", math.nan),
+                          "_ci_high": d.get("ci_high", math.nan), "_mean": np.mean(hit) if len(hit) else math.nan}
+                for stat, value in values.items():
+                    out[_with_metric(base, f"drop_{family}_{severity}{stat}", metric)] = float(value)
     return out
 
 

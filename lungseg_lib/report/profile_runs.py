@@ -18,6 +18,7 @@ import pandas as pd
 from ..engine import runfolder
 from ..engine.records import read_training
 from ..project import relative_to_repo, repo_path
+from . import facts
 
 
 REFERENCE_MODEL = "nasnet_decoder"
@@ -28,13 +29,52 @@ PROFILE_PREFERENCE = ("paper", "cpu", "cpu-v1")  # smoke only when asked for
 
 PROFILE_NOTES = {
     "smoke": "smoke profile: synthetic 64 px images, a few epochs (checks the pipeline, not the method)",
-    "cpu": ("cpu profile (the fair protocol): the real data at 128 px, the same epochs for every model, "
-            "the seeds params/cpu.yaml plans, trained on 2-core CPUs"),
+    "cpu": "cpu profile (the fair protocol): the real data at 128 px, trained on 2-core CPUs",
     "cpu-v1": ("cpu-v1 profile (the first cpu protocol, replaced by the fair one): the real data at "
                "128 px, one seed, 10 to 30 epochs per model, trained on a 2-core CPU"),
     "paper": ("paper profile: each model's recipe at 256 px (the input size of two of the papers, "
               "our choice for the others), trained on a GPU"),
 }
+
+
+HARDWARE = {"smoke": "synthetic images", "cpu": "2-core CPUs", "cpu-v1": "a 2-core CPU", "paper": "a GPU"}
+
+
+def profile_brief(profile: str) -> str:
+    """The conditions of a profile in a few words, from ``params/<profile>.yaml``:
+    ``cpu profile: 128 px, 12 epochs per model (the paper: 100), 2-core CPUs``."""
+    from ..core.models import get_spec
+    from ..engine.config import profile_params
+
+    params = profile_params(profile)
+    paper = get_spec(REFERENCE_MODEL).recipe.get("epochs")
+    epochs = f"{params['epochs']} epochs per model" if params.get("epochs") else "each recipe's epochs"
+    size = f"{params['image_size']} px, " if params.get("image_size") else ""
+    return f"{profile} profile: {size}{epochs} (the paper: {paper}), {HARDWARE.get(profile, 'its machines')}"
+
+
+def profile_note(profile: str, runs_dir: str | os.PathLike = "runs") -> str:
+    """:data:`PROFILE_NOTES` of ``profile`` with what its runs are, counted: the epochs (beside the
+    paper's for its model) and how many models have one seed or several (named)."""
+    from ..core.models import get_spec
+    from ..engine.config import profile_params
+
+    note = PROFILE_NOTES[profile]
+    epochs = profile_params(profile).get("epochs")
+    paper = get_spec(REFERENCE_MODEL).recipe.get("epochs")
+    if epochs and profile != "smoke":
+        note += f"; {epochs} epochs for every model" + (f" (the paper trains its model for {paper})" if paper else "")
+    by_seeds: dict[int, list[str]] = {}
+    for model in registry_models():
+        by_seeds.setdefault(len(seed_dirs(profile, model, runs_dir)), []).append(model)
+    parts = []
+    for n, models in sorted(by_seeds.items(), reverse=True):
+        who = f"{len(models)} model{'s' if len(models) > 1 else ''}"
+        if n > 1:
+            parts.append(f"{who} with {n} seeds ({', '.join(title_of(m) for m in models)})")
+        else:
+            parts.append(f"{who} with {'one seed' if n else 'no evaluated run yet'}")
+    return note + "; evaluated runs: " + ", ".join(parts)
 
 
 def registry() -> pd.DataFrame:
@@ -185,6 +225,21 @@ def seed_spread(profile: str, model: str, runs_dir: str | os.PathLike = "runs",
             "sd": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else math.nan,
             "min": float(per_seed.min()), "max": float(per_seed.max()),
             **{f"seed{k}": float(v) for k, v in per_seed.items()}}
+
+
+def model_fact(profile: str, model: str, metric: str, runs_dir: str | os.PathLike = "runs",
+               seeds=None, score: str = "") -> facts.Fact:
+    """The fact (:mod:`facts`) ``metric`` of ``model``'s runs under ``profile``: the runs' own
+    profile (the headline reading's, :func:`source_profile`) and ``seeds`` (default: every
+    evaluated seed, the seeds :func:`mean_per_image` averages)."""
+    if seeds is None:
+        seeds = seed_dirs(profile, model, runs_dir)
+    return facts.Fact(source_profile(profile, model, runs_dir), model, metric, tuple(int(s) for s in seeds), score)
+
+
+def seeds_words(profile: str, models, runs_dir: str | os.PathLike = "runs") -> dict[str, str]:
+    """``{model: "mean of 3 seeds" | "seed 0"}``: which seeds each model's scores average."""
+    return {m: facts.seeds_words(seed_dirs(profile, m, runs_dir)) for m in models}
 
 
 def missing_message(profile: str, model: str, runs_dir: str | os.PathLike = "runs") -> str:

@@ -26,6 +26,7 @@ import pandas as pd
 from ..core.stats import summarize
 from ..engine.runfolder import METRICS, PER_IMAGE, run_dir_for
 from ..project import repo_path
+from . import facts
 from .verdicts import MIN_EFFECT, direction
 from .augmentation_experiment import compare, per_image_scores
 
@@ -177,12 +178,14 @@ def default_test_table(runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
     and on the tuberculosis images with bootstrap CIs, then the paired difference default - study;
     a run not trained yet is marked. The two differ in image size, epochs and augmentation, so the
     difference describes the shipped model, not one remedy (the screen tests the remedies)."""
-    found = {name: arm_scores(run_dir_for(*key, repo_path(runs_dir)))
-             for name, key in (("default model", DEFAULT_RUN), ("fair study's compact U-Net", STUDY_RUN))}
+    runs = {f"default model (seed {DEFAULT_RUN[2]})": DEFAULT_RUN,
+            f"fair study's compact U-Net ({STUDY_RUN[0]} profile, seed {STUDY_RUN[2]})": STUDY_RUN}
+    found = {name: arm_scores(run_dir_for(*key, repo_path(runs_dir))) for name, key in runs.items()}
     columns = {"clean": "Clean Dice", "intensity": "Under intensity shifts", "tb": "Tuberculosis images"}
     rows = []
     for name, table in found.items():
-        row = {"Run": name}
+        profile, model, seed = runs[name]
+        row = {"Run": name, facts.FACTS: {"Clean Dice": facts.Fact(profile, model, "dice_post", (seed,)).identity}}
         for c, title in columns.items():
             s = summarize(table[c].dropna()) if table is not None else None
             row[title] = f"{s['mean']:.4f} [{s['ci_low']:.4f}, {s['ci_high']:.4f}]" if s else "not trained yet"
@@ -195,4 +198,4 @@ def default_test_table(runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
             continue
         d = compare(default, study, c)
         row[title] = f"{d['mean_diff']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
-    return pd.DataFrame([*rows, row])
+    return pd.DataFrame([*rows, row]).reindex(columns=["Run", *columns.values(), facts.FACTS])

@@ -13,9 +13,9 @@ import pandas as pd
 from ..core.stats import paired_comparison, summarize
 from ..engine import runfolder
 from ..engine.records import read_metrics
-from . import papers
-from .profile_runs import (REFERENCE_MODEL, evaluated_models, mean_per_image, registry, run_dir, seed_dirs, seed_per_image,
-                   seed_spread, title_of)
+from . import facts, papers
+from .profile_runs import (REFERENCE_MODEL, evaluated_models, mean_per_image, model_fact, registry, run_dir, seed_dirs,
+                           seed_per_image, seed_spread, title_of)
 from .tables import METRICS, REPORTED, fmt_ci, fmt_spread
 from .verdicts import seed_verdict
 
@@ -39,8 +39,8 @@ def reported_rows(model: str, columns: dict[str, str]) -> list[dict]:
     names = " / ".join(f"\u201c{r.row}\u201d" for r in rows)
     note = "; ".join(r.note for r in rows if r.note)
     row = {"Model": f"reported: {names}" + (f" ({note})" if note else ""),
-           "Run": f"{cite}, Table 1 (its own data)",
-           "Test images": str(papers.PAPERS[papers.REPRODUCED].n_test or ""), REPORTED: True}
+           "Run": f"{cite}, Table 1\n(its own data, {papers.PAPERS[papers.REPRODUCED].n_test or '?'} images)",
+           REPORTED: True}
     for r in rows:
         suffix = "_post" if r.post else ""
         for metric in METRICS:
@@ -72,7 +72,8 @@ def summary_frame(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Data
 
 
 def results_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFrame:
-    """Table 1: every registry model, Dice and IoU (mean over seeds [95% bootstrap CI over the
+    """The paper's Table 1 beside ours: every registry model, its run (profile/model, the seeds and
+    the test images on a second line), Dice and IoU (mean over seeds [95% bootstrap CI over the
     test images]) without and with post-processing (the seed spread: :func:`seed_table`); below
     a model, the values Table 1 of the reproduced paper reports for it
     (:func:`reported_rows`, marked in the ``_reported`` column). A run that does not exist says
@@ -82,18 +83,20 @@ def results_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.Data
     columns = {f"{m}{k}": f"{label} {'post' if k else 'raw'}" for m, label in METRICS.items() for k in ("", "_post")}
     rows = []
     for _, f in frame.iterrows():
-        row = {"Model": f["title"],
-               "Run": f"{f['profile']}/{f['model']}" + ("" if f["status"] == "evaluated" else f" ({f['status']})"),
-               "Seeds": f["seeds"],
-               "Test images": "" if f["n_images"] is None or pd.isna(f["n_images"]) else str(int(f["n_images"])),
-               REPORTED: False}
+        n_images = "" if f["n_images"] is None or pd.isna(f["n_images"]) else str(int(f["n_images"]))
+        run = f"{f['profile']}/{f['model']}" + ("" if f["status"] == "evaluated" else f" ({f['status']})")
+        row = {"Model": f["title"], "Run": run + (f"\nseeds {f['seeds']}, {n_images} images" if f["seeds"] else ""),
+               "Seeds": f["seeds"], "Test images": n_images, REPORTED: False}
         for m in METRICS:
             row[columns[m]] = fmt_ci(f[f"{m}_raw"])
             row[columns[f"{m}_post"]] = fmt_ci(f[f"{m}_post"])
+        row[facts.FACTS] = {label: model_fact(profile, f["model"], metric, runs_dir).identity
+                            for metric, label in columns.items()}
         rows.append(row)
         rows.extend(reported_rows(f["model"], columns))
-    order = ["Model", "Run", "Seeds", "Test images", *columns.values(), REPORTED]
-    table = pd.DataFrame(rows).reindex(columns=order).fillna({c: "" for c in ["Seeds", *columns.values()]})
+    order = ["Model", "Run", *columns.values(), REPORTED, facts.FACTS]
+    table = pd.DataFrame(rows).reindex(columns=order).fillna({c: "" for c in columns.values()})
+    table[facts.FACTS] = [v if isinstance(v, dict) else {} for v in table[facts.FACTS]]
     table.attrs["best"] = {c: "max" for c in columns.values()}
     return table
 
@@ -103,37 +106,74 @@ def seed_table(profile: str, runs_dir: str | os.PathLike = "runs") -> pd.DataFra
     mean, standard deviation and range (``one seed`` / ``missing`` where there is no spread)."""
     rows = []
     for _, f in summary_frame(profile, runs_dir).iterrows():
-        row = {"Model": f["title"], "Seeds": f["seeds"] or "none"}
+        row = {"Model": f["title"], "Seeds": f["seeds"] or "none", facts.FACTS: {}}
         for m, label in METRICS.items():
             spread = f[f"{m}_post_seeds"]
-            row[f"{label} post, mean of seeds"] = f"{spread['mean']:.4f}" if spread["n_seeds"] else "missing"
-            row[f"{label} seed SD (range)"] = fmt_spread(spread)
+            row[f"{label} post, mean"] = f"{spread['mean']:.4f}" if spread["n_seeds"] else "missing"
+            row[f"{label} SD (range)"] = fmt_spread(spread)
+            row[facts.FACTS][f"{label} post, mean"] = model_fact(profile, f["model"], f"{m}_post", runs_dir).identity
+            if spread["n_seeds"] > 1:
+                row[facts.FACTS][f"{label} SD (range)"] = model_fact(
+                    profile, f["model"], f"{m}_post_seed_sd", runs_dir).identity
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def metric_values(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[str, float]:
-    """Flat ``{f"{model}_{metric}_{raw|post}_{mean|ci_low|ci_high}": float}`` and the seed
-    spread ``..._seed_{n_seeds|sd|min|max}`` for gluing (NaN for runs that are missing)."""
+def score_facts(profile: str, runs_dir: str | os.PathLike = "runs") -> dict[facts.Fact, float]:
+    """Every model's test scores as facts (:mod:`facts`), for gluing: ``{metric}`` (the mean over
+    the test images of the seed-averaged per-image scores), ``{metric}_ci_low``/``_ci_high``, and
+    over the seeds' test means ``{metric}_seed_sd``/``_seed_min``/``_seed_max``/``_n_seeds``,
+    for ``metric`` in dice, dice_post, iou, iou_post (NaN for runs that are missing)."""
     out = {}
     for _, row in summary_frame(profile, runs_dir).iterrows():
         for m in METRICS:
-            for kind in ("raw", "post"):
+            for kind, suffix in (("raw", ""), ("post", "_post")):
                 stat = row[f"{m}_{kind}"] if isinstance(row[f"{m}_{kind}"], dict) else {}
-                for key in ("mean", "ci_low", "ci_high"):
-                    out[f"{row['model']}_{m}_{kind}_{key}"] = float(stat.get(key, math.nan))
-                for key in ("n_seeds", "sd", "min", "max"):
-                    out[f"{row['model']}_{m}_{kind}_seed_{key}"] = row[f"{m}_{kind}_seeds"][key]
+                spread = row[f"{m}_{kind}_seeds"]
+                values = {"": stat.get("mean", math.nan), "_ci_low": stat.get("ci_low", math.nan),
+                          "_ci_high": stat.get("ci_high", math.nan), "_seed_sd": spread["sd"],
+                          "_seed_min": spread["min"], "_seed_max": spread["max"], "_n_seeds": spread["n_seeds"]}
+                for key, value in values.items():
+                    out[model_fact(profile, row["model"], f"{m}{suffix}{key}", runs_dir)] = float(value)
     return out
+
+
+def rank_words(profile: str, model: str = REFERENCE_MODEL, runs_dir: str | os.PathLike = "runs",
+               metric: str = "dice_post") -> str:
+    """Where ``model`` ranks by its mean ``metric`` among the evaluated models, in words:
+    ``"the lowest of the 8 evaluated models"``, ``"3rd of the 8 evaluated models"``."""
+    means = {m: s["mean"] for m in evaluated_models(profile, runs_dir)
+             if (s := summarize_mean(profile, m, runs_dir, metric)) is not None}
+    if model not in means:
+        return "not ranked (no evaluated run)"
+    order = sorted(means, key=means.get, reverse=True)
+    rank, n = order.index(model) + 1, len(order)
+    if rank == n and n > 1:
+        return f"the lowest of the {n} evaluated models"
+    if rank == 1:
+        return f"the highest of the {n} evaluated models"
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(rank if rank < 20 else rank % 10, "th")
+    return f"{rank}{suffix} of the {n} evaluated models"
+
+
+def summarize_mean(profile: str, model: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice_post"):
+    """``{"mean": ...}`` of ``model``'s seed-averaged per-image ``metric`` (None without runs)."""
+    table = mean_per_image(profile, model, runs_dir)
+    return None if table is None else {"mean": float(table[metric].mean())}
 
 
 def measured_means(profile: str, runs_dir: str | os.PathLike = "runs") -> list[dict]:
     """Each evaluated model's mean Dice and IoU, raw and post-processed, as rows for
-    :func:`lungseg_lib.report.papers.consistency_table` (``{"Source", "dice", "iou"}``)."""
-    values = metric_values(profile, runs_dir)
-    return [{"Source": f"this build: {title_of(m)}, {kind} ({profile} run)",
-             "dice": values[f"{m}_dice_{kind}_mean"], "iou": values[f"{m}_iou_{kind}_mean"]}
-            for m in evaluated_models(profile, runs_dir) for kind in ("raw", "post")]
+    :func:`lungseg_lib.report.papers.consistency_table` (``{"Source", "dice", "iou"}``, and the
+    facts of the two values in ``_facts``)."""
+    rows, values = [], {f.identity: v for f, v in score_facts(profile, runs_dir).items()}
+    for m in evaluated_models(profile, runs_dir):
+        for kind, suffix in (("raw", ""), ("post", "_post")):
+            dice, iou = (model_fact(profile, m, f"{metric}{suffix}", runs_dir) for metric in ("dice", "iou"))
+            rows.append({"Source": f"this build: {title_of(m)}, {kind} ({profile} run, {dice.words})",
+                         "dice": values[dice.identity], "iou": values[iou.identity],
+                         facts.FACTS: {"dice": dice.identity, "iou": iou.identity}})
+    return rows
 
 
 def per_image_long(profile: str, runs_dir: str | os.PathLike = "runs",
@@ -196,28 +236,50 @@ def seed_signs(profile: str, model: str, reference: str, runs_dir: str | os.Path
     return {"seeds": " ".join(map(str, shared)), "seed_signs": " ".join(signs)}
 
 
+def flip_signs(signs: str) -> str:
+    """``"+ + -"`` -> ``"- - +"``: per-seed signs of the opposite difference."""
+    return " ".join({"+": "-", "-": "+"}.get(x, x) for x in str(signs).split())
+
+
+def paired_columns(reference: str = REFERENCE_MODEL) -> dict[str, str]:
+    """The paired table's column headers, which say the sign convention: the paper's model minus
+    the other (positive: the paper's model scores higher)."""
+    ref = title_of(reference)
+    return {"diff": f"{ref} minus model [95% CI]", "p": "Wilcoxon p", "signs": "Sign per seed",
+            "verdict": f"{ref} is"}
+
+
 def paired_table(profile: str, runs_dir: str | os.PathLike = "runs", reference: str = REFERENCE_MODEL,
                  metric: str = "dice_post") -> pd.DataFrame:
-    """:func:`paired_comparisons` as text: mean difference (model - reference) on seed-averaged
-    per-image scores with its bootstrap 95% CI and the Wilcoxon signed-rank p-value, the sign of
-    the difference in every seed both have, and the seed-robust verdict
-    (:func:`verdicts.seed_verdict`); missing runs marked."""
-    rows, evaluated = [], evaluated_models(profile, runs_dir)
-    blank = {"n": "", "95% CI": "", "Wilcoxon p": "", "Sign per seed": "", "Verdict": ""}
+    """:func:`paired_comparisons` as text, in the book's one sign convention: the reference (the
+    paper's model) minus the other model, on seed-averaged per-image scores, with its bootstrap
+    95% CI and the Wilcoxon signed-rank p-value, the sign of that difference in every seed both
+    have, and the seed-robust verdict (:func:`verdicts.seed_verdict`: "better" means the
+    reference is better); missing runs marked. The differences are facts
+    (``{reference}_minus`` of ``metric``, :func:`paired_fact`)."""
+    rows, evaluated, col = [], evaluated_models(profile, runs_dir), paired_columns(reference)
+    blank = {"n": "", col["p"]: "", col["signs"]: "", col["verdict"]: ""}
     for _, c in paired_comparisons(profile, runs_dir, reference, metric).iterrows():
         if pd.isna(c["mean_diff"]):
             missing = c["model"] if c["model"] not in evaluated else reference
             reason = f"missing ({missing} not evaluated)" if pd.isna(c["n"]) else \
                 f"{c['n']:.0f} shared test images: too few to compare"
-            rows.append({"Model": c["title"], **blank, "Mean difference": reason})
-        else:
-            signs = ", ".join(f"{s}: {g}" for s, g in zip(str(c["seeds"]).split(), str(c["seed_signs"]).split()))
-            rows.append({"Model": c["title"], "n": f"{c['n']:.0f}", "Mean difference": f"{c['mean_diff']:+.4f}",
-                         "95% CI": f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
-                         "Wilcoxon p": f"{c['wilcoxon_p']:.2g}", "Sign per seed": signs,
-                         "Verdict": seed_verdict(c["ci_low"], c["ci_high"], c["seed_signs"])})
-    return pd.DataFrame(rows).reindex(columns=["Model", "n", "Mean difference", "95% CI", "Wilcoxon p",
-                                               "Sign per seed", "Verdict"])
+            rows.append({"Model": c["title"], **blank, col["diff"]: reason})
+            continue
+        flipped = flip_signs(c["seed_signs"])
+        signs = ", ".join(f"{s}: {g}" for s, g in zip(str(c["seeds"]).split(), flipped.split()))
+        rows.append({"Model": c["title"], "n": f"{c['n']:.0f}",
+                     col["diff"]: f"{-c['mean_diff']:+.4f} [{-c['ci_high']:+.4f}, {-c['ci_low']:+.4f}]",
+                     col["p"]: f"{c['wilcoxon_p']:.2g}", col["signs"]: signs,
+                     col["verdict"]: seed_verdict(-c["ci_high"], -c["ci_low"], flipped),
+                     facts.FACTS: {col["diff"]: paired_fact(profile, c["model"], reference, metric, runs_dir).identity}})
+    return pd.DataFrame(rows).reindex(columns=["Model", "n", *col.values(), facts.FACTS])
+
+
+def paired_fact(profile: str, model: str, reference: str = REFERENCE_MODEL, metric: str = "dice_post",
+                runs_dir: str | os.PathLike = "runs") -> facts.Fact:
+    """The fact of the paired difference, ``reference`` minus ``model``, in ``metric``."""
+    return model_fact(profile, model, f"{reference}_minus", runs_dir, score=metric)
 
 
 def postprocessing_gain(table: pd.DataFrame, metric: str = "dice") -> dict[str, float]:
@@ -230,23 +292,39 @@ def postprocessing_gain(table: pd.DataFrame, metric: str = "dice") -> dict[str, 
             "n_removed": float((table["removed_components"] > 0).sum())}
 
 
+GAIN_KEYS = {"gain": "", "ci_low": "_ci_low", "ci_high": "_ci_high", "wilcoxon_p": "_wilcoxon_p",
+             "n": "_n", "n_changed": "_n_changed", "n_removed": "_n_removed"}
+
+
+def gain_facts(profile: str, model: str, runs_dir: str | os.PathLike = "runs",
+               metric: str = "dice") -> dict[facts.Fact, float]:
+    """:func:`postprocessing_gain` of ``model``'s seed-averaged per-image scores as facts
+    (``pp_gain_{metric}``, ``..._ci_low``, ``..._n_changed``...; NaN when the run is missing).
+    An image counts as changed (or as having components removed) when it did in any seed."""
+    table = mean_per_image(profile, model, runs_dir)
+    g = postprocessing_gain(table, metric) if table is not None else dict.fromkeys(GAIN_KEYS, math.nan)
+    return {model_fact(profile, model, f"pp_gain_{metric}{suffix}", runs_dir): float(g[key])
+            for key, suffix in GAIN_KEYS.items()}
+
+
 def gain_table(profile: str, runs_dir: str | os.PathLike = "runs", metric: str = "dice") -> pd.DataFrame:
-    """:func:`postprocessing_gain` for every registry model (missing runs marked)."""
+    """:func:`gain_facts` for every registry model (missing runs marked), its cells marked as facts."""
     rows = []
+    gain = f"Mean {METRICS[metric]} gain [95% CI]"
+    columns = {"Images with components removed": "_n_removed", "Images changed": "_n_changed", gain: ""}
     for _, spec in registry().iterrows():
-        table = mean_per_image(profile, spec["name"], runs_dir)
+        g = {f.metric.removeprefix(f"pp_gain_{metric}"): (f, v) for f, v in gain_facts(
+            profile, spec["name"], runs_dir, metric).items()}
         row = {"Model": spec["title"]}
-        if table is None:
-            row.update({"Images with removed components": "", "Images changed": "",
-                        f"Mean {METRICS[metric]} gain": "missing", "95% CI": ""})
+        if math.isnan(g[""][1]):
+            row.update({"Images with components removed": "", "Images changed": "", gain: "missing"})
         else:
-            g = postprocessing_gain(table, metric)
-            row.update({"Images with removed components": f"{g['n_removed']:.0f} of {g['n']:.0f}",
-                        "Images changed": f"{g['n_changed']:.0f}",
-                        f"Mean {METRICS[metric]} gain": f"{g['gain']:+.4f}",
-                        "95% CI": f"[{g['ci_low']:+.4f}, {g['ci_high']:+.4f}]"})
+            row.update({"Images with components removed": f"{g['_n_removed'][1]:.0f} of {g['_n'][1]:.0f}",
+                        "Images changed": f"{g['_n_changed'][1]:.0f}",
+                        gain: f"{g[''][1]:+.4f} [{g['_ci_low'][1]:+.4f}, {g['_ci_high'][1]:+.4f}]",
+                        facts.FACTS: {c: g[k][0].identity for c, k in columns.items()}})
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).reindex(columns=["Model", *columns, facts.FACTS])
 
 
 def rank_cases(table: pd.DataFrame, metric: str, n: int, present: set[str] | None = None) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ import re
 
 import pandas as pd
 
+from . import facts as _facts
 
 _CI = r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]"
 
@@ -29,10 +30,15 @@ METRICS = {"dice": "Dice", "iou": "IoU"}
 
 
 def _cell(text: str) -> str:
-    """One cell's HTML: escaped, a ``mean [low, high]`` CI on a second, smaller line."""
-    out = html.escape(text)
-    out = re.sub(rf"([-+]?\d+\.\d+) ({_CI})", r'\1<br><span class="ci">\2</span>', out)
-    return re.sub(rf"^({_CI})$", r'<span class="ci">\1</span>', out)
+    """One cell's HTML: escaped, a ``mean [low, high]`` CI on a second, smaller line, a newline
+    as a line break, numbers marked with :func:`facts.mark` as fact spans."""
+    pieces = []
+    for piece, identity in _facts.split(text):
+        out = html.escape(piece).replace("\n", "<br>")
+        out = re.sub(rf"([-+]?\d+\.\d+) ({_CI})", r'\1<br><span class="ci">\2</span>', out)
+        out = re.sub(rf"^({_CI})$", r'<span class="ci">\1</span>', out)
+        pieces.append(_facts.span(out, identity) if identity else out)
+    return "".join(pieces)
 
 
 def _best_rows(table: pd.DataFrame, column: str, how: str, measured: pd.Series) -> set:
@@ -54,7 +60,8 @@ SHORT_TEXT = 24
 
 def html_table(table: pd.DataFrame, index: str = "Model"):
     """``table`` as HTML for gluing (IPython HTML, class ``lungseg``), its ``index`` column as
-    row headers.
+    row headers, inside ``<div class="lungseg-scroll">``: a table wider than the text column
+    scrolls sideways there with its first column held in place (``book/_static/lungseg.css``).
 
     Numbers are right-aligned (class ``num``); a column of short words (at most
     :data:`SHORT_TEXT` characters a cell) stays on one line (class ``short``); a
@@ -63,39 +70,66 @@ def html_table(table: pd.DataFrame, index: str = "Model"):
     such column in bold (measured rows only). Rows whose
     ``_reported`` column (:data:`REPORTED`) is true hold a paper's reported values: class
     ``reported`` (italic on a muted ground), with a legend line under the table; so do the cells
-    of the columns named in ``table.attrs["reported_columns"]``."""
+    of the columns named in ``table.attrs["reported_columns"]``. The ``_facts`` column
+    (:data:`lungseg_lib.report.facts.FACTS`), ``{column: identity}`` per row, marks those cells
+    with ``data-fact``; numbers marked inside a cell's text (:func:`facts.mark`) become fact spans."""
     from IPython.display import HTML
 
     best = dict(table.attrs.get("best", {}))
     reported_columns = set(table.attrs.get("reported_columns", ()))
     reported = (table[REPORTED].fillna(False).astype(bool) if REPORTED in table
                 else pd.Series(False, index=table.index)).reset_index(drop=True)
-    table = table.drop(columns=[REPORTED], errors="ignore").reset_index(drop=True)
+    cell_facts = (table[_facts.FACTS].reset_index(drop=True) if _facts.FACTS in table
+                  else pd.Series([{}] * len(table)))
+    table = table.drop(columns=[REPORTED, _facts.FACTS], errors="ignore").reset_index(drop=True)
     columns = [c for c in table.columns if c != index]
-    text = table.astype(object).where(table.notna(), "").astype(str)
-    neutral = ("", "missing", "not reported")  # words that do not make a column of numbers text
-    numeric = {c: any(_NUMERIC.fullmatch(v) for v in text[c])
-               and all(_NUMERIC.fullmatch(v) or v in neutral for v in text[c]) for c in columns}
+    marked = table.astype(object).where(table.notna(), "").astype(str)
+    text = marked.map(_facts.plain)
+    head = "".join(f"<th{_num_class(text[c])}>{html.escape(str(c))}</th>" for c in columns)
+    lines = ['<div class="lungseg-scroll"><table class="lungseg">', f"<thead><tr><th></th>{head}</tr></thead>",
+             "<tbody>"]
+    classes = _column_classes(text, columns, reported_columns)
     bold = {c: _best_rows(text, c, how, ~reported) for c, how in best.items() if c in columns}
-    short = {c: not numeric[c] and all(len(v) <= SHORT_TEXT for v in text[c]) for c in columns}
-    num = {c: ' class="num"' if numeric[c] else "" for c in columns}
-    head = "".join(f"<th{num[c]}>{html.escape(str(c))}</th>" for c in columns)
-    lines = ['<table class="lungseg">', f"<thead><tr><th></th>{head}</tr></thead>", "<tbody>"]
     for i in range(len(text)):
-        cells = []
-        for c in columns:
-            content = _cell(text.at[i, c])
-            if i in bold.get(c, ()):  # the mean in bold, its CI as it is
-                content = re.sub(r"^([^<]+)", r"<strong>\1</strong>", content, count=1)
-            classes = [k for k, on in (("num", numeric[c]), ("short", short[c]),
-                                       ("reported", c in reported_columns)) if on]
-            cells.append(f'<td class="{" ".join(classes)}">{content}</td>' if classes else f"<td>{content}</td>")
+        found = cell_facts[i] if isinstance(cell_facts[i], dict) else {}
+        cells = [_td(marked.at[i, c], classes[c], i in bold.get(c, ()), found.get(c)) for c in columns]
         cls = ' class="reported"' if reported[i] else ""
-        lines.append(f'<tr{cls}><th>{html.escape(text.at[i, index])}</th>{"".join(cells)}</tr>')
-    lines.append("</tbody></table>")
+        lines.append(f'<tr{cls}><th>{_cell(marked.at[i, index])}</th>{"".join(cells)}</tr>')
+    lines.append("</tbody></table></div>")
     if reported.any() or reported_columns & set(columns):
         lines.append(f'<p class="lungseg-legend">{REPORTED_LEGEND}</p>')
     return HTML("\n".join(lines))
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    neutral = ("", "missing", "not reported")  # words that do not make a column of numbers text
+    return any(_NUMERIC.fullmatch(v) for v in values) and all(_NUMERIC.fullmatch(v) or v in neutral for v in values)
+
+
+def _num_class(values: pd.Series) -> str:
+    return ' class="num"' if _is_numeric(values) else ""
+
+
+def _column_classes(text: pd.DataFrame, columns: list, reported_columns: set) -> dict[str, list[str]]:
+    """Each column's cell classes: ``num`` (numbers), ``short`` (short words), ``reported``."""
+    out = {}
+    for c in columns:
+        numeric = _is_numeric(text[c])
+        short = not numeric and all(len(v) <= SHORT_TEXT for v in text[c])
+        out[c] = [k for k, on in (("num", numeric), ("short", short), ("reported", c in reported_columns)) if on]
+    return out
+
+
+def _td(value: str, classes: list[str], bold: bool, identity: str | None) -> str:
+    """One ``<td>``: its classes, the leading number in bold when ``bold``, ``data-fact`` when
+    the cell is a fact."""
+    content = _cell(value)
+    if bold:  # the mean in bold, its CI as it is
+        content = re.sub(r"^([^<]+)", r"<strong>\1</strong>", content, count=1)
+    attrs = f' class="{" ".join(classes)}"' if classes else ""
+    if identity:
+        attrs += (f' data-fact="{html.escape(identity)}" title="{html.escape(_facts.title(identity))}"')
+    return f"<td{attrs}>{content}</td>"
 
 
 def html_list(items: dict[str, str]):
@@ -130,8 +164,9 @@ def fmt_spread(spread: dict, digits: int = 4) -> str:
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """A pipe table (MyST/GFM) of ``table``'s values as text."""
-    cells = table.astype(str).map(lambda v: v.replace("|", "\\|"))
+    """A pipe table (MyST/GFM) of ``table``'s values as text (fact marks removed)."""
+    table = table.drop(columns=[REPORTED, _facts.FACTS], errors="ignore")
+    cells = table.astype(str).map(lambda v: _facts.plain(v).replace("|", "\\|"))
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
     return "\n".join(lines)
