@@ -1,5 +1,6 @@
 """The book's plotting functions (lungseg_lib.report.figures): each returns a Figure from plain
-arrays and tables, in one style, and saves as PNG and PDF."""
+arrays and tables, in one style, readable at the size the book shows it (text at least
+``figure_style.MIN_TEXT_PX`` pixels at the text width), and saves as PNG and PDF."""
 
 import matplotlib
 
@@ -42,7 +43,21 @@ def per_image():
 def _is_figure(fig):
     assert isinstance(fig, Figure)
     assert fig.number not in plt.get_fignums()  # closed in pyplot: shown once, where glued
+    assert fig.get_size_inches()[0] <= figures.WIDTH + 1e-6, fig.get_size_inches()
+    smallest = figures.smallest_text_px(fig)
+    assert smallest >= figures.MIN_TEXT_PX, f"text {smallest:.1f} px at the book's text width"
     return True
+
+
+def test_readability_is_measured():
+    """A 12-inch figure with 8 pt text, shown 700 px wide, has text about 6 px high: too small."""
+    fig = Figure(figsize=(12, 3), dpi=110)
+    ax = fig.add_axes((0.05, 0.15, 0.9, 0.7))
+    ax.plot([0, 1], [0, 1])
+    ax.tick_params(labelsize=10)
+    ax.set_title("legend", fontsize=8)
+    assert figures.smallest_text_px(fig) == pytest.approx(8 / 72 * 110 * 700 / (12 * 110), rel=0.1)  # less the margins
+    assert figures.smallest_text_px(fig) < figures.MIN_TEXT_PX
 
 
 def test_data_example_figure(case):
@@ -80,16 +95,22 @@ def test_distribution_and_correlation_figures(per_image):
     corr = failure_correlations(per_image)
     fig = figures.correlation_figure(per_image, "dice_post", corr)
     assert _is_figure(fig) and len(fig.axes) == 3
-    assert fig.axes[0].get_title().startswith("Spearman rho")
+    assert fig.axes[0].get_title().startswith("Spearman \u03c1")
 
 
 def test_curves_figure():
-    history = pd.DataFrame({"title": ["A"] * 3, "epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.3],
-                            "val_loss": [1.1, 0.6, 0.4], "dice": [0.5, 0.7, 0.8], "val_dice": [0.4, 0.6, 0.7],
-                            "iou": [0.3, 0.5, 0.6], "val_iou": [0.2, 0.4, 0.5]})
+    """One panel per model (Dice, training solid and validation dashed, a line per seed), the
+    learning rate on a second axis beside them, and a legend panel."""
+    one = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.6, 0.4],
+                        "dice": [0.5, 0.7, 0.8], "val_dice": [0.4, 0.6, 0.7], "learning_rate": [1e-3, 5e-4, 2.5e-4]})
+    history = pd.concat([one.assign(title="A", seed=0), one.assign(title="A", seed=1), one.assign(title="B", seed=0)])
     fig = figures.curves_figure(history)
     assert _is_figure(fig)
-    assert len(fig.axes[1].lines) == 2 and len(fig.axes) == 4  # training, validation; legend panel
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["A (2 seeds)", "B"]
+    assert len(panels[0].lines) == 4 and panels[0].get_ylabel() == "Dice"  # 2 seeds x (training, validation)
+    rates = [ax for ax in fig.axes if ax.get_yscale() == "log"]
+    assert len(rates) == 2 and len(rates[0].lines) == 2  # the learning rate of each seed, log scale
     assert "no training history" in figures.curves_figure(history.iloc[:0]).texts[0].get_text()
 
 
@@ -135,7 +156,7 @@ def test_model_stages_and_architecture_figure():
     fig = figures.architecture_figure(model)
     assert _is_figure(fig)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
-    assert "16x16x8" in texts and "decoder\nblock 2" in texts
+    assert "16x16x8\n" in " ".join(t.get_text() + "\n" for t in fig.axes[0].texts) and "decoder block 2" in texts
 
 
 def test_robustness_figures(case):
@@ -145,10 +166,16 @@ def test_robustness_figures(case):
     panels = [ax for ax in fig.axes if ax.has_data()]
     assert len(panels) == 3 and [ax.get_title() for ax in panels] == ["jpeg", "gamma up", "pixelate"]
     assert len(panels[0].lines) == 2 and list(panels[0].lines[0].get_xdata()) == list(range(6))
+    assert [t.get_text() for t in panels[0].get_xticklabels()] == ["clean", "q 50", "q 30", "q 15", "q 10", "q 7"]
+    assert _is_figure(fig)
     assert figures.robustness_figure(pd.DataFrame(columns=["model"])).texts  # a message, no plot
     images = {(f, s): case["image"] * (1 - 0.1 * s) for f in ("brightness_down", "gamma_up") for s in range(3)}
     masks = {k: case["truth"] for k in images}
     fig = figures.severity_example_figure(images, masks, case["truth"], "IMG_1")
     grid = [ax for ax in fig.axes if ax.images]
-    assert len(grid) == 6 and grid[0].get_title() == "clean" and grid[2].get_title() == "severity 2"
-    assert grid[3].get_ylabel() == "gamma up"
+    assert len(grid) == 6 and grid[0].get_title() == "clean" and grid[2].get_title() == "x0.8"  # its parameter
+    assert grid[3].get_ylabel() == "gamma\nup" and grid[4].get_title() == "\u03b3 1.1"
+    assert _is_figure(fig)
+    # one fixed grey range: the darkened image is darker in the figure, not stretched back
+    clean, darker = (grid[i].images[0].get_array().astype(float).mean() for i in (0, 2))
+    assert darker < clean - 5

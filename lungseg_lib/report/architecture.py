@@ -58,8 +58,16 @@ def _describe(layer) -> str:
     if kind == "InputLayer":
         return ""
     if hasattr(layer, "layers"):
+        if layer.name == "nasnet_encoder":  # the text's number: cut after NASNet-Large's layer 414
+            return f"NASNet-Large cut after layer {ENCODER_LAYERS}\n({encoder_path_layers(layer)} layers on the path)"
         return f"{len(layer.layers)} layers"
     return kind
+
+
+def encoder_path_layers(encoder) -> int:
+    """How many of the kept NASNet-Large layers lie on the path to the cut (the encoder model's
+    own layers, its input included): 68 of the first 415 do not."""
+    return len(encoder.layers)
 
 
 def model_stages(model) -> list[dict]:
@@ -81,15 +89,64 @@ def model_stages(model) -> list[dict]:
     return stages
 
 
+def _stage_title(name: str) -> str:
+    if name.startswith("dec"):
+        return f"decoder block {int(name[3:]) + 1}"
+    return {"image": "input", "gray_to_rgb": "to RGB", "nasnet_encoder": "NASNet-Large encoder",
+            "head": "head"}.get(name, name.replace("_", " "))
+
+
+def architecture_figure(model, title: str = ""):
+    """The paper's Fig. 1, drawn from the built model: one row per stage, top to bottom, with a
+    bar as long as its output's side (log scale), its output shape and parameters, and what its
+    layers do."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib import patches
+
+    from .figure_style import PALETTE, WIDTH, apply_style
+
+    apply_style()
+    stages = model_stages(model)
+    sides = np.log2([s["shape"][0] for s in stages])
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.62 * len(stages) + 0.5))
+    colors = plt.get_cmap(PALETTE)
+    for i, stage in enumerate(stages):
+        y = -i
+        width = 0.35 + 1.25 * (sides[i] - sides.min()) / max(np.ptp(sides), 1)
+        color = colors(1 if stage["name"].startswith("dec") else 0 if "encoder" in stage["name"] else 7)
+        ax.add_patch(patches.FancyBboxPatch((2.0, y - 0.22), width, 0.44, boxstyle="round,pad=0.02",
+                                            fc=color, ec="black", lw=0.6, alpha=0.75))
+        params = f"{stage['params'] / 1e6:.2f} M" if stage["params"] >= 1e5 else f"{stage['params']:,}"
+        ax.text(0, y, _stage_title(stage["name"]), ha="left", va="center", weight="bold")
+        ax.text(3.75, y, "x".join(map(str, stage["shape"])) + f"\n{params}", ha="left", va="center")
+        ax.text(4.95, y, ", ".join(o.replace("\n", ", ") for o in stage["ops"] if o) or "-", ha="left", va="center",
+                wrap=True)
+        if i:
+            ax.annotate("", xy=(2.15, y + 0.24), xytext=(2.15, y + 0.76), arrowprops={"arrowstyle": "->", "lw": 0.8})
+    ax.set_xlim(0, 7.2)
+    ax.set_ylim(-len(stages) + 0.4, 0.6)
+    ax.axis("off")
+    total = sum(s["params"] for s in stages)
+    ax.set_title(title or f"{model.name}: {total / 1e6:.2f} M parameters (per stage: output height x width x "
+                          "channels, parameters, layers)", loc="left")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 def architecture_values(model, image_size: int) -> dict:
     """The numbers the method chapter gives about the drawn model (glued by notebook 02 with an
     ``arch_`` prefix): parameters (millions) of the model and of its encoder, the input size,
-    the bottleneck's shape (``16x16x336``) and stride, and the NASNet layers the encoder keeps."""
+    the bottleneck's shape (``16x16x336``) and stride, the NASNet layer the encoder is cut after
+    and how many of the layers up to it lie on the path to the cut (both in the figure too)."""
     stages = model_stages(model)
     encoder = [s["params"] for s in stages if "encoder" in s["name"]]
     bottleneck = min(stages, key=lambda s: s["shape"][0])["shape"]
+    nested = [layer for layer in model.layers if layer.name == "nasnet_encoder"]
     return {"params_m": float(model.count_params() / 1e6),
             "encoder_params_m": float(encoder[0] / 1e6) if encoder else math.nan,
+            "encoder_path_layers": float(encoder_path_layers(nested[0])) if nested else math.nan,
             "image_size": float(image_size), "bottleneck": "x".join(map(str, bottleneck)),
             "stride": float(image_size / bottleneck[0]), "encoder_layers": float(ENCODER_LAYERS)}
 

@@ -1,8 +1,9 @@
 """The book's figures: functions that take arrays or tables and return a matplotlib Figure.
 
-One shared style (:data:`STYLE`, applied by every function). Figures are closed in pyplot
-before they are returned, so a notebook shows each one once, where it is glued; :func:`save`
-writes the PNG and PDF copies.
+One shared style (:mod:`figure_style`: :data:`STYLE`, applied by every function; at most
+:data:`WIDTH` inches wide, so that text shown at the book's text width is at least
+:data:`MIN_TEXT_PX` pixels high). Figures are closed in pyplot before they are returned, so a
+notebook shows each one once, where it is glued; :func:`save` writes the PNG and PDF copies.
 """
 
 from __future__ import annotations
@@ -19,21 +20,9 @@ import pandas as pd
 
 from ..files import replacing
 from ..project import repo_path
-from .architecture import model_stages
-
-STYLE = {
-    "figure.dpi": 110, "savefig.dpi": 200, "savefig.bbox": "tight", "font.size": 9,
-    "axes.titlesize": 9.5, "axes.labelsize": 9, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.grid": False, "legend.fontsize": 8, "legend.frameon": False, "image.cmap": "gray",
-}
-PALETTE = "tab10"
-TRUTH_COLOR, PRED_COLOR, REMOVED_COLOR = "#1a9641", "#f5a300", "#d7191c"
-
-
-def apply_style() -> None:
-    """Apply the book's matplotlib style (called by every figure function)."""
-    matplotlib.rcParams.update(STYLE)
-
+from .architecture import architecture_figure, model_stages  # noqa: F401 (the figure of notebook 02)
+from .figure_style import (MIN_TEXT_PX, PALETTE, PRED_COLOR, REMOVED_COLOR, STYLE, TRUTH_COLOR, WIDTH,  # noqa: F401
+                           apply_style, gray8, severity_labels, smallest_text_px)
 
 def _finish(fig):
     plt.close(fig)
@@ -67,7 +56,7 @@ def _rgb_overlay(image: np.ndarray, pred: np.ndarray | None, truth: np.ndarray |
 
     if pred is None:
         pred = np.zeros(image.shape, bool)
-    return overlay(image, pred, truth)[..., ::-1]
+    return overlay(gray8(image), pred, truth)[..., ::-1]  # grey levels on the fixed range [0, 1]
 
 
 def _off(ax) -> None:
@@ -82,57 +71,13 @@ def _off(ax) -> None:
 def data_example_figure(image: np.ndarray, mask: np.ndarray, name: str = ""):
     """Fig. 3: a chest X-ray, its ground-truth lung mask, and the mask outlined on the image."""
     apply_style()
-    fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0))
+    fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 2.9))
     panels = [(image, f"(a) chest X-ray {name}".strip()), (mask, "(b) ground-truth lung mask"),
               (_rgb_overlay(image, None, mask), "(c) mask outlined on the image")]
     for ax, (img, title) in zip(axes, panels):
         ax.imshow(img, vmin=0, vmax=1) if img.ndim == 2 else ax.imshow(img)
         ax.set_title(title)
         _off(ax)
-    fig.tight_layout()
-    return _finish(fig)
-
-
-# ---------------------------------------------------------------- architecture
-
-def _stage_title(name: str) -> str:
-    if name.startswith("dec"):
-        return f"decoder\nblock {int(name[3:]) + 1}"
-    return {"image": "input", "gray_to_rgb": "to RGB", "nasnet_encoder": "NASNet-Large\nencoder",
-            "head": "head"}.get(name, name.replace("_", "\n"))
-
-
-def architecture_figure(model, title: str = ""):
-    """Fig. 1: the model drawn from its built layers, stage by stage, each box as high as its
-    output's spatial size (log scale) and labelled with its operations and output shape."""
-    apply_style()
-    stages = model_stages(model)
-    step, width = 1.0, 0.74
-    fig, ax = plt.subplots(figsize=(0.95 * len(stages) + 0.3, 3.9))
-    sides = [s["shape"][0] for s in stages]
-    lo, hi = np.log2(min(sides)), np.log2(max(sides))
-    colors = plt.get_cmap(PALETTE)
-    for i, stage in enumerate(stages):
-        x = i * step
-        h = 1.3 + 1.7 * ((np.log2(stage["shape"][0]) - lo) / max(hi - lo, 1))
-        color = colors(1 if stage["name"].startswith("dec") else 0 if "encoder" in stage["name"] else 7)
-        ax.add_patch(patches.FancyBboxPatch((x, -h / 2), width, h, boxstyle="round,pad=0.02",
-                                            fc=color, ec="black", lw=0.6, alpha=0.75))
-        ax.text(x + width / 2, 1.75, _stage_title(stage["name"]), ha="center", va="bottom", fontsize=8,
-                weight="bold")
-        ax.text(x + width / 2, -1.7, "\n".join(o for o in stage["ops"] if o), ha="center", va="top", fontsize=6.8)
-        shape = "x".join(map(str, stage["shape"]))
-        params = f"{stage['params'] / 1e6:.2f} M" if stage["params"] >= 1e5 else f"{stage['params']:,}"
-        ax.text(x + width / 2, 0, f"{shape}\n{params}", ha="center", va="center", fontsize=7, rotation=90)
-        if i:
-            ax.annotate("", xy=(x - 0.02, 0), xytext=(x - step + width + 0.02, 0),
-                        arrowprops={"arrowstyle": "->", "lw": 0.8})
-    ax.set_xlim(-0.1, len(stages) * step - step + width + 0.1)
-    ax.set_ylim(-2.7, 2.3)
-    _off(ax)
-    total = sum(s["params"] for s in stages)
-    ax.set_title(title or f"{model.name}: {total / 1e6:.2f} M parameters\n(in each box: output "
-                          "height x width x channels, parameters)", fontsize=8.5)
     fig.tight_layout()
     return _finish(fig)
 
@@ -148,7 +93,7 @@ def distribution_figure(scores: pd.DataFrame, label: str = "Dice (post-processed
     order = list(dict.fromkeys(scores["title"]))
     if not order:
         return message_figure("no evaluated run yet")
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(order), 2) + 1.2))
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.45 * max(len(order), 2) + 1.2))
     with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated `vert`
         warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
         sns.boxplot(data=scores, x="value", y="title", order=order, ax=ax, color="#cfe3f3",
@@ -170,7 +115,7 @@ def postprocessing_figure(image: np.ndarray, raw: np.ndarray, post: np.ndarray, 
     """Fig. 2: a prediction before and after post-processing (largest components kept); the
     removed components are boxed in red. ``scores``: (Dice before, Dice after)."""
     apply_style()
-    fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.1))
+    fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 3.0))
     before, after = (f" (Dice {s:.3f})" for s in scores) if scores else ("", "")
     axes[0].imshow(image, vmin=0, vmax=1)
     axes[0].set_title("(a) input")
@@ -203,7 +148,8 @@ def cases_figure(rows: dict[str, list[dict]], score_key: str = "score"):
     if not rows:
         return message_figure("no test image of this run is present in the data folder")
     ncols = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(2.3 * ncols + 0.4, 2.45 * len(rows) + 0.3),
+    side = min(2.3, (WIDTH - 0.4) / ncols)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(side * ncols + 0.4, (side + 0.45) * len(rows) + 0.3),
                              squeeze=False)
     for r, (group, cases) in enumerate(rows.items()):
         for c in range(ncols):
@@ -214,7 +160,7 @@ def cases_figure(rows: dict[str, list[dict]], score_key: str = "score"):
                 continue
             case = cases[c]
             ax.imshow(_rgb_overlay(case["image"], case["pred"], case["truth"]))
-            ax.set_title(f"{case['name']}\nDice {case[score_key]:.3f}", fontsize=7.5)
+            ax.set_title(f"{case['name']}\nDice {case[score_key]:.3f}")
             if c == 0:
                 ax.set_ylabel(group, fontsize=9)
     _legend(fig)
@@ -229,13 +175,13 @@ def correlation_figure(table: pd.DataFrame, metric: str, correlations: pd.DataFr
     apply_style()
     features = {"brightness": table["brightness"], "contrast": table["contrast"],
                 "brightness_deviation": (table["brightness"] - table["brightness"].median()).abs()}
-    names = {"brightness": "mean intensity (brightness)", "contrast": "intensity std (contrast)",
-             "brightness_deviation": "|brightness - median brightness|"}
-    fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.0), sharey=True)
+    names = {"brightness": "brightness (mean)", "contrast": "contrast (std)",
+             "brightness_deviation": "|brightness - median|"}
+    fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 2.9), sharey=True)
     for ax, (key, values) in zip(axes, features.items()):
         ax.scatter(values, table[metric], s=9, alpha=0.6, color="#1f4e79", lw=0)
         c = correlations.set_index("feature").loc[key]
-        ax.set_title(f"Spearman rho {c['rho']:+.2f}, p = {c['p']:.2g}")
+        ax.set_title(f"Spearman \u03c1 {c['rho']:+.2f}, p = {c['p']:.2g}")
         ax.set_xlabel(names[key])
     axes[0].set_ylabel(label)
     fig.tight_layout()
@@ -243,34 +189,49 @@ def correlation_figure(table: pd.DataFrame, metric: str, correlations: pd.DataFr
 
 
 def curves_figure(history: pd.DataFrame):
-    """Loss, Dice and IoU against epoch for every run (2 x 2 grid, the legend in the fourth
-    panel): training solid, validation dashed; one colour per model, one line per seed."""
+    """Training (solid) and validation (dashed) Dice against epoch, one small panel per model
+    with one line per seed, and the learning rate (grey, right axis, log scale) beside them."""
     apply_style()
     if history.empty:
         return message_figure("no training history yet")
     if "seed" not in history:
         history = history.assign(seed=0)
-    fig, axes = plt.subplots(2, 2, figsize=(8.4, 6.2))
-    panels, legend_ax = axes.ravel()[:3], axes.ravel()[3]
+    models = list(dict.fromkeys(history["title"]))
+    ncols = 3
+    nrows = -(-(len(models) + 1) // ncols)  # one panel more: the legend
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.05 * nrows), sharex=True, sharey=True, squeeze=False)
     colors = plt.get_cmap(PALETTE)
-    for i, (title, model_runs) in enumerate(history.groupby("title", sort=False)):
-        n_seeds = model_runs["seed"].nunique()
-        label = title + (f" ({n_seeds} seeds)" if n_seeds > 1 else "")
-        for j, (_, run) in enumerate(model_runs.groupby("seed")):
-            for ax, key in zip(panels, ("loss", "dice", "iou")):
-                ax.plot(run["epoch"], run[key], color=colors(i), lw=1.0, marker="o", ms=2,
-                        label=label if j == 0 else None)
-                ax.plot(run["epoch"], run[f"val_{key}"], color=colors(i), lw=1.0, ls="--", marker="o", ms=2)
-    for ax, name in zip(panels, ("loss", "Dice", "IoU")):
+    rates = history["learning_rate"][history["learning_rate"] > 0] if "learning_rate" in history else pd.Series()
+    for i, (ax, title) in enumerate(zip(axes.ravel(), models)):
+        runs = history[history["title"] == title]
+        rate = ax.twinx() if len(rates) else None
+        for j, (seed, run) in enumerate(runs.groupby("seed")):
+            color = colors(j)
+            ax.plot(run["epoch"], run["dice"], color=color, lw=1.1)
+            ax.plot(run["epoch"], run["val_dice"], color=color, lw=1.1, ls="--")
+            if rate is not None:
+                rate.plot(run["epoch"], run["learning_rate"], color="0.55", lw=1.0, ls=":")
+        if rate is not None:  # one learning-rate scale for every panel, labelled at the right
+            rate.set_yscale("log")
+            rate.set_ylim(rates.min() / 3, rates.max() * 3)
+            rate.spines["right"].set_visible(True)
+            rate.tick_params(axis="y", colors="0.45", labelright=i % ncols == ncols - 1 or i == len(models) - 1)
+        n_seeds = runs["seed"].nunique()
+        ax.set_title(f"{title}" + (f" ({n_seeds} seeds)" if n_seeds > 1 else ""))
+        ax.set_ylim(0, 1)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=4))
+    for ax in axes[-1]:
         ax.set_xlabel("epoch")
-        ax.set_title(name)
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    panels[0].set_yscale("log")
-    handles, _ = panels[0].get_legend_handles_labels()
-    handles += [lines.Line2D([], [], color="gray", label="training"),
-                lines.Line2D([], [], color="gray", ls="--", label="validation")]
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Dice")
+    legend_ax = axes.ravel()[len(models)]
+    handles = [lines.Line2D([], [], color="black", label="training Dice"),
+               lines.Line2D([], [], color="black", ls="--", label="validation Dice"),
+               lines.Line2D([], [], color="0.55", ls=":", label="learning rate\n(right axis, log)"),
+               *[lines.Line2D([], [], color=colors(j), label=f"seed {j}") for j in range(history["seed"].nunique())]]
     legend_ax.legend(handles=handles, loc="center", frameon=False)
-    legend_ax.axis("off")
+    for ax in axes.ravel()[len(models):]:
+        ax.axis("off")
     fig.tight_layout()
     return _finish(fig)
 
@@ -280,7 +241,7 @@ def ct_preprocessing_figure(steps: dict):
     slice, (b) after the HU window, (c) the resampled central slice with its lung mask outline.
     Axes in mm."""
     apply_style()
-    fig = plt.figure(figsize=(11, 3.9), layout="constrained")
+    fig = plt.figure(figsize=(WIDTH, 3.3), layout="constrained")
     axes = fig.subplots(1, 3)
     sx, sy = steps["spacing_before"][:2]
     ny, nx = steps["raw"].shape
@@ -312,15 +273,15 @@ def ct_preprocessing_figure(steps: dict):
 
 def robustness_figure(curves: pd.DataFrame, label: str = "Dice (post-processed)"):
     """Small multiples, one panel per perturbation family: mean ``value`` against severity
-    (0 = clean) for every model (columns model, title, family, severity, value)."""
+    (clean first; ticks labelled with each family's parameter) for every model (columns model,
+    title, family, severity, value); the legend in a panel of its own."""
     apply_style()
     if curves.empty:
         return message_figure("no robustness grid yet (robustness.csv in the run folders)")
     families = list(dict.fromkeys(curves["family"]))
-    ncols = 5
-    nrows = -(-len(families) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(9.6, 2.1 * nrows + 0.6), sharex=True, sharey=True,
-                             squeeze=False)
+    ncols = 3
+    nrows = -(-(len(families) + 1) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.15 * nrows), sharey=True, squeeze=False)
     colors = plt.get_cmap(PALETTE)
     titles = list(dict.fromkeys(curves["title"]))
     for ax, family in zip(axes.ravel(), families):
@@ -328,41 +289,43 @@ def robustness_figure(curves: pd.DataFrame, label: str = "Dice (post-processed)"
             run = curves[(curves["family"] == family) & (curves["title"] == title)].sort_values("severity")
             ax.plot(run["severity"], run["value"], color=colors(i), lw=1.2, marker="o", ms=2.5, label=title)
         ax.set_title(family.replace("_", " "))
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        labels = severity_labels(family)
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", rotation_mode="anchor")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(label.replace(" (", "\n("))
+    legend_ax = axes.ravel()[len(families)]
+    handles, labels = axes.ravel()[0].get_legend_handles_labels()
+    legend_ax.legend(handles, labels, loc="center", frameon=False)
     for ax in axes.ravel()[len(families):]:
         ax.axis("off")
-    for ax in axes[-1]:
-        ax.set_xlabel("severity")
-    for ax in axes[:, 0]:
-        ax.set_ylabel(label)
-    handles, labels = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
-    fig.tight_layout(rect=(0, 0.07 + 0.03 / nrows, 1, 1))
+    fig.tight_layout()
     return _finish(fig)
 
 
 def severity_example_figure(images: dict, masks: dict, truth: np.ndarray, name: str = ""):
-    """One image at every severity (columns) of some perturbation families (rows), with the
-    prediction (after post-processing) outlined and the manual mask in green:
+    """One image at every severity (columns) of some perturbation families (rows), on the fixed
+    grey range [0, 1] (a darker image looks darker), each tile titled with the family's parameter,
+    with the prediction (after post-processing) outlined and the manual mask in green:
     ``images[(family, severity)]``, ``masks[(family, severity)]``."""
     apply_style()
     families = list(dict.fromkeys(f for f, _ in images))
     severities = sorted({s for _, s in images})
-    fig, axes = plt.subplots(len(families), len(severities), figsize=(1.5 * len(severities), 1.55 * len(families)),
+    side = WIDTH / (len(severities) + 0.4)
+    fig, axes = plt.subplots(len(families), len(severities), figsize=(WIDTH, (side + 0.3) * len(families) + 0.6),
                              squeeze=False)
     for r, family in enumerate(families):
+        labels = severity_labels(family)
         for c, severity in enumerate(severities):
             ax = axes[r, c]
             ax.imshow(_rgb_overlay(images[(family, severity)], masks[(family, severity)], truth))
             _off(ax)
-            if r == 0:
-                ax.set_title("clean" if severity == 0 else f"severity {severity}")
+            ax.set_title(labels[severity], pad=2)
             if c == 0:
-                ax.set_ylabel(family.replace("_", " "))
+                ax.set_ylabel(family.replace("_", " ").replace(" ", "\n", 1))
     if name:
-        fig.suptitle(name, fontsize=9)
+        fig.suptitle(f"{name}: severity 0 (clean) to 5, left to right")
     _legend(fig)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.3 / fig.get_figheight(), 1, 1))
     return _finish(fig)
 
 
@@ -372,7 +335,7 @@ def usage_figure(image: np.ndarray, overlay_bgr: np.ndarray, probability: np.nda
     """The usage page's figure: an X-ray, the label overlay `lungseg predict` writes (right lung
     orange, left lung blue) and the lung probability."""
     apply_style()
-    fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0))
+    fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 2.9))
     axes[0].imshow(image, vmin=0, vmax=1)
     axes[0].set_title(f"(a) chest X-ray {name}".strip())
     axes[1].imshow(overlay_bgr[..., ::-1])

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from ..bench import DEFAULT_INFER_BATCHES, MIN_BATCH_GAIN, MIN_REPEAT_S
-from ..engine.records import read_metrics
+from ..engine.records import RunRecord, read_metrics, read_run_record
 from ..engine.runfolder import weights_file
 from ..files import read_json
 from ..project import repo_path
+from . import facts
 from . import papers as _papers
 from .profile_runs import registry
 from .remedies import MAX_MS, TARGET_DICE
@@ -101,8 +102,10 @@ def _roofline(r: dict) -> dict:
 
 
 def display_table(table) -> pd.DataFrame:
-    """The speed table for the book: readable headers, medians with [quartiles] as text,
-    a ``note`` column with the error of a failed model (when there is one)."""
+    """The speed table for the book: the model first (the table's key, held in place when it
+    scrolls), readable headers, medians with [quartiles] as text, the memory's kind beside it, a
+    ``note`` column with the error of a failed model (when there is one). The input pipeline's
+    and post-processing's rates, the same for every model, are in the chapter's text."""
     def spread(med, q1, q3, digits):
         return [f"{m:.{digits}f} [{a:.{digits}f}, {b:.{digits}f}]" if pd.notna(m) else ""
                 for m, a, b in zip(table[med], table[q1], table[q3])]
@@ -111,19 +114,18 @@ def display_table(table) -> pd.DataFrame:
         return [f"{v:.{digits}f}" if pd.notna(v) else "" for v in table[col]]
 
     t = pd.DataFrame({
-        "machine": table["machine"], "model": table["model"], "px": table["size"],
-        "precision": table["precision"], "XLA": table["xla"].map({True: "on", False: "off"}),
+        "model": table["model"], "machine": table["machine"],
+        "variant": [f"{p}, XLA {'on' if x else 'off'}" for p, x in zip(table["precision"], table["xla"])],
         "params (M)": num("params_m", 2),
         "inference ms/image, batch 1 [IQR]": spread("infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", 1),
         "best batch": [str(int(b)) if pd.notna(b) else "" for b in table["best_batch"]],
         "inference ms/image, best batch": num("infer_ms_best", 1),
         "training images/s [IQR]": spread("train_img_s", "train_img_s_q1", "train_img_s_q3", 2),
         "training batch": [str(int(b)) if pd.notna(b) else "" for b in table["batch"]],
-        "input pipeline images/s": num("pipeline_img_s", 0),
-        "post-processing ms/image": num("post_ms", 2),
+        "peak memory (MB)": [f"{v:.0f} ({k})" if pd.notna(v) else "" for v, k in
+                             zip(table["peak_memory_mb"], table["memory_kind"].fillna(""))],
         "GFLOP/image": num("gflop", 1), "achieved GFLOP/s": num("achieved_gflops", 0),
-        "matmul GFLOP/s": num("matmul_gflops", 0), "share of matmul rate": num("roofline", 2),
-        "peak memory (MB)": num("peak_memory_mb", 0), "memory": table["memory_kind"].fillna(""),
+        "share of matmul rate": num("roofline", 2),
     })
     notes = [" ".join(filter(None, pair)) for pair in zip(table["error"].fillna(""), stale_notes(table))]
     if any(notes):
@@ -166,7 +168,7 @@ def claims_table(table, size: int = 256) -> pd.DataFrame:
         ours = (f"{r['infer_ms_b1']:.1f} ms per slice at batch 1, {r['infer_ms_best']:.2f} ms at batch "
                 f"{int(r['best_batch'])} ({r['machine']}, {r['precision']})" if r is not None
                 else f"no {device.upper()} benchmark yet")
-        rows.append({"claim (quoted)": claim["quote"], "source": claim["source"],
+        rows.append({"source": claim["source"], "claim (quoted)": claim["quote"],
                      "ours": f"{device.upper()}: {ours}", "model": claim["model"], "size": size,
                      "quantity": claim["quantity"]})
     claim = PAPER_CLAIMS["gpu_training_speedup_over_cpu"]
@@ -174,7 +176,7 @@ def claims_table(table, size: int = 256) -> pd.DataFrame:
     ours = (f"{g['train_img_s'] / c['train_img_s']:.1f}x ({g['train_img_s']:.0f} vs "
             f"{c['train_img_s']:.1f} images/s; {g['machine']} vs {c['machine']})"
             if g is not None and c is not None else "needs both a GPU and a CPU benchmark")
-    rows.append({"claim (quoted)": claim["quote"], "source": claim["source"], "ours": ours,
+    rows.append({"source": claim["source"], "claim (quoted)": claim["quote"], "ours": ours,
                  "model": claim["model"], "size": size, "quantity": claim["quantity"]})
     return pd.DataFrame(rows)
 
@@ -191,35 +193,38 @@ def speed_figure(table, size: int = 256):
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    from .figure_style import WIDTH, apply_style
+
+    apply_style()
     t = table[(table["size"] == size) & table["error"].isna()].copy()
     if t.empty:
-        fig = Figure(figsize=(8, 1.2))
+        fig = Figure(figsize=(WIDTH, 1.2))
         fig.text(0.5, 0.5, f"No benchmark results at {size} x {size} yet.", ha="center", va="center")
         return fig
     t["variant"] = [_variant_label(m, p, x) for m, p, x in zip(t["machine"], t["precision"], t["xla"])]
     order = list(dict.fromkeys(t["model"]))  # the files' order: the registry's
     variants = list(dict.fromkeys(t["variant"]))
     colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
-    fig = Figure(figsize=(12, 0.4 * len(order) * max(1, len(variants) ** 0.5) + 2.2),
+    fig = Figure(figsize=(WIDTH, 0.36 * len(order) * max(1, len(variants) ** 0.5) + 1.6 + 0.22 * len(variants)),
                  layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
-    panels = [("infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", "inference, batch 1 (ms/image)"),
-              ("train_img_s", "train_img_s_q1", "train_img_s_q3", "training (images/s)"),
-              ("peak_memory_mb", None, None, "peak memory (MB)")]
+    panels = [("infer_ms_b1", "infer_ms_b1_q1", "infer_ms_b1_q3", "inference,\nms/image (batch 1)"),
+              ("train_img_s", "train_img_s_q1", "train_img_s_q3", "training,\nimages/s"),
+              ("peak_memory_mb", None, None, "peak memory,\nGB")]
     height = 0.8 / len(variants)
     ypos = np.arange(len(order))
     for ax, (col, lo, hi, title) in zip(axes, panels):
         for j, v in enumerate(variants):
             sub = t[t["variant"] == v].set_index("model").reindex(order)
             y = ypos - 0.4 + height * (j + 0.5)
-            x = sub[col].to_numpy(float)
+            x = sub[col].to_numpy(float) / (1000 if col == "peak_memory_mb" else 1)
             color = colors[j % len(colors)]
             if lo:  # log axis: points and whiskers (bar lengths would depend on the axis limit)
                 err = np.vstack([x - sub[lo].to_numpy(float), sub[hi].to_numpy(float) - x])
-                ax.errorbar(x, y, xerr=err, fmt="o", ms=5, color=color, elinewidth=1, capsize=2, label=v)
+                ax.errorbar(x, y, xerr=err, fmt="o", ms=4, color=color, elinewidth=1, capsize=2, label=v)
             else:
                 ax.barh(y, x, height=height, color=color, label=v)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
         ax.grid(axis="x", alpha=0.3)
         if lo:
             ax.set_xscale("log")
@@ -229,14 +234,11 @@ def speed_figure(table, size: int = 256):
             ax.grid(axis="y", alpha=0.15)
     claim = PAPER_CLAIMS["infer_ms_per_slice_gpu"]
     axes[0].axvline(claim["value"], color="k", ls="--", lw=1,
-                    label=f"claim: \"{claim['quote']}\" ({_papers.short(claim['paper'])})")
+                    label=f"{_papers.short(claim['paper'])}'s claim: {claim['value']:g} ms per slice on a GPU")
     axes[0].set_yticks(ypos, order)
     axes[0].set_ylim(len(order) - 0.5, -0.5)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=8,
-               frameon=False)
-    fig.suptitle(f"Speed at {size} x {size} pixels (medians over repeats; whiskers: quartiles; "
-                 "memory: host on a CPU, GPU on a GPU)", fontsize=10)
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(2, len(labels)), frameon=False)
     return fig
 
 
@@ -343,9 +345,11 @@ def default_model_accuracy(folder) -> dict[str, float | str]:
     mb = weights_file(folder).stat().st_size / 1e6
     verdict = {"reached": "reaches", "not reached": "falls short of", "inconclusive": "cannot be told apart from"}[
         reached(d.ci_low, d.ci_high, TARGET_DICE)]
+    seed = (read_run_record(folder) or RunRecord()).config.get("seed", 0)
+    mean = facts.mark(f"{d.mean:.4f}", facts.Fact(m.profile or "default", m.model, "dice_post", (int(seed),)))
     return {"default_test_dice": float(d.mean), "default_test_low": float(d.ci_low),
             "default_test_high": float(d.ci_high), "default_mb": mb, "default_target_dice": TARGET_DICE,
             "default_accuracy": (f"The default model ({m.model}, {m.image_size} px) scores a Dice after "
-                                 f"post-processing of {d.mean:.4f} [{d.ci_low:.4f}, {d.ci_high:.4f}] on the "
+                                 f"post-processing of {mean} [{d.ci_low:.4f}, {d.ci_high:.4f}] on the "
                                  f"{m.n_images} images of the {m.split} split, which {verdict} the target of "
                                  f"{TARGET_DICE:.3f} set for it; its weights take {mb:.2f} MB on disk.")}
