@@ -157,9 +157,20 @@ def ensure_pneumonia_data() -> Path | None:
 
 
 def book_parameters(profile: str, runs_dir: str | os.PathLike, data: Path, root: Path) -> dict:
-    """The parameters every notebook gets when it declares them."""
-    return {"profile": profile, "runs_dir": str(project.repo_path(runs_dir)), "data_dir": str(data),
-            "figures_dir": str(root / "_build" / "figures"), "executed_dir": str(root / EXECUTED)}
+    """The parameters every notebook gets when it declares them. The executed notebooks show
+    them (papermill's injected cell), so no path of the build machine is passed where the
+    notebook finds the same folder by itself: paths inside the repository relative to it, and
+    the data folder as ``""`` when the notebook's own rule (:func:`images.data_root`:
+    ``$LUNGSEG_DATA``, the runs' data, the fetched set) finds that same folder."""
+    try:
+        found = images.data_root(profile, runs_dir, "")
+    except DataError:
+        found = None
+    same = found is not None and Path(found).resolve() == Path(data).resolve()
+    return {"profile": profile, "runs_dir": project.relative_to_repo(project.repo_path(runs_dir)),
+            "data_dir": "" if same else project.relative_to_repo(data),
+            "figures_dir": project.relative_to_repo(root / "_build" / "figures"),
+            "executed_dir": project.relative_to_repo(root / EXECUTED)}
 
 
 # ---------------------------------------------------------------- execution

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # Data set and Fig. 3
+# # Notebook 01: the data set (the paper's Fig. 3)
 # Where the images come from, how they are split, how much of each image is lung, and one
 # test image with its ground-truth mask (the paper's Fig. 3). The prose is in the
 # [data chapter](../data.md).
@@ -56,7 +58,6 @@ from lungseg_lib.report import figures, images, profile_runs, tables
 profile = profile_runs.resolve_profile(profile, runs_dir)
 root = images.data_root(profile, runs_dir, data_dir)
 split = images.split_file(profile, root, runs_dir)
-print(f"profile {profile}; data {root}; split {split}")
 
 # %%
 table = images.data_table(root, split)

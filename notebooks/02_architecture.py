@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # Architecture (Fig. 1), model sizes, deviations and profiles
+# # Notebook 02: architecture (the paper's Fig. 1), model sizes, deviations, profiles
 # The NASNet-Large-decoder drawn from the built Keras model, stage by stage with the output
 # shape of each (the paper's Fig. 1); the parameter count and training recipe of every model
 # of the registry; where each model departs from its paper (the registry's `deviations`); and

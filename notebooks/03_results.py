@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # Results: Table 1, per-image scores, paired comparisons
+# # Notebook 03: results (the paper's Table 1), per-image scores, paired comparisons
 # Dice and IoU of every model of the registry on the test split, without and with the
 # post-processing layer, from the run folders of one profile; the values the paper reports,
 # labelled as such; the per-image distribution; and each model against the NASNet-Large
@@ -52,18 +54,21 @@ metric = "dice_post"  # per-image column of per_image.csv for the plot and the c
 # %%
 from myst_nb import glue
 
-from lungseg_lib.report import figures, papers, profile_runs, results, tables
+from lungseg_lib.report import facts, figures, papers, profile_runs, results, tables
 
 profile = profile_runs.resolve_profile(profile, runs_dir)
 glue("profile", profile, display=False)
-glue("profile_note", profile_runs.PROFILE_NOTES[profile], display=False)
+glue("profile_note", profile_runs.profile_note(profile, runs_dir), display=False)
+glue("profile_brief", profile_runs.profile_brief(profile), display=False)
 
 # %%
 glue("results_table", tables.html_table(results.results_table(profile, runs_dir)))
 glue("seed_table", tables.html_table(results.seed_table(profile, runs_dir)))
-for key, value in results.metric_values(profile, runs_dir).items():
-    glue(key, value, display=False)
+# every model's scores, each under its one key (fact__<model>__<metric>), with which seeds it averages
+facts.glue_facts(glue, results.score_facts(profile, runs_dir))
+facts.glue_words(glue, profile_runs.seeds_words(profile, profile_runs.registry_models(), runs_dir))
 glue("n_models", float(len(profile_runs.registry_models())), display=False)
+glue("reference_rank", results.rank_words(profile, reference, runs_dir), display=False)
 glue("n_evaluated", float(len(profile_runs.evaluated_models(profile, runs_dir))), display=False)
 glue("reported_dice", float(papers.headline().dice), display=False)
 glue("reported_source", results.PAPER_REPORTED_SOURCE, display=False)
@@ -78,3 +83,4 @@ glue("metric_label", label, display=False)
 # %%
 glue("paired_table", tables.html_table(results.paired_table(profile, runs_dir, reference, metric)))
 glue("reference_title", profile_runs.title_of(reference), display=False)
+glue("paired_difference", results.paired_columns(reference)["diff"], display=False)

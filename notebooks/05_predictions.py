@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # Predictions (Fig. 4)
+# # Notebook 05: predictions (the paper's Fig. 4)
 # Ground truth (green outline) and prediction (orange) on the test images where one model
 # does best, typically and worst, by per-image Dice. The prose is in the
 # [results chapter](../results.md).

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # Failure analysis (Fig. 5)
+# # Notebook 06: failure analysis (the paper's Fig. 5)
 # The worst test images of one model, and a test of the paper's explanation of its failures,
 # that the failed images are "too light" or "too dark": per-image Dice against the image's
 # brightness (mean intensity), contrast (intensity standard deviation) and distance from the
@@ -55,16 +57,23 @@ metric = "dice_post"  # per-image column of per_image.csv
 # %%
 from myst_nb import glue
 
-from lungseg_lib.report import failures, figures, images, profile_runs, results, tables
+from lungseg_lib.report import facts, failures, figures, images, profile_runs, results, tables
 
 run = profile_runs.open_run(profile, model, runs_dir)
 profile, table = run.profile, run.table
 for key, value in run.labels("fail", metric).items():
     glue(key, value, display=False)
 glue("fail_n_worst", float(n_worst), display=False)
+glue("fail_seed", f"seed {run.path.name.removeprefix('seed')}", display=False)
+# the statistics: every seed's per-image scores averaged, as in the results and the claims
+scores = profile_runs.mean_per_image(profile, model, runs_dir)
+corr = failures.failure_correlations(scores, metric)
+
+# %% [markdown]
+# The worst images are shown from one run (seed 0: its predictions are the ones drawn); the
+# correlations use the scores averaged over the model's seeds.
 
 # %%
-corr = failures.failure_correlations(table, metric)
 if table is None:
     message = run.missing
     fig_worst, fig_corr = figures.message_figure(message), figures.message_figure(message)
@@ -73,22 +82,20 @@ else:
     present = set(images.pairs_in(root)) & set(table["name"])
     worst = {"worst": results.rank_cases(table, metric, n_worst, present)["worst"]}
     fig_worst = figures.cases_figure(images.case_rows(root, run.path, table, worst, metric))
-    fig_corr = figures.correlation_figure(table, metric, corr, tables.metric_label(metric))
+    fig_corr = figures.correlation_figure(scores, metric, corr, tables.metric_label(metric))
 figures.save(fig_worst, "fig5_worst_cases", figures_dir)
 figures.save(fig_corr, "failures_correlation", figures_dir)
 glue("fig_worst", fig_worst)
 glue("fig_correlation", fig_corr)
 
 # %%
-extremes = failures.extreme_brightness(table, metric, n_extreme)
-modes = failures.failure_modes(table, metric, n_extreme)
-groups = failures.group_table(table, metric)
-for _, row in corr.iterrows():
-    glue(f"rho_{row['feature']}", float(row["rho"]), display=False)
-    glue(f"p_{row['feature']}", float(row["p"]), display=False)
-for key, value in extremes.items():
-    glue(f"extreme_{key}", float(value), display=False)
-glue("correlation_table", tables.html_table(failures.correlation_table(corr), "Feature"))
-for key, value in modes.items():
-    glue(f"mode_{key}", float(value), display=False)
-glue("group_table", tables.html_table(groups, "Group"))
+# the correlations, the extreme-brightness test and the failure modes, each under its one key
+# (fact__<model>__failure_...), for this model and the paper's model the chapter names
+found = {}
+for name in dict.fromkeys([model, profile_runs.REFERENCE_MODEL]):
+    found |= failures.failure_facts(profile, name, runs_dir, metric, n_extreme)
+facts.glue_facts(glue, found)
+facts.glue_words(glue, profile_runs.seeds_words(profile, [model, profile_runs.REFERENCE_MODEL], runs_dir))
+identities = {f.metric: f.identity for f in found if f.model == model}
+glue("correlation_table", tables.html_table(failures.correlation_table(corr, identities), "Feature"))
+glue("group_table", tables.html_table(failures.group_table(scores, metric), "Group"))

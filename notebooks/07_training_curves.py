@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # Training curves
+# # Notebook 07: training curves
 # Loss, Dice and IoU against epoch for every run of the profile (training solid, validation
 # dashed), and how long each run trained. The prose is in the [results chapter](../results.md).
 

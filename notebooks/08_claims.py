@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # What holds on public data: the paper's claims against the runs
+# # Notebook 08: the paper's claims against the runs
 # One row per claim of the paper: what the paper says, what the runs of one profile measure,
 # and a verdict computed from those numbers by the rules of `lungseg_lib.report.verdicts` (a value is
 # reached when the 95% CI lies at or above it; a model is better when the CI of the paired
@@ -54,8 +56,7 @@ from lungseg_lib.report import claims, profile_runs, tables, verdicts
 profile = profile_runs.resolve_profile(profile, runs_dir)
 table = claims.claims_table(profile, runs_dir, metric)
 glue("claims_table", tables.html_table(table, "Claim"))
-glue("claims_profile", profile_runs.PROFILE_NOTES[profile], display=False)
+glue("claims_profile", profile_runs.profile_note(profile, runs_dir), display=False)
 glue("claims_metric", tables.metric_label(metric), display=False)
 glue("claims_min_effect", verdicts.MIN_EFFECT, display=False)
 glue("claims_alpha", verdicts.ALPHA, display=False)
-table

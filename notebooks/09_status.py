@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # Status: runs, notebooks, environment
+# # Notebook 09: status of the build (runs, notebooks, environment)
 # What this build of the book was made from: every run of the profile with its git commit,
 # data fingerprint and device, and its executed training notebook (download); how long each
 # notebook of the book took to execute (papermill metadata); and the software versions.

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # CT preprocessing, step by step
+# # Notebook 11: CT preprocessing, step by step
 # The CT path turns a chest CT volume and its lung mask into the 2-D slices the models train
 # on, with the preprocessing Ainala (2023) describes for CT volumes (its Sec. 3): clip to the
 # HU window [-125, 275], resample to 1 mm isotropic voxels "if needed", take the central axial
@@ -70,7 +72,7 @@ from IPython.display import Image
 from myst_nb import glue
 
 from lungseg_lib import project
-from lungseg_lib.report import ct, figures
+from lungseg_lib.report import ct, figures, tables
 
 for key, value in ct.default_values().items():  # the CT path's defaults, for the CT chapter
     glue(f"ct_{key}", value, display=False)
@@ -112,4 +114,5 @@ glue("ct_preprocessing", Image(filename=png), display=False)
 # is that of the 256 x 256 slice.
 
 # %%
-ct.preprocessing_table(steps) if not missing else "CT data not found: no table."
+tables.html_table(ct.preprocessing_table(steps).rename_axis("Quantity").reset_index(), "Quantity") if not missing \
+    else "CT data not found: no table."

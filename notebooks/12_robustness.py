@@ -37,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # Robustness: the same test images, perturbed
+# # Notebook 12: robustness, the same test images perturbed
 # Dice against severity for every perturbation family and every model, each model's mean
 # drop at two severities with paired bootstrap CIs, and one test image at every severity of
 # the intensity families. The grid was scored when each run was evaluated
@@ -57,8 +57,8 @@ severities = [3, 5]  # severities of the drop table
 from myst_nb import glue
 
 from lungseg_lib.engine import perturbations, records
-from lungseg_lib.report import (augmentation_experiment, claims, figures, images, perturbation_grid, profile_runs,
-                                tables, verdicts)
+from lungseg_lib.report import (augmentation_experiment, claims, facts, figures, images, perturbation_grid,
+                                profile_runs, tables, verdicts)
 
 profile = profile_runs.resolve_profile(profile, runs_dir)
 curves = perturbation_grid.curves(profile, runs_dir, metric)
@@ -67,8 +67,7 @@ figures.save(fig, "robustness_curves", figures_dir)
 glue("fig_robustness", fig)
 glue("drop_table", tables.html_table(perturbation_grid.drop_table(profile, runs_dir, severities, metric),
                                       "Model (severity)"))
-for key, value in perturbation_grid.drop_values(profile, runs_dir, severities, metric).items():
-    glue(f"rob_{key}", value, display=False)
+facts.glue_facts(glue, perturbation_grid.drop_facts(profile, runs_dir, severities, metric))
 
 # %%
 example = perturbation_grid.example(profile, model, images.data_root(profile, runs_dir, data_dir), runs_dir)

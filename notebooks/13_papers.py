@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # What the papers report, and whether it can be a mean
+# # Notebook 13: what the papers report, and whether it can be a mean
 # The numbers the related papers report (their Dice and IoU, data and input size), and a
 # consistency check of every reported Dice/IoU pair and of this build's own runs, all from
 # `lungseg_lib.report.papers` (the one place the book's quoted values come from). The prose is in the
@@ -60,7 +62,7 @@ from lungseg_lib.core import stats
 from lungseg_lib.report import papers, profile_runs, results, tables
 
 profile = profile_runs.resolve_profile(profile, runs_dir)
-glue("papers_profile", profile_runs.PROFILE_NOTES[profile], display=False)
+glue("papers_profile", profile_runs.profile_note(profile, runs_dir), display=False)
 # the confidence level of every interval in the book (lungseg_lib.core.stats.bootstrap_ci)
 glue("ci_percent", float(100 * inspect.signature(stats.bootstrap_ci).parameters["confidence"].default),
      display=False)
@@ -87,4 +89,3 @@ glue("reported_gain_dice", float(papers.reported_gain("dice")), display=False)
 glue("reported_gain_iou", float(papers.reported_gain("iou")), display=False)
 glue("reported_n_train", float(papers.PAPERS[papers.REPRODUCED].n_train), display=False)
 glue("reported_n_test", float(papers.PAPERS[papers.REPRODUCED].n_test), display=False)
-check

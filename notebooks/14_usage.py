@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
                         "--out", "data/shenzhen_montgomery_512"], check=True)
 
 # %% [markdown]
-# # Use it on your own images
+# # Notebook 14: the usage page's example and the default model
 # The default model on one test image of the data set, through the same call a user makes
 # (`lungseg_lib.segment`): the label mask (right and left lung), the lung probability, the
 # per-lung areas and the warnings. Without the default model's weights this notebook says so
@@ -63,7 +65,7 @@ split = images.split_file(profile, root, runs_dir)
 name = images.example_name(root, split, example)
 pair = images.pairs_in(root)[name]
 folder, missing = usage.find_model(model)
-print(f"data {root}; image {name}; model {project.relative_to_repo(folder) if folder else 'none: ' + missing}")
+print(f"image {name}; model {project.relative_to_repo(folder) if folder else 'none: ' + missing}")
 
 # %%
 result = segment(pair.image, model=load_model(folder)) if folder is not None else None

@@ -204,6 +204,19 @@ def test_pages_show_glued_numbers_and_the_profile(built):
 
 
 @pytest.mark.book
+def test_glued_text_is_plain_and_no_machine_path_is_printed(built):
+    """A glued sentence is pasted as text: no Markdown in it (literal backticks or asterisks); no
+    executed notebook prints the build machine's data folder."""
+    html = built / "_build" / "html" / "book"
+    data = images.data_root("smoke", built / "runs")
+    for page in html.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for pasted in re.findall(r'<span class="pasted-text">(.*?)</span>', text, re.S):
+            assert "`" not in pasted and "**" not in pasted, f"{page.name}: Markdown in glued text: {pasted[:120]}"
+        assert str(data) not in re.sub(r"<[^>]+>", "", text), f"{page.name} prints the data folder's path {data}"
+
+
+@pytest.mark.book
 def test_remembered_parameters_are_used_by_the_build(built):
     for stem, params in CHANGED.items():
         meta = json.loads((built / book.EXECUTED / f"{stem}.ipynb").read_text(encoding="utf-8"))["metadata"]["papermill"]

@@ -121,3 +121,11 @@ def test_a_number_typed_into_a_real_chapter_is_found():
     assert bare_numbers("\n".join(text)) == []
     text.insert(4, "The NASNet-Large decoder reaches a Dice of 0.943 on the test split.")
     assert [(line, number) for line, number, _ in bare_numbers("\n".join(text))] == [(5, "0.943")]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_glued_text_is_not_set_in_bold(chapter):
+    """A glued sentence inside ``**...**`` renders wholly in bold: glue it plain."""
+    text = chapter.read_text(encoding="utf-8")
+    bold = re.findall(r"\*\*[^*\n]*\{glue:text\}[^*]*\*\*", text)
+    assert not bold, f"{chapter.name}: glued text in bold: {bold}"

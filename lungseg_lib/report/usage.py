@@ -44,9 +44,10 @@ def status(folder, model: str = "") -> str:
     except ValueError:  # a model this version of the registry does not know
         title = arch
     what = "This build of the book has it" if not model else f"This page shows the model {model!r}"
-    card = f"; its model card is `{folder.name}/model_card.md`" if (folder / "model_card.md").is_file() else ""
+    card = f"; its model card is {folder.name}/model_card.md" if (folder / "model_card.md").is_file() else ""
+    # plain text: a glued sentence is pasted as it is (Markdown in it would show its backticks)
     return (f"{what}: the {title} at {config.get('image_size', '?')} px, trained with the "
-            f"`{config.get('profile', '?')}` profile (seed {config.get('seed', 0)}){card}.")
+            f"{config.get('profile', '?')} profile (seed {config.get('seed', 0)}){card}.")
 
 
 def best_sentence(best: list[str] | None) -> str:
