@@ -57,7 +57,7 @@ metric = "dice_post"  # per-image column of per_image.csv
 # %%
 from myst_nb import glue
 
-from lungseg_lib.report import facts, failures, figures, images, profile_runs, results, tables
+from lungseg_lib.report import claims, facts, failures, figures, images, profile_runs, results, tables
 
 run = profile_runs.open_run(profile, model, runs_dir)
 profile, table = run.profile, run.table
@@ -99,3 +99,5 @@ facts.glue_words(glue, profile_runs.seeds_words(profile, [model, profile_runs.RE
 identities = {f.metric: f.identity for f in found if f.model == model}
 glue("correlation_table", tables.html_table(failures.correlation_table(corr, identities), "Feature"))
 glue("group_table", tables.html_table(failures.group_table(scores, metric), "Group"))
+# the verdict of the claims table on the paper's light-or-dark explanation (both tests)
+glue("fail_verdict", claims.failures_claim(profile, runs_dir, metric, n_extreme)["Verdict"], display=False)
