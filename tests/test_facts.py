@@ -254,3 +254,24 @@ def test_every_fact_has_one_value_across_the_pages(built_html):
     assert len(found) >= 50, f"only {len(found)} facts marked"
     bad = conflicts(found)
     assert not bad, f"{len(bad)} facts with two values:\n" + "\n".join(bad)
+
+
+def test_the_issues_duplicates_would_be_caught(tmp_path):
+    """Issue 30's example on the committed cpu runs: the results text once gave the
+    post-processing count of seed 0 alone (21 of 141) under the words of the model's score,
+    while the table gave the mean of the seeds (52 of 141). Glued as the same fact, the pages
+    conflict; the chapter now pastes the table's fact."""
+    from lungseg_lib.engine import runfolder
+    from lungseg_lib.report import results
+
+    if len(profile_runs.seed_dirs("cpu", "nasnet_decoder")) < 2:
+        pytest.skip("needs the committed cpu runs of the NASNet-Large decoder with several seeds")
+    fact, n_changed = next((f, v) for f, v in results.gain_facts("cpu", "nasnet_decoder").items()
+                           if f.metric == "pp_gain_dice_n_changed")
+    seed0 = results.postprocessing_gain(runfolder.read_per_image(profile_runs.run_dir("cpu", "nasnet_decoder")))
+    assert seed0["n_changed"] != n_changed  # the two numbers of the issue
+    shown = facts.mark(f"{seed0['n_changed']:.0f}", fact)
+    (tmp_path / "results.html").write_text(facts.html_of(f"changed {shown} of 141"))
+    (tmp_path / "claims.html").write_text(tables.html_table(results.gain_table("cpu")).data)
+    bad = conflicts(collect(tmp_path))
+    assert len(bad) == 1 and bad[0].startswith(fact.identity)
