@@ -39,7 +39,7 @@ if ON_COLAB or "BINDER_SERVICE_HOST" in os.environ:
 # %% [markdown]
 # # Notebook 04: post-processing (the paper's Fig. 2)
 # The paper's post-processing layer keeps "the first two largest areas (the lung area)" of the
-# predicted mask (its Sec. 2.2) and removes the rest. Fig. 2 shows one prediction before and after,
+# predicted mask (its Sec. 2.2) and removes the rest. The paper's Fig. 2 shows one prediction before and after (drawn here again),
 # with the removed components boxed in red; the table measures the change of Dice over the
 # whole test set for every model. The prose is in the [method](../method.md) and
 # [results](../results.md) chapters.
@@ -63,7 +63,7 @@ profile, table = run.profile, run.table
 for key, value in run.labels("pp").items():
     glue(key, value, display=False)
 glue("pp_connectivity", float(CONNECTIVITY), display=False)
-# the gain the paper reports (Table 1: its model's post row minus its raw row), for the text
+# the gain the paper reports (the paper's Table 1: its model's post row minus its raw row), for the text
 glue("pp_reported_gain_dice", float(papers.reported_gain("dice")), display=False)
 glue("pp_reported_gain_iou", float(papers.reported_gain("iou")), display=False)
 
