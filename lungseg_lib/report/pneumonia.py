@@ -389,6 +389,8 @@ def takeaway(runs_dir: str | os.PathLike = "runs", metric: str = "dice_post", lo
                      f"their own test split to {other:.3f} on these films (mean of {n}, seed {SEED}).")
     parts += [regions] if regions else []
     if not parts:
-        return (f"Not measured yet: no run of the {PROFILE} profile (the study on pneumonia films) and no "
-                "cross-set evaluation is there; this chapter fills in as the runs land.")
+        done = len(profile_runs.evaluated_models(PROFILE, runs_dir))
+        return (f"Not measured yet: the {title}'s runs on pneumonia films and the cross-set evaluations are "
+                f"not there ({done} of {len(profile_runs.registry_models())} models of the {PROFILE} profile "
+                "evaluated so far); this chapter fills in as the runs land.")
     return " ".join(parts)
