@@ -83,4 +83,4 @@ glue("metric_label", label, display=False)
 # %%
 glue("paired_table", tables.html_table(results.paired_table(profile, runs_dir, reference, metric)))
 glue("reference_title", profile_runs.title_of(reference), display=False)
-glue("paired_difference", results.paired_columns(reference)["diff"], display=False)
+glue("paired_difference", results.paired_sign(reference), display=False)

@@ -85,7 +85,7 @@ def test_paired_and_gain_tables(tmp_path, fake_run):
     fake_run(tmp_path, "cpu", "unet", [0.80, 0.82, 0.84, 0.86])
     paired = results.paired_table("cpu", tmp_path).set_index("Model")
     diff, verdict = results.paired_columns()["diff"], results.paired_columns()["verdict"]
-    assert diff == "NASNet-Large-Decoder Net minus model [95% CI]"  # one sign everywhere: the paper's model minus the other
+    assert diff == "NASNet-Large-Decoder Net minus model\n[95% CI]"  # one sign everywhere: the paper's model minus the other
     assert len(paired) == len(MODELS) - 1
     assert paired.loc["U-Net", diff].startswith("+0.1000 [") and paired.loc["U-Net", "n"] == "4"
     assert paired.loc["SegNet", diff].startswith("missing")

@@ -241,11 +241,16 @@ def flip_signs(signs: str) -> str:
     return " ".join({"+": "-", "-": "+"}.get(x, x) for x in str(signs).split())
 
 
+def paired_sign(reference: str = REFERENCE_MODEL) -> str:
+    """The book's one sign of a comparison with the paper's model, in words."""
+    return f"{title_of(reference)} minus model"
+
+
 def paired_columns(reference: str = REFERENCE_MODEL) -> dict[str, str]:
-    """The paired table's column headers, which say the sign convention: the paper's model minus
-    the other (positive: the paper's model scores higher)."""
+    """The paired table's column headers, which say the sign convention (:func:`paired_sign`:
+    positive when the paper's model scores higher)."""
     ref = title_of(reference)
-    return {"diff": f"{ref} minus model [95% CI]", "p": "Wilcoxon p", "signs": "Sign per seed",
+    return {"diff": f"{ref} minus model\n[95% CI]", "p": "Wilcoxon p", "signs": "Sign per seed",
             "verdict": f"{ref} is"}
 
 

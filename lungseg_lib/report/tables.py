@@ -85,7 +85,7 @@ def html_table(table: pd.DataFrame, index: str = "Model"):
     columns = [c for c in table.columns if c != index]
     marked = table.astype(object).where(table.notna(), "").astype(str)
     text = marked.map(_facts.plain)
-    head = "".join(f"<th{_num_class(text[c])}>{html.escape(str(c))}</th>" for c in columns)
+    head = "".join(f"<th{_num_class(text[c])}>{html.escape(str(c)).replace(chr(10), '<br>')}</th>" for c in columns)
     lines = ['<div class="lungseg-scroll"><table class="lungseg">', f"<thead><tr><th></th>{head}</tr></thead>",
              "<tbody>"]
     classes = _column_classes(text, columns, reported_columns)
