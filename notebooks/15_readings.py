@@ -64,14 +64,7 @@ glue("readings_comparison", tables.html_table(comparison, "Model") if len(compar
 size_table, size_sentence = reading_comparisons.size_ranking(profile, runs_dir=runs_dir)
 glue("readings_size_sentence", size_sentence, display=False)
 glue("readings_verdict", reading_comparisons.verdict_sentence(profile, runs_dir, metric), display=False)
-for key, value in readings.protocol_values("cpu").items():  # the protocol the method chapter describes
+for key, value in reading_comparisons.protocol_values("cpu").items():  # the protocol the method chapter describes
     glue(f"readings_{key}", value, display=False)
-if readings.readings(profile):
-    facts = readings.frozen_facts(profile, runs_dir, epoch=4)
-    glue("readings_lr_epoch", 4.0, display=False)
-    glue("readings_first", readings.readings(profile)[0].name, display=False)
-    glue("readings_lr_epoch4_pct", 100 * facts["lr_fraction"], display=False)
-    glue("readings_last_lr", facts["last_lr"], display=False)
-    glue("readings_frozen_from", facts["frozen_from"], display=False)
-    glue("readings_frozen_dice", facts["last_dice"], display=False)
+glue("readings_frozen", readings.frozen_sentence("cpu", runs_dir), display=False)
 table

@@ -26,8 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS = profile_runs.registry_models()
 #: keys that look like scores and are not per-model test scores, each with its reason
 EXEMPT = {
-    "readings_frozen_dice": "notebook 15: the last epoch's training Dice of the frozen runs (history.csv), "
-                            "shown once, in the readings section",
     "usage_dice": "notebook 14: the default model's Dice on the one example image of the usage page "
                   "(one image's score, not a model's)",
     "speed_min_gain_percent": "the speed benchmark's rule for the best batch (a constant)",

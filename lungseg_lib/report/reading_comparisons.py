@@ -122,3 +122,23 @@ def verdict_sentence(profile: str = "cpu", runs_dir: str | os.PathLike = "runs",
     verdicts = "; ".join(parts).replace("incomplete against", "not yet compared under every reading with")
     return (f"Under the {len(readings(profile))} readings of its schedule, the NASNet-Large decoder is "
             f"{verdicts}.")
+
+
+def protocol_values(profile: str = "cpu") -> dict[str, str | float]:
+    """The numbers the method chapter says about the readings' protocol and the training flag,
+    for gluing: when the readings were written, their seeds, the flag's thresholds, the input
+    sizes of the size check and the NASNet-Large encoder's output at the smaller size."""
+    from ..core.models import get_spec
+    from ..engine.config import profile_params
+    from .training import DICE_GAP, LR_FLOOR
+
+    plan = reading_plan(profile) or {"seeds": [], "written": ""}
+    large = SIZE_CHECKS.get(profile)
+    small_px = int(profile_params(profile).get("image_size", 0) or 0)
+    models = profile_params(large).get("plan_models", []) if large else []
+    seeds = [str(s) for s in plan["seeds"]]
+    return {"written": str(plan.get("written", "")),
+            "seeds": ", ".join(seeds[:-1]) + (" and " if len(seeds) > 1 else "") + (seeds[-1] if seeds else ""),
+            "lr_floor_pct": 100 * LR_FLOOR, "dice_gap": DICE_GAP, "small_px": float(small_px),
+            "large_px": float(profile_params(large)["image_size"]) if large else math.nan,
+            "encoder_side": float(small_px // 16), "size_models": ", ".join(get_spec(m).title for m in models)}

@@ -106,7 +106,10 @@ def headline(profile: str = "cpu", runs_dir: str | os.PathLike = "runs") -> str 
         seeds = _seeds(Reading(name, p, ""), plan["model"], runs_dir)
         if not set(plan["seeds"]) <= set(seeds):
             return None
-        means[name] = _mean([read_training(seeds[s]).best_val_dice for s in plan["seeds"]])
+        values = [(read_training(seeds[s]) or None) for s in plan["seeds"]]
+        if any(t is None or t.best_val_dice is None for t in values):
+            return None  # an evaluated run without its training record: no rule to apply
+        means[name] = _mean([t.best_val_dice for t in values])
     return max(means, key=lambda n: (means[n], -list(means).index(n)))  # the earlier reading on a tie
 
 
@@ -179,22 +182,13 @@ def frozen_facts(profile: str = "cpu", runs_dir: str | os.PathLike = "runs", epo
             "last_dice": _mean([h["dice"].iloc[-1] for h in histories])}
 
 
-def protocol_values(profile: str = "cpu") -> dict[str, str | float]:
-    """The numbers the method chapter says about the readings' protocol and the training flag,
-    for gluing: when the readings were written, their seeds, the flag's thresholds, the input
-    sizes of the size check and the NASNet-Large encoder's output at the smaller size."""
-    from ..core.models import get_spec
-    from ..engine.config import profile_params
-    from .reading_comparisons import SIZE_CHECKS
-    from .training import DICE_GAP, LR_FLOOR
-
-    plan = reading_plan(profile) or {"seeds": [], "written": ""}
-    large = SIZE_CHECKS.get(profile)
-    small_px = int(profile_params(profile).get("image_size", 0) or 0)
-    models = profile_params(large).get("plan_models", []) if large else []
-    seeds = [str(s) for s in plan["seeds"]]
-    return {"written": str(plan.get("written", "")),
-            "seeds": ", ".join(seeds[:-1]) + (" and " if len(seeds) > 1 else "") + (seeds[-1] if seeds else ""),
-            "lr_floor_pct": 100 * LR_FLOOR, "dice_gap": DICE_GAP, "small_px": float(small_px),
-            "large_px": float(profile_params(large)["image_size"]) if large else math.nan,
-            "encoder_side": float(small_px // 16), "size_models": ", ".join(get_spec(m).title for m in models)}
+def frozen_sentence(profile: str = "cpu", runs_dir: str | os.PathLike = "runs", epoch: int = 4) -> str:
+    """What the first reading's runs recorded, in one sentence (:func:`frozen_facts`), or that
+    this build has none of them."""
+    first = (readings(profile) or [None])[0]
+    f = frozen_facts(profile, runs_dir, epoch)
+    if first is None or math.isnan(f["last_dice"]):
+        return "This build has no runs of the first reading to show what they recorded,"
+    return (f"In its runs of the {first.name} reading, the learning rate was {100 * f['lr_fraction']:.1f}% of its "
+            f"start in epoch {epoch}, {f['last_lr']:.1e} in the last, and the training Dice stopped moving from "
+            f"epoch {f['frozen_from']:.0f} on, at {f['last_dice']:.3f} (mean of its seeds),")
